@@ -1,0 +1,467 @@
+#include "config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <sstream>
+#include <utility>
+
+namespace cachecar {
+namespace {
+
+// Thrown inside this file only, turned into a ConfigError value at the public boundary.
+struct Invalid {
+  ConfigError error;
+};
+
+// The line of the key being read. yaml-cpp places an empty value at the next token, which may
+// be lines further down, so errors about a missing value use the key's line instead.
+thread_local int current_key_line = 0;
+
+[[noreturn]] void fail(std::string key, const YAML::Node& node, std::string reason) {
+  int line = node.Mark().is_null() ? 0 : node.Mark().line + 1;
+  if (node.IsNull() && current_key_line > 0) {
+    line = current_key_line;
+  }
+  throw Invalid{{std::move(key), line, std::move(reason)}};
+}
+
+[[noreturn]] void fail_env(std::string_view variable, std::string reason) {
+  throw Invalid{{std::string(variable) + " (environment)", 0, std::move(reason)}};
+}
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& name : names) {
+    out += out.empty() ? "" : ", ";
+    out += name;
+  }
+  return out;
+}
+
+using FieldHandler = std::function<void(const YAML::Node& value, const std::string& key)>;
+using FieldTable = std::vector<std::pair<std::string, FieldHandler>>;
+
+std::string child_key(const std::string& parent, const std::string& name) {
+  return parent.empty() ? name : parent + "." + name;
+}
+
+// Dispatches each key of a mapping to its handler; unknown and repeated keys are errors.
+void read_map(const YAML::Node& node, const std::string& key, const FieldTable& fields) {
+  if (node.IsNull()) {
+    return;  // "upstream:" with nothing under it keeps the defaults
+  }
+  if (!node.IsMap()) {
+    fail(key.empty() ? "(document)" : key, node, "expected a mapping of keys to values");
+  }
+  std::vector<std::string> seen;
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) {
+      fail(key, it->first, "keys must be plain names");
+    }
+    const std::string name = it->first.Scalar();
+    const std::string path = child_key(key, name);
+    if (std::find(seen.begin(), seen.end(), name) != seen.end()) {
+      fail(path, it->first, "key appears twice");
+    }
+    seen.push_back(name);
+    auto field = std::find_if(fields.begin(), fields.end(),
+                              [&](const auto& entry) { return entry.first == name; });
+    if (field == fields.end()) {
+      std::vector<std::string> known;
+      for (const auto& entry : fields) {
+        known.push_back(entry.first);
+      }
+      fail(path, it->first, "unknown key; expected one of: " + join(known));
+    }
+    current_key_line = it->first.Mark().is_null() ? 0 : it->first.Mark().line + 1;
+    field->second(it->second, path);
+  }
+}
+
+std::string scalar(const YAML::Node& node, const std::string& key) {
+  if (node.IsNull()) {
+    fail(key, node, "value missing");
+  }
+  if (!node.IsScalar()) {
+    fail(key, node, "expected a single value, not a list or mapping");
+  }
+  return node.Scalar();
+}
+
+int64_t integer(const YAML::Node& node, const std::string& key, int64_t min, int64_t max) {
+  const std::string text = scalar(node, key);
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) {
+    fail(key, node, "expected a whole number, got '" + text + "'");
+  }
+  if (value < min || value > max) {
+    fail(
+        key, node,
+        "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " + text);
+  }
+  return value;
+}
+
+bool boolean(const YAML::Node& node, const std::string& key) {
+  const std::string text = scalar(node, key);
+  if (text == "true" || text == "on" || text == "yes") {
+    return true;
+  }
+  if (text == "false" || text == "off" || text == "no") {
+    return false;
+  }
+  fail(key, node, "expected true or false, got '" + text + "'");
+}
+
+Duration duration(const YAML::Node& node, const std::string& key, Duration min) {
+  std::string reason;
+  auto value = parse_duration(scalar(node, key), reason);
+  if (!value) {
+    fail(key, node, reason);
+  }
+  if (*value < min) {
+    fail(key, node, "must be at least " + format_duration(min));
+  }
+  return *value;
+}
+
+uint64_t size(const YAML::Node& node, const std::string& key, uint64_t min) {
+  std::string reason;
+  auto value = parse_size(scalar(node, key), reason);
+  if (!value) {
+    fail(key, node, reason);
+  }
+  if (*value < min) {
+    fail(key, node, "must be at least " + format_size(min));
+  }
+  return *value;
+}
+
+HostPort host_port(const YAML::Node& node, const std::string& key) {
+  std::string reason;
+  auto value = parse_host_port(scalar(node, key), reason);
+  if (!value) {
+    fail(key, node, reason);
+  }
+  return *value;
+}
+
+const std::vector<std::string>& log_levels() {
+  static const std::vector<std::string> kLevels{"trace", "debug",    "info", "warn",
+                                                "error", "critical", "off"};
+  return kLevels;
+}
+
+bool valid_log_level(const std::string& level) {
+  const auto& levels = log_levels();
+  return std::find(levels.begin(), levels.end(), level) != levels.end();
+}
+
+RouteConfig route(const YAML::Node& node, const std::string& key) {
+  if (!node.IsMap()) {
+    fail(key, node, "expected a mapping with path, key and ttl");
+  }
+  std::optional<RoutePattern> path;
+  std::optional<KeyTemplate> key_template;
+  std::optional<YAML::Node> key_node;  // a handle, not a pointer: iteration nodes are temporaries
+  std::string key_text;
+  Duration ttl{60'000};
+  read_map(node, key,
+           {{"path",
+             [&](const YAML::Node& value, const std::string& k) {
+               std::string reason;
+               path = RoutePattern::compile(scalar(value, k), reason);
+               if (!path) {
+                 fail(k, value, reason);
+               }
+             }},
+            {"key",
+             [&](const YAML::Node& value, const std::string& k) {
+               key_text = scalar(value, k);
+               key_node = value;
+             }},
+            {"ttl", [&](const YAML::Node& value, const std::string& k) {
+               ttl = duration(value, k, Duration(1000));
+             }}});
+  if (!path) {
+    fail(key + ".path", node, "every route needs a path");
+  }
+  if (!key_node) {
+    fail(key + ".key", node, "every route needs a key template, e.g. product:{id}");
+  }
+  std::string reason;
+  key_template = KeyTemplate::compile(key_text, *path, reason);
+  if (!key_template) {
+    fail(key + ".key", *key_node, reason);
+  }
+  return RouteConfig{std::move(*path), std::move(*key_template), ttl};
+}
+
+void read_document(const YAML::Node& root, Config& config) {
+  read_map(
+      root, "",
+      {
+          {"listen",
+           [&](const YAML::Node& v, const std::string& k) { config.listen = host_port(v, k); }},
+          {"workers",
+           [&](const YAML::Node& v, const std::string& k) {
+             config.workers = static_cast<int>(integer(v, k, 1, 256));
+           }},
+          {"upstream",
+           [&](const YAML::Node& v, const std::string& k) {
+             read_map(v, k,
+                      {{"url",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          std::string reason;
+                          auto url = parse_upstream_url(scalar(v2, k2), reason);
+                          if (!url) {
+                            fail(k2, v2, reason);
+                          }
+                          config.upstream.url = std::move(*url);
+                        }},
+                       {"connect_timeout",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          config.upstream.connect_timeout = duration(v2, k2, Duration(1));
+                        }},
+                       {"timeout",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          config.upstream.timeout = duration(v2, k2, Duration(1));
+                        }},
+                       {"max_idle_connections", [&](const YAML::Node& v2, const std::string& k2) {
+                          config.upstream.max_idle_connections =
+                              static_cast<int>(integer(v2, k2, 0, 100'000));
+                        }}});
+           }},
+          {"redis",
+           [&](const YAML::Node& v, const std::string& k) {
+             read_map(v, k,
+                      {{"url",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          std::string reason;
+                          auto url = parse_redis_url(scalar(v2, k2), reason);
+                          if (!url) {
+                            fail(k2, v2, reason);
+                          }
+                          config.redis.url = std::move(*url);
+                        }},
+                       {"command_timeout", [&](const YAML::Node& v2, const std::string& k2) {
+                          config.redis.command_timeout = duration(v2, k2, Duration(1));
+                        }}});
+           }},
+          {"routes",
+           [&](const YAML::Node& v, const std::string& k) {
+             if (v.IsNull()) {
+               return;
+             }
+             if (!v.IsSequence()) {
+               fail(k, v, "expected a list of routes");
+             }
+             for (size_t i = 0; i < v.size(); ++i) {
+               const std::string item_key = k + "[" + std::to_string(i) + "]";
+               RouteConfig parsed = route(v[i], item_key);
+               for (size_t j = 0; j < config.routes.size(); ++j) {
+                 if (config.routes[j].path.text() == parsed.path.text()) {
+                   fail(item_key + ".path", v[i], "same path as routes[" + std::to_string(j) + "]");
+                 }
+               }
+               config.routes.push_back(std::move(parsed));
+             }
+           }},
+          {"rate_limit",
+           [&](const YAML::Node& v, const std::string& k) {
+             read_map(v, k,
+                      {{"limit",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          config.rate_limit.limit = integer(v2, k2, 1, 1'000'000'000);
+                        }},
+                       {"window", [&](const YAML::Node& v2, const std::string& k2) {
+                          config.rate_limit.window = duration(v2, k2, Duration(1000));
+                        }}});
+           }},
+          {"admin",
+           [&](const YAML::Node& v, const std::string& k) {
+             read_map(v, k, {{"listen", [&](const YAML::Node& v2, const std::string& k2) {
+                                config.admin.listen = host_port(v2, k2);
+                              }}});
+           }},
+          {"limits",
+           [&](const YAML::Node& v, const std::string& k) {
+             auto& limits = config.limits;
+             read_map(v, k,
+                      {{"max_header_bytes",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          limits.max_header_bytes = size(v2, k2, 1024);
+                        }},
+                       {"max_headers",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          limits.max_headers = static_cast<int>(integer(v2, k2, 1, 10'000));
+                        }},
+                       {"max_body_bytes",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          limits.max_body_bytes = size(v2, k2, 0);
+                        }},
+                       {"max_connections",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          limits.max_connections = static_cast<int>(integer(v2, k2, 1, 10'000'000));
+                        }},
+                       {"header_timeout",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          limits.header_timeout = duration(v2, k2, Duration(1));
+                        }},
+                       {"idle_timeout", [&](const YAML::Node& v2, const std::string& k2) {
+                          limits.idle_timeout = duration(v2, k2, Duration(1));
+                        }}});
+           }},
+          {"drain_timeout",
+           [&](const YAML::Node& v, const std::string& k) {
+             config.drain_timeout = duration(v, k, Duration(0));
+           }},
+          {"log",
+           [&](const YAML::Node& v, const std::string& k) {
+             read_map(v, k,
+                      {{"level",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          config.log.level = scalar(v2, k2);
+                          if (!valid_log_level(config.log.level)) {
+                            fail(k2, v2, "expected one of: " + join(log_levels()));
+                          }
+                        }},
+                       {"format",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          const std::string text = scalar(v2, k2);
+                          if (text == "text") {
+                            config.log.format = LogFormat::Text;
+                          } else if (text == "json") {
+                            config.log.format = LogFormat::Json;
+                          } else {
+                            fail(k2, v2, "expected text or json");
+                          }
+                        }},
+                       {"access", [&](const YAML::Node& v2, const std::string& k2) {
+                          config.log.access = boolean(v2, k2);
+                        }}});
+           }},
+      });
+}
+
+void apply_environment(Config& config, const EnvLookup& env) {
+  std::string reason;
+  if (auto value = env("REDIS_URL")) {
+    auto url = parse_redis_url(*value, reason);
+    if (!url) {
+      fail_env("REDIS_URL", reason);
+    }
+    config.redis.url = std::move(*url);
+  }
+  if (auto value = env("UPSTREAM_URL")) {
+    auto url = parse_upstream_url(*value, reason);
+    if (!url) {
+      fail_env("UPSTREAM_URL", reason);
+    }
+    config.upstream.url = std::move(*url);
+  }
+  if (auto value = env("LISTEN")) {
+    auto address = parse_host_port(*value, reason);
+    if (!address) {
+      fail_env("LISTEN", reason);
+    }
+    config.listen = std::move(*address);
+  }
+  if (auto value = env("LOG_LEVEL")) {
+    if (!valid_log_level(*value)) {
+      fail_env("LOG_LEVEL", "expected one of: " + join(log_levels()));
+    }
+    config.log.level = *value;
+  }
+}
+
+std::string quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string ConfigError::describe(std::string_view file_name) const {
+  std::string out(file_name);
+  if (line > 0) {
+    out += ":" + std::to_string(line);
+  }
+  out += ": ";
+  if (!key.empty()) {
+    out += key + ": ";
+  }
+  return out + reason;
+}
+
+std::variant<Config, ConfigError> parse_config(std::string_view yaml_text, const EnvLookup& env) {
+  Config config;
+  try {
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string(yaml_text));
+    } catch (const YAML::Exception& e) {
+      return ConfigError{"", e.mark.is_null() ? 0 : e.mark.line + 1, "invalid YAML: " + e.msg};
+    }
+    read_document(root, config);
+    apply_environment(config, env);
+  } catch (const Invalid& invalid) {
+    return invalid.error;
+  } catch (const YAML::Exception& e) {
+    return ConfigError{"", e.mark.is_null() ? 0 : e.mark.line + 1, e.msg};
+  }
+  return config;
+}
+
+std::string render_config(const Config& config) {
+  std::ostringstream out;
+  out << "listen: " << quoted(config.listen.to_string()) << "\n";
+  out << "workers: " << config.workers << "\n";
+  out << "upstream:\n";
+  out << "  url: " << quoted(config.upstream.url.to_string()) << "\n";
+  out << "  connect_timeout: " << format_duration(config.upstream.connect_timeout) << "\n";
+  out << "  timeout: " << format_duration(config.upstream.timeout) << "\n";
+  out << "  max_idle_connections: " << config.upstream.max_idle_connections << "\n";
+  out << "redis:\n";
+  out << "  url: " << quoted(config.redis.url.to_redacted_string()) << "\n";
+  out << "  command_timeout: " << format_duration(config.redis.command_timeout) << "\n";
+  if (config.routes.empty()) {
+    out << "routes: []\n";
+  } else {
+    out << "routes:\n";
+    for (const RouteConfig& r : config.routes) {
+      out << "  - path: " << quoted(r.path.text()) << "\n";
+      out << "    key: " << quoted(r.key.text()) << "\n";
+      out << "    ttl: " << format_duration(r.ttl) << "\n";
+    }
+  }
+  out << "rate_limit:\n";
+  out << "  limit: " << config.rate_limit.limit << "\n";
+  out << "  window: " << format_duration(config.rate_limit.window) << "\n";
+  out << "admin:\n";
+  out << "  listen: " << quoted(config.admin.listen.to_string()) << "\n";
+  out << "limits:\n";
+  out << "  max_header_bytes: " << format_size(config.limits.max_header_bytes) << "\n";
+  out << "  max_headers: " << config.limits.max_headers << "\n";
+  out << "  max_body_bytes: " << format_size(config.limits.max_body_bytes) << "\n";
+  out << "  max_connections: " << config.limits.max_connections << "\n";
+  out << "  header_timeout: " << format_duration(config.limits.header_timeout) << "\n";
+  out << "  idle_timeout: " << format_duration(config.limits.idle_timeout) << "\n";
+  out << "drain_timeout: " << format_duration(config.drain_timeout) << "\n";
+  out << "log:\n";
+  out << "  level: " << config.log.level << "\n";
+  out << "  format: " << (config.log.format == LogFormat::Json ? "json" : "text") << "\n";
+  out << "  access: " << (config.log.access ? "true" : "false") << "\n";
+  return out.str();
+}
+
+}  // namespace cachecar

@@ -1,0 +1,96 @@
+#pragma once
+// The validated configuration: YAML text plus environment overrides in, a Config or the first
+// error out. Pure: the caller reads the file and the environment, so tests need neither.
+//
+// Every key is checked: an unknown key is an error, because a typo ("ttl" spelt "tll") must
+// not silently disable a feature. Errors name the key path, the line and the reason.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "config/duration.h"
+#include "config/endpoints.h"
+#include "router/route_pattern.h"
+
+namespace cachecar {
+
+struct RouteConfig {
+  RoutePattern path;
+  KeyTemplate key;
+  Duration ttl{60'000};
+};
+
+enum class LogFormat { Text, Json };
+
+struct Config {
+  HostPort listen{"0.0.0.0", 8080};
+  int workers = 1;
+
+  struct Upstream {
+    UpstreamUrl url{{"127.0.0.1", 3000}, ""};
+    Duration connect_timeout{2'000};
+    // Longest wait for the response head, and for each read of the body after it.
+    Duration timeout{30'000};
+    int max_idle_connections = 64;
+  } upstream;
+
+  struct Redis {
+    RedisUrl url{{"127.0.0.1", 6379}, "", "", 0};
+    Duration command_timeout{100};
+  } redis;
+
+  std::vector<RouteConfig> routes;
+
+  struct RateLimit {
+    int64_t limit = 100;
+    Duration window{60'000};
+  } rate_limit;
+
+  struct Admin {
+    HostPort listen{"127.0.0.1", 9901};
+  } admin;
+
+  struct Limits {
+    uint64_t max_header_bytes = 16 * 1024;
+    int max_headers = 100;
+    uint64_t max_body_bytes = 10 * 1024 * 1024;
+    int max_connections = 10'000;
+    Duration header_timeout{10'000};
+    Duration idle_timeout{60'000};
+  } limits;
+
+  Duration drain_timeout{30'000};
+
+  struct Log {
+    std::string level = "info";
+    LogFormat format = LogFormat::Text;
+    bool access = true;
+  } log;
+};
+
+struct ConfigError {
+  std::string key;     // dotted path, e.g. "upstream.timeout" or "routes[1].ttl"; may be empty
+  int line = 0;        // 1-based line in the file; 0 when the value came from the environment
+  std::string reason;  // what is wrong and, where it helps, what would be right
+
+  // "config.yaml:12: upstream.timeout: missing unit: write e.g. 250ms, 5s or 1m"
+  std::string describe(std::string_view file_name) const;
+};
+
+// Looks up an environment variable; nullopt when unset.
+using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
+
+// Parses and validates `yaml_text`, then applies REDIS_URL, UPSTREAM_URL, LISTEN and
+// LOG_LEVEL from `env`. An empty document yields the defaults.
+std::variant<Config, ConfigError> parse_config(std::string_view yaml_text, const EnvLookup& env);
+
+// The effective configuration as YAML that parse_config accepts again (the Redis password
+// masked), for --check-config.
+std::string render_config(const Config& config);
+
+}  // namespace cachecar

@@ -1,0 +1,254 @@
+#include "config/endpoints.h"
+
+#include <charconv>
+
+namespace cachecar {
+namespace {
+
+bool parse_port(std::string_view text, uint16_t& port, std::string& reason) {
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value > 65535) {
+    reason = "port must be a number from 0 to 65535";
+    return false;
+  }
+  port = static_cast<uint16_t>(value);
+  return true;
+}
+
+bool valid_host(std::string_view host) {
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == ':' || c == '_';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) {
+      return std::nullopt;
+    }
+    const int hi = hex_value(text[i + 1]);
+    const int lo = hex_value(text[i + 2]);
+    if (hi < 0 || lo < 0) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+// Parses "host", "host:port", "[v6]" or "[v6]:port"; `default_port` applies when none given.
+std::optional<HostPort> parse_authority(std::string_view text, std::optional<uint16_t> default_port,
+                                        std::string& reason) {
+  HostPort out;
+  std::string_view port_text;
+  bool has_port = false;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      reason = "unterminated '[' in IPv6 address";
+      return std::nullopt;
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    std::string_view rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') {
+        reason = "expected ':' after ']'";
+        return std::nullopt;
+      }
+      port_text = rest.substr(1);
+      has_port = true;
+    }
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon != std::string_view::npos) {
+      if (text.find(':') != colon) {
+        reason = "an IPv6 address must be written in brackets, e.g. [::1]:8080";
+        return std::nullopt;
+      }
+      out.host = std::string(text.substr(0, colon));
+      port_text = text.substr(colon + 1);
+      has_port = true;
+    } else {
+      out.host = std::string(text);
+    }
+  }
+  if (!valid_host(out.host)) {
+    reason = "invalid host '" + out.host + "'";
+    return std::nullopt;
+  }
+  if (has_port) {
+    if (!parse_port(port_text, out.port, reason)) {
+      return std::nullopt;
+    }
+  } else if (default_port) {
+    out.port = *default_port;
+  } else {
+    reason = "missing port (write host:port)";
+    return std::nullopt;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string HostPort::to_string() const {
+  if (host.find(':') != std::string::npos) {
+    return "[" + host + "]:" + std::to_string(port);
+  }
+  return host + ":" + std::to_string(port);
+}
+
+std::optional<HostPort> parse_host_port(std::string_view text, std::string& reason) {
+  if (text.empty()) {
+    reason = "expected host:port";
+    return std::nullopt;
+  }
+  return parse_authority(text, std::nullopt, reason);
+}
+
+std::string UpstreamUrl::to_string() const { return "http://" + address.to_string() + path_prefix; }
+
+std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string& reason) {
+  constexpr std::string_view kHttp = "http://";
+  if (text.substr(0, 8) == "https://") {
+    reason = "https upstreams are not supported yet; use http://";
+    return std::nullopt;
+  }
+  if (text.substr(0, kHttp.size()) != kHttp) {
+    reason = "expected http://host[:port][/path]";
+    return std::nullopt;
+  }
+  text.remove_prefix(kHttp.size());
+  const size_t slash = text.find('/');
+  const std::string_view authority = text.substr(0, slash);
+  if (authority.empty()) {
+    reason = "missing host";
+    return std::nullopt;
+  }
+  if (authority.find('@') != std::string_view::npos) {
+    reason = "credentials in the upstream URL are not supported";
+    return std::nullopt;
+  }
+  auto address = parse_authority(authority, 80, reason);
+  if (!address) {
+    return std::nullopt;
+  }
+  UpstreamUrl url;
+  url.address = std::move(*address);
+  if (url.address.host.empty()) {
+    reason = "missing host";
+    return std::nullopt;
+  }
+  if (slash != std::string_view::npos) {
+    std::string_view path = text.substr(slash);
+    if (path.find_first_of("?#") != std::string_view::npos) {
+      reason = "the upstream URL cannot carry a query or fragment";
+      return std::nullopt;
+    }
+    while (!path.empty() && path.back() == '/') {
+      path.remove_suffix(1);
+    }
+    url.path_prefix = std::string(path);
+  }
+  return url;
+}
+
+std::string RedisUrl::to_redacted_string() const {
+  std::string out = "redis://";
+  if (!username.empty() || !password.empty()) {
+    // "user:@" keeps a user without a password distinct from a password alone ("secret@").
+    out += username;
+    out += ":";
+    if (!password.empty()) {
+      out += "***";
+    }
+    out += "@";
+  }
+  out += address.to_string();
+  out += "/" + std::to_string(database);
+  return out;
+}
+
+std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason) {
+  constexpr std::string_view kRedis = "redis://";
+  if (text.substr(0, 9) == "rediss://") {
+    reason = "TLS to Redis (rediss://) is not supported yet";
+    return std::nullopt;
+  }
+  if (text.substr(0, kRedis.size()) != kRedis) {
+    reason = "expected redis://[user:password@]host[:port][/db]";
+    return std::nullopt;
+  }
+  text.remove_prefix(kRedis.size());
+  RedisUrl url;
+  const size_t at = text.rfind('@');
+  if (at != std::string_view::npos) {
+    const std::string_view userinfo = text.substr(0, at);
+    text.remove_prefix(at + 1);
+    const size_t colon = userinfo.find(':');
+    auto user = percent_decode(userinfo.substr(0, colon));
+    auto pass = colon == std::string_view::npos ? std::optional<std::string>("")
+                                                : percent_decode(userinfo.substr(colon + 1));
+    if (!user || !pass) {
+      reason = "invalid percent-escape in user or password";
+      return std::nullopt;
+    }
+    if (colon == std::string_view::npos) {
+      // redis://secret@host is how many clients spell a password-only URL.
+      url.password = std::move(*user);
+    } else {
+      url.username = std::move(*user);
+      url.password = std::move(*pass);
+    }
+  }
+  const size_t slash = text.find('/');
+  const std::string_view authority = text.substr(0, slash);
+  auto address = parse_authority(authority, 6379, reason);
+  if (!address) {
+    return std::nullopt;
+  }
+  if (address->host.empty()) {
+    reason = "missing host";
+    return std::nullopt;
+  }
+  url.address = std::move(*address);
+  if (slash != std::string_view::npos) {
+    const std::string_view db = text.substr(slash + 1);
+    if (!db.empty()) {
+      auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), url.database);
+      if (ec != std::errc() || end != db.data() + db.size() || url.database < 0) {
+        reason = "database must be a non-negative number";
+        return std::nullopt;
+      }
+    }
+  }
+  return url;
+}
+
+}  // namespace cachecar

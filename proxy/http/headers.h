@@ -1,0 +1,37 @@
+#pragma once
+// Header rules of an intermediary (RFC 9110 §7.6): which fields are hop-by-hop and never cross
+// cachecar, and which forwarding fields cachecar adds. Pure functions over Headers.
+
+#include <string>
+#include <string_view>
+
+#include "http/message.h"
+
+namespace cachecar {
+
+// Removes Connection and every field it names, Keep-Alive, TE, Trailer, Transfer-Encoding,
+// Upgrade, Proxy-* and Content-Length. The framing fields go too because cachecar re-frames
+// every message it forwards: copying them would let one hop frame a message differently
+// from the next (request smuggling).
+void remove_hop_by_hop(Headers& headers);
+
+// True when a comma-separated field (e.g. Connection) lists `token`, case-insensitively.
+bool has_token(const Headers& headers, std::string_view name, std::string_view token);
+
+struct ForwardingInfo {
+  std::string_view client_address;  // the socket peer, without port
+  std::string_view protocol;        // "http"
+};
+
+// Prepares a client's request head for the upstream: hop-by-hop fields removed, Expect
+// removed (cachecar answers 100-continue itself), X-Forwarded-For appended to, X-Forwarded-Proto
+// and X-Forwarded-Host set from what this hop saw, Via added. Host is passed through.
+void prepare_upstream_request_headers(Headers& headers, const ForwardingInfo& info);
+
+// Prepares an upstream's response head for the client: hop-by-hop fields removed, Via added.
+void prepare_client_response_headers(Headers& headers);
+
+// The Via entry cachecar adds (RFC 9110 §7.6.3).
+inline constexpr std::string_view kViaValue = "1.1 cachecar";
+
+}  // namespace cachecar

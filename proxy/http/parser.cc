@@ -1,0 +1,433 @@
+#include "http/parser.h"
+
+#include "http/headers.h"
+
+namespace cachecar {
+namespace {
+
+template <typename T>
+struct MemberOf;
+template <typename C>
+struct MemberOf<int (C::*)(std::string_view)> {
+  using type = C;
+};
+template <typename C>
+struct MemberOf<int (C::*)()> {
+  using type = C;
+};
+
+// llhttp calls C function pointers; these forward to the parser object in `data`
+// (node's Proxy<...>::Raw, in C++20).
+template <auto Method>
+int data_trampoline(llhttp_t* parser, const char* at, size_t length) {
+  using Parser = typename MemberOf<decltype(Method)>::type;
+  return (static_cast<Parser*>(parser->data)->*Method)(std::string_view(at, length));
+}
+
+template <auto Method>
+int event_trampoline(llhttp_t* parser) {
+  using Parser = typename MemberOf<decltype(Method)>::type;
+  return (static_cast<Parser*>(parser->data)->*Method)();
+}
+
+// RFC 9110 §5.6.2 tchar.
+bool is_token(std::string_view name) {
+  if (name.empty()) {
+    return false;
+  }
+  for (char c : name) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// RFC 9112 §5: the field value excludes trailing whitespace.
+void trim_trailing_whitespace(std::string& value) {
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+    value.pop_back();
+  }
+}
+
+ParseResult error_result(size_t consumed, int status, std::string_view reason) {
+  return ParseResult{ParseResult::Kind::Error, consumed, status, reason};
+}
+
+size_t consumed_until_error(const llhttp_t& parser, const char* data, size_t size) {
+  const char* pos = llhttp_get_error_pos(&parser);
+  if (pos == nullptr || pos < data || pos > data + size) {
+    return size;
+  }
+  return static_cast<size_t>(pos - data);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// RequestParser
+
+const llhttp_settings_t RequestParser::kSettings = [] {
+  llhttp_settings_t s;
+  llhttp_settings_init(&s);
+  s.on_message_begin = event_trampoline<&RequestParser::on_message_begin>;
+  s.on_method = data_trampoline<&RequestParser::on_method>;
+  s.on_url = data_trampoline<&RequestParser::on_url>;
+  s.on_url_complete = event_trampoline<&RequestParser::on_url_complete>;
+  s.on_version = data_trampoline<&RequestParser::on_version>;
+  s.on_header_field = data_trampoline<&RequestParser::on_header_field>;
+  s.on_header_field_complete = event_trampoline<&RequestParser::on_header_field_complete>;
+  s.on_header_value = data_trampoline<&RequestParser::on_header_value>;
+  s.on_header_value_complete = event_trampoline<&RequestParser::on_header_value_complete>;
+  s.on_headers_complete = event_trampoline<&RequestParser::on_headers_complete>;
+  s.on_body = data_trampoline<&RequestParser::on_body>;
+  s.on_message_complete = event_trampoline<&RequestParser::on_message_complete>;
+  return s;
+}();
+
+RequestParser::RequestParser(Listener& listener, const Limits& limits)
+    : listener_(listener), limits_(limits) {
+  llhttp_init(&parser_, HTTP_REQUEST, &kSettings);
+  parser_.data = this;
+}
+
+ParseResult RequestParser::execute(std::string_view data) {
+  const llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+  const size_t consumed = consumed_until_error(parser_, data.data(), data.size());
+  switch (err) {
+    case HPE_OK:
+      return ParseResult{ParseResult::Kind::Ok, data.size(), 0, {}};
+    case HPE_PAUSED:
+      return ParseResult{ParseResult::Kind::Paused, consumed, 0, {}};
+    default:
+      break;
+  }
+  if (error_status_ != 0) {
+    return error_result(consumed, error_status_, error_reason_);
+  }
+  const char* reason = llhttp_get_error_reason(&parser_);
+  return error_result(consumed, 400, reason != nullptr ? reason : "malformed request");
+}
+
+void RequestParser::resume() { llhttp_resume(&parser_); }
+
+int RequestParser::reject(int status, const char* reason) {
+  error_status_ = status;
+  error_reason_ = reason;
+  llhttp_set_error_reason(&parser_, reason);
+  return HPE_USER;
+}
+
+int RequestParser::step(ParseStep step) {
+  switch (step) {
+    case ParseStep::Continue:
+      return 0;
+    case ParseStep::Pause:
+      return HPE_PAUSED;
+    case ParseStep::Fail:
+      break;
+  }
+  return error_status_ != 0 ? HPE_USER : reject(400, "request rejected");
+}
+
+int RequestParser::add_head_bytes(size_t n) {
+  head_bytes_ += n;
+  if (head_bytes_ > limits_.max_header_bytes) {
+    return reject(431, "request header section too large");
+  }
+  return 0;
+}
+
+int RequestParser::on_message_begin() {
+  head_ = RequestHead{};
+  field_.clear();
+  value_.clear();
+  head_bytes_ = 0;
+  body_bytes_ = 0;
+  in_message_ = true;
+  return 0;
+}
+
+int RequestParser::on_method(std::string_view piece) {
+  head_.method.append(piece);
+  return add_head_bytes(piece.size());
+}
+
+int RequestParser::on_url(std::string_view piece) {
+  head_.target.append(piece);
+  // The target alone decides 414; it joins the header-section count only once complete, so
+  // the answer does not depend on where the network split the bytes.
+  if (head_.target.size() > limits_.max_header_bytes) {
+    return reject(414, "request target too long");
+  }
+  return 0;
+}
+
+int RequestParser::on_url_complete() { return add_head_bytes(head_.target.size()); }
+
+int RequestParser::on_version(std::string_view piece) { return add_head_bytes(piece.size()); }
+
+int RequestParser::on_header_field(std::string_view piece) {
+  field_.append(piece);
+  return add_head_bytes(piece.size());
+}
+
+int RequestParser::on_header_field_complete() {
+  // llhttp 8.1 checks the names it interprets itself; every other name is checked here, so
+  // "Host : x" or "Bad Name: x" cannot reach the upstream as a field another hop would read
+  // differently (RFC 9112 §5.1).
+  if (!is_token(field_)) {
+    return reject(400, "invalid header field name");
+  }
+  if (static_cast<int>(head_.headers.size()) >= limits_.max_headers) {
+    return reject(431, "too many request header fields");
+  }
+  return 0;
+}
+
+int RequestParser::on_header_value(std::string_view piece) {
+  value_.append(piece);
+  return add_head_bytes(piece.size());
+}
+
+int RequestParser::on_header_value_complete() {
+  trim_trailing_whitespace(value_);
+  head_.headers.add(std::move(field_), std::move(value_));
+  field_.clear();
+  value_.clear();
+  return add_head_bytes(4);  // ": " and CRLF
+}
+
+int RequestParser::on_headers_complete() {
+  head_.version = HttpVersion{parser_.http_major, parser_.http_minor};
+  if (parser_.method == HTTP_CONNECT) {
+    return reject(405, "CONNECT is not supported");
+  }
+  if (parser_.http_major != 1) {
+    return reject(505, "only HTTP/1.x is supported");
+  }
+  // cachecar never switches protocols; Upgrade is stripped as hop-by-hop and the request is
+  // handled as plain HTTP, so llhttp must keep parsing this connection as HTTP.
+  parser_.upgrade = 0;
+  if (parser_.flags & F_CHUNKED) {
+    head_.framing = BodyFraming::Chunked;
+  } else if (parser_.flags & F_CONTENT_LENGTH) {
+    head_.framing = BodyFraming::ContentLength;
+    head_.content_length = parser_.content_length;
+    if (head_.content_length > limits_.max_body_bytes) {
+      return reject(413, "request body too large");
+    }
+  }
+  head_.keep_alive = llhttp_should_keep_alive(&parser_) != 0;
+  if (auto expect = head_.headers.get("Expect")) {
+    if (!iequals(*expect, "100-continue")) {
+      return reject(417, "unsupported expectation");
+    }
+    head_.expect_continue = head_.has_body();
+  }
+  if (has_token(head_.headers, "Connection", "close")) {
+    head_.keep_alive = false;
+  }
+  return step(listener_.on_request_head(head_));
+}
+
+int RequestParser::on_body(std::string_view piece) {
+  body_bytes_ += piece.size();
+  if (body_bytes_ > limits_.max_body_bytes) {
+    return reject(413, "request body too large");
+  }
+  return step(listener_.on_request_body(piece));
+}
+
+int RequestParser::on_message_complete() {
+  in_message_ = false;
+  return step(listener_.on_request_complete());
+}
+
+// ---------------------------------------------------------------------------------------------
+// ResponseParser
+
+const llhttp_settings_t ResponseParser::kSettings = [] {
+  llhttp_settings_t s;
+  llhttp_settings_init(&s);
+  s.on_message_begin = event_trampoline<&ResponseParser::on_message_begin>;
+  s.on_status = data_trampoline<&ResponseParser::on_status>;
+  s.on_header_field = data_trampoline<&ResponseParser::on_header_field>;
+  s.on_header_field_complete = event_trampoline<&ResponseParser::on_header_field_complete>;
+  s.on_header_value = data_trampoline<&ResponseParser::on_header_value>;
+  s.on_header_value_complete = event_trampoline<&ResponseParser::on_header_value_complete>;
+  s.on_headers_complete = event_trampoline<&ResponseParser::on_headers_complete>;
+  s.on_body = data_trampoline<&ResponseParser::on_body>;
+  s.on_message_complete = event_trampoline<&ResponseParser::on_message_complete>;
+  return s;
+}();
+
+ResponseParser::ResponseParser(Listener& listener) : listener_(listener) {
+  llhttp_init(&parser_, HTTP_RESPONSE, &kSettings);
+  parser_.data = this;
+}
+
+void ResponseParser::expect_response(bool to_head_request) { to_head_request_ = to_head_request; }
+
+ParseResult ResponseParser::result_from(llhttp_errno_t err, const char* data, size_t size) {
+  const size_t consumed = consumed_until_error(parser_, data, size);
+  switch (err) {
+    case HPE_OK:
+      return ParseResult{ParseResult::Kind::Ok, size, 0, {}};
+    case HPE_PAUSED:
+      return ParseResult{ParseResult::Kind::Paused, consumed, 0, {}};
+    default:
+      break;
+  }
+  const char* reason = llhttp_get_error_reason(&parser_);
+  return error_result(consumed, 502, reason != nullptr ? reason : "invalid upstream response");
+}
+
+ParseResult ResponseParser::execute(std::string_view data) {
+  return result_from(llhttp_execute(&parser_, data.data(), data.size()), data.data(), data.size());
+}
+
+ParseResult ResponseParser::finish() {
+  const llhttp_errno_t err = llhttp_finish(&parser_);
+  if (err == HPE_OK) {
+    return ParseResult{ParseResult::Kind::Ok, 0, 0, {}};
+  }
+  if (err == HPE_PAUSED) {
+    return ParseResult{ParseResult::Kind::Paused, 0, 0, {}};
+  }
+  return error_result(0, 502, "upstream closed the connection mid-response");
+}
+
+void ResponseParser::resume() { llhttp_resume(&parser_); }
+
+int ResponseParser::add_head_bytes(size_t n) {
+  head_bytes_ += n;
+  if (head_bytes_ > kMaxHeaderBytes) {
+    llhttp_set_error_reason(&parser_, "upstream response header section too large");
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int ResponseParser::step(ParseStep step) {
+  switch (step) {
+    case ParseStep::Continue:
+      return 0;
+    case ParseStep::Pause:
+      return HPE_PAUSED;
+    case ParseStep::Fail:
+      break;
+  }
+  llhttp_set_error_reason(&parser_, "response rejected");
+  return HPE_USER;
+}
+
+int ResponseParser::on_message_begin() {
+  head_ = ResponseHead{};
+  field_.clear();
+  value_.clear();
+  head_bytes_ = 0;
+  header_count_ = 0;
+  interim_ = false;
+  in_message_ = true;
+  return 0;
+}
+
+int ResponseParser::on_status(std::string_view piece) {
+  head_.reason.append(piece);
+  return add_head_bytes(piece.size());
+}
+
+int ResponseParser::on_header_field(std::string_view piece) {
+  field_.append(piece);
+  return add_head_bytes(piece.size());
+}
+
+int ResponseParser::on_header_field_complete() {
+  if (!is_token(field_)) {
+    llhttp_set_error_reason(&parser_, "invalid header field name in upstream response");
+    return HPE_USER;
+  }
+  if (++header_count_ > kMaxHeaders) {
+    llhttp_set_error_reason(&parser_, "too many upstream response header fields");
+    return HPE_USER;
+  }
+  return 0;
+}
+
+int ResponseParser::on_header_value(std::string_view piece) {
+  value_.append(piece);
+  return add_head_bytes(piece.size());
+}
+
+int ResponseParser::on_header_value_complete() {
+  trim_trailing_whitespace(value_);
+  head_.headers.add(std::move(field_), std::move(value_));
+  field_.clear();
+  value_.clear();
+  return add_head_bytes(4);
+}
+
+int ResponseParser::on_headers_complete() {
+  head_.status = parser_.status_code;
+  head_.version = HttpVersion{parser_.http_major, parser_.http_minor};
+  if (head_.status == 101) {
+    // cachecar strips Upgrade from requests, so a switch of protocols was never asked for.
+    llhttp_set_error_reason(&parser_, "unexpected 101 Switching Protocols");
+    return HPE_USER;
+  }
+  if (head_.status >= 100 && head_.status < 200) {
+    interim_ = true;  // e.g. 100 Continue: cachecar answers the client's Expect itself
+    return 0;
+  }
+  parser_.upgrade = 0;
+  const bool no_body = to_head_request_ || head_.status == 204 || head_.status == 304;
+  if (no_body) {
+    // llhttp sets this itself only after this callback returns; keep-alive must know now
+    // that no body (and so no read-until-close) follows.
+    parser_.flags |= F_SKIPBODY;
+    head_.framing = BodyFraming::None;
+    // Keep the length the upstream announced: for HEAD it describes the GET body.
+    if (parser_.flags & F_CONTENT_LENGTH) {
+      head_.content_length = parser_.content_length;
+      head_.length_announced = true;
+    }
+  } else if (parser_.flags & F_CHUNKED) {
+    head_.framing = BodyFraming::Chunked;
+  } else if ((parser_.flags & F_CONTENT_LENGTH) && !(parser_.flags & F_TRANSFER_ENCODING)) {
+    head_.framing = BodyFraming::ContentLength;
+    head_.content_length = parser_.content_length;
+    head_.length_announced = true;
+  } else {
+    head_.framing = BodyFraming::UntilClose;
+  }
+  head_.keep_alive =
+      llhttp_should_keep_alive(&parser_) != 0 && head_.framing != BodyFraming::UntilClose;
+  const int result = step(listener_.on_response_head(head_));
+  if (no_body && (result == 0 || result == HPE_PAUSED)) {
+    // Only 1 tells llhttp that no body follows; a pause cannot be combined with it, and a
+    // listener that pauses on a head is going away anyway.
+    return 1;
+  }
+  return result;
+}
+
+int ResponseParser::on_body(std::string_view piece) {
+  if (interim_) {
+    return 0;
+  }
+  return step(listener_.on_response_body(piece));
+}
+
+int ResponseParser::on_message_complete() {
+  if (interim_) {
+    interim_ = false;
+    in_message_ = false;
+    return 0;
+  }
+  in_message_ = false;
+  return step(listener_.on_response_complete());
+}
+
+}  // namespace cachecar

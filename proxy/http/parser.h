@@ -1,0 +1,163 @@
+#pragma once
+// HTTP/1.1 request and response parsers over llhttp. Pure: bytes in, callbacks with
+// RequestHead/ResponseHead and body pieces out; no socket, no loop.
+//
+// Each parser owns its llhttp_t, whose `data` points back at the parser, so parsers are
+// neither copyable nor movable. Every llhttp leniency stays off (RFC 9112 strict framing):
+// ambiguous messages are errors, never guesses.
+
+#include <llhttp.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/message.h"
+
+namespace cachecar {
+
+// What a listener tells the parser after each callback (Envoy's CallbackResult).
+enum class ParseStep {
+  Continue,
+  Pause,  // stop right after this callback; resume() then execute() the unconsumed bytes
+  Fail,   // the listener rejected the message; the parser reports status 400 unless set
+};
+
+struct ParseResult {
+  enum class Kind {
+    Ok,      // every byte consumed; more may follow
+    Paused,  // a callback asked to pause; `consumed` bytes were used
+    Error,   // the stream is unusable: answer `status` and close
+  };
+  Kind kind = Kind::Ok;
+  size_t consumed = 0;
+  int status = 0;  // with Error: 400, 413, 414, 417, 431, 405 or 501 (requests); 502 (responses)
+  std::string_view reason;  // with Error: static text for logs and error bodies
+};
+
+class RequestParser {
+ public:
+  class Listener {
+   public:
+    // The head is complete. The listener may move from `head`.
+    virtual ParseStep on_request_head(RequestHead& head) = 0;
+    // A piece of the decoded body (chunk framing removed). `chunk` is valid during the call.
+    virtual ParseStep on_request_body(std::string_view chunk) = 0;
+    virtual ParseStep on_request_complete() = 0;
+
+   protected:
+    ~Listener() = default;
+  };
+
+  struct Limits {
+    uint64_t max_header_bytes = 16 * 1024;  // request line plus header section
+    int max_headers = 100;
+    uint64_t max_body_bytes = 10 * 1024 * 1024;
+  };
+
+  // Requires: `listener` outlives the parser.
+  RequestParser(Listener& listener, const Limits& limits);
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  ParseResult execute(std::string_view data);
+  // Requires: the last execute() returned Paused.
+  void resume();
+  // True between the first byte of a message and its end: an idle keep-alive connection is
+  // not mid-message, one that sent half a request line is.
+  bool in_message() const { return in_message_; }
+
+  void set_limits(const Limits& limits) { limits_ = limits; }
+
+ private:
+  static const llhttp_settings_t kSettings;
+
+  int on_message_begin();
+  int on_method(std::string_view piece);
+  int on_url(std::string_view piece);
+  int on_url_complete();
+  int on_version(std::string_view piece);
+  int on_header_field(std::string_view piece);
+  int on_header_field_complete();
+  int on_header_value(std::string_view piece);
+  int on_header_value_complete();
+  int on_headers_complete();
+  int on_body(std::string_view piece);
+  int on_message_complete();
+
+  int add_head_bytes(size_t n);
+  int reject(int status, const char* reason);
+  int step(ParseStep step);
+
+  Listener& listener_;
+  Limits limits_;
+  llhttp_t parser_{};
+  RequestHead head_;
+  std::string field_;
+  std::string value_;
+  uint64_t head_bytes_ = 0;
+  uint64_t body_bytes_ = 0;
+  bool in_message_ = false;
+  int error_status_ = 0;  // set by reject(); 0 means llhttp found the error (400)
+  const char* error_reason_ = nullptr;
+};
+
+class ResponseParser {
+ public:
+  class Listener {
+   public:
+    // The final (non-1xx) head is complete. Interim 1xx responses are consumed silently.
+    virtual ParseStep on_response_head(ResponseHead& head) = 0;
+    virtual ParseStep on_response_body(std::string_view chunk) = 0;
+    virtual ParseStep on_response_complete() = 0;
+
+   protected:
+    ~Listener() = default;
+  };
+
+  static constexpr uint64_t kMaxHeaderBytes = 64 * 1024;
+  static constexpr int kMaxHeaders = 200;
+
+  explicit ResponseParser(Listener& listener);
+  ResponseParser(const ResponseParser&) = delete;
+  ResponseParser& operator=(const ResponseParser&) = delete;
+
+  // Call before each response: whether the request was HEAD (the response then has no body
+  // whatever its Content-Length says, RFC 9110 §9.3.2).
+  void expect_response(bool to_head_request);
+  ParseResult execute(std::string_view data);
+  // The peer closed: completes an EOF-delimited body, or reports a truncated message.
+  ParseResult finish();
+  void resume();
+  bool in_message() const { return in_message_; }
+
+ private:
+  static const llhttp_settings_t kSettings;
+
+  int on_message_begin();
+  int on_status(std::string_view piece);
+  int on_header_field(std::string_view piece);
+  int on_header_field_complete();
+  int on_header_value(std::string_view piece);
+  int on_header_value_complete();
+  int on_headers_complete();
+  int on_body(std::string_view piece);
+  int on_message_complete();
+
+  int add_head_bytes(size_t n);
+  int step(ParseStep step);
+  ParseResult result_from(llhttp_errno_t err, const char* data, size_t size);
+
+  Listener& listener_;
+  llhttp_t parser_{};
+  ResponseHead head_;
+  std::string field_;
+  std::string value_;
+  uint64_t head_bytes_ = 0;
+  int header_count_ = 0;
+  bool to_head_request_ = false;
+  bool interim_ = false;  // the message being parsed is a 1xx
+  bool in_message_ = false;
+};
+
+}  // namespace cachecar

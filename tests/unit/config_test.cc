@@ -1,0 +1,656 @@
+// config/config.h: config.yaml plus environment overrides in, a Config or a ConfigError out.
+
+#include "config/config.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cachecar {
+namespace {
+
+EnvLookup no_env() {
+  return [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
+}
+
+EnvLookup env_of(std::map<std::string, std::string, std::less<>> vars) {
+  return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) {
+      return std::nullopt;
+    }
+    return it->second;
+  };
+}
+
+Config parse_ok(std::string_view yaml, const EnvLookup& env = no_env()) {
+  auto result = parse_config(yaml, env);
+  if (const auto* error = std::get_if<ConfigError>(&result)) {
+    FAIL("unexpected error: ", error->describe("test.yaml"), "\n--- yaml ---\n", std::string(yaml));
+  }
+  return std::get<Config>(std::move(result));
+}
+
+ConfigError parse_error(std::string_view yaml, const EnvLookup& env = no_env()) {
+  auto result = parse_config(yaml, env);
+  if (std::holds_alternative<Config>(result)) {
+    FAIL("accepted, expected an error:\n", std::string(yaml));
+  }
+  return std::get<ConfigError>(std::move(result));
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  REQUIRE_MESSAGE(in.good(), "cannot open ", path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+RouteConfig make_route(std::string_view path, std::string_view key, int64_t ttl_ms) {
+  std::string reason;
+  auto pattern = RoutePattern::compile(path, reason);
+  REQUIRE_MESSAGE(pattern.has_value(), reason);
+  auto key_template = KeyTemplate::compile(key, *pattern, reason);
+  REQUIRE_MESSAGE(key_template.has_value(), reason);
+  return RouteConfig{std::move(*pattern), std::move(*key_template), Duration(ttl_ms)};
+}
+
+// Field-by-field comparison: Config has no operator==, and a failure should name the field.
+void check_same(const Config& a, const Config& b) {
+  CHECK(a.listen.host == b.listen.host);
+  CHECK(a.listen.port == b.listen.port);
+  CHECK(a.workers == b.workers);
+  CHECK(a.upstream.url.address.host == b.upstream.url.address.host);
+  CHECK(a.upstream.url.address.port == b.upstream.url.address.port);
+  CHECK(a.upstream.url.path_prefix == b.upstream.url.path_prefix);
+  CHECK(a.upstream.connect_timeout == b.upstream.connect_timeout);
+  CHECK(a.upstream.timeout == b.upstream.timeout);
+  CHECK(a.upstream.max_idle_connections == b.upstream.max_idle_connections);
+  CHECK(a.redis.url.address.host == b.redis.url.address.host);
+  CHECK(a.redis.url.address.port == b.redis.url.address.port);
+  CHECK(a.redis.url.username == b.redis.url.username);
+  CHECK(a.redis.url.password == b.redis.url.password);
+  CHECK(a.redis.url.database == b.redis.url.database);
+  CHECK(a.redis.command_timeout == b.redis.command_timeout);
+  REQUIRE(a.routes.size() == b.routes.size());
+  for (size_t i = 0; i < a.routes.size(); ++i) {
+    CAPTURE(i);
+    CHECK(a.routes[i].path.text() == b.routes[i].path.text());
+    CHECK(a.routes[i].key.text() == b.routes[i].key.text());
+    CHECK(a.routes[i].ttl == b.routes[i].ttl);
+  }
+  CHECK(a.rate_limit.limit == b.rate_limit.limit);
+  CHECK(a.rate_limit.window == b.rate_limit.window);
+  CHECK(a.admin.listen.host == b.admin.listen.host);
+  CHECK(a.admin.listen.port == b.admin.listen.port);
+  CHECK(a.limits.max_header_bytes == b.limits.max_header_bytes);
+  CHECK(a.limits.max_headers == b.limits.max_headers);
+  CHECK(a.limits.max_body_bytes == b.limits.max_body_bytes);
+  CHECK(a.limits.max_connections == b.limits.max_connections);
+  CHECK(a.limits.header_timeout == b.limits.header_timeout);
+  CHECK(a.limits.idle_timeout == b.limits.idle_timeout);
+  CHECK(a.drain_timeout == b.drain_timeout);
+  CHECK(a.log.level == b.log.level);
+  CHECK(a.log.format == b.log.format);
+  CHECK(a.log.access == b.log.access);
+}
+
+void check_defaults(const Config& c) {
+  CHECK(c.listen.host == "0.0.0.0");
+  CHECK(c.listen.port == 8080);
+  CHECK(c.workers == 1);
+  CHECK(c.upstream.url.address.host == "127.0.0.1");
+  CHECK(c.upstream.url.address.port == 3000);
+  CHECK(c.upstream.url.path_prefix == "");
+  CHECK(c.upstream.connect_timeout == Duration(2'000));
+  CHECK(c.upstream.timeout == Duration(30'000));
+  CHECK(c.upstream.max_idle_connections == 64);
+  CHECK(c.redis.url.address.host == "127.0.0.1");
+  CHECK(c.redis.url.address.port == 6379);
+  CHECK(c.redis.url.username == "");
+  CHECK(c.redis.url.password == "");
+  CHECK(c.redis.url.database == 0);
+  CHECK(c.redis.command_timeout == Duration(100));
+  CHECK(c.routes.empty());
+  CHECK(c.rate_limit.limit == 100);
+  CHECK(c.rate_limit.window == Duration(60'000));
+  CHECK(c.admin.listen.host == "127.0.0.1");
+  CHECK(c.admin.listen.port == 9901);
+  CHECK(c.limits.max_header_bytes == 16 * 1024);
+  CHECK(c.limits.max_headers == 100);
+  CHECK(c.limits.max_body_bytes == 10 * 1024 * 1024);
+  CHECK(c.limits.max_connections == 10'000);
+  CHECK(c.limits.header_timeout == Duration(10'000));
+  CHECK(c.limits.idle_timeout == Duration(60'000));
+  CHECK(c.drain_timeout == Duration(30'000));
+  CHECK(c.log.level == "info");
+  CHECK(c.log.format == LogFormat::Text);
+  CHECK(c.log.access == true);
+}
+
+// Sets every key to a value that differs from its default.
+constexpr std::string_view kFullConfig = R"(listen: 127.0.0.2:8081
+workers: 4
+upstream:
+  url: http://api.internal:8000/v1/
+  connect_timeout: 250ms
+  timeout: 5s
+  max_idle_connections: 0
+redis:
+  url: redis://cache.internal:6380/2
+  command_timeout: 50ms
+routes:
+  - path: /products/{id}
+    key: product:{id}
+    ttl: 5m
+  - path: "/files/{path*}"
+    key: "file:{path}"
+rate_limit:
+  limit: 10
+  window: 1s
+admin:
+  listen: 127.0.0.1:0
+limits:
+  max_header_bytes: 8KiB
+  max_headers: 50
+  max_body_bytes: 0
+  max_connections: 5
+  header_timeout: 1s
+  idle_timeout: 2m
+drain_timeout: 0ms
+log:
+  level: debug
+  format: json
+  access: false
+)";
+
+TEST_CASE("an empty document yields the defaults") {
+  const std::string_view documents[] = {
+      "",
+      "\n\n",
+      "# only a comment\n",
+      "---\n",
+      "---\n...\n",
+      "~\n",
+      "upstream:\nredis:\nlimits:\nlog:\nadmin:\nrate_limit:\nroutes:\n",
+  };
+  for (std::string_view yaml : documents) {
+    CAPTURE(yaml);
+    check_defaults(parse_ok(yaml));
+  }
+}
+
+TEST_CASE("the repository's config.yaml parses and holds the documented defaults") {
+  const std::string path = std::string(CACHECAR_SOURCE_DIR) + "/config.yaml";
+  const Config config = parse_ok(read_file(path));
+  // The defaults come from parse_ok(""), checked field by field above. (Default-constructing
+  // Config here trips GCC 12's -Wmaybe-uninitialized false positive at -O2.)
+  Config expected = parse_ok("");
+  expected.routes.push_back(make_route("/products/{id}", "product:{id}", 60'000));
+  check_same(config, expected);
+}
+
+TEST_CASE("every key is read") {
+  const Config c = parse_ok(kFullConfig);
+  CHECK(c.listen.host == "127.0.0.2");
+  CHECK(c.listen.port == 8081);
+  CHECK(c.workers == 4);
+  CHECK(c.upstream.url.address.host == "api.internal");
+  CHECK(c.upstream.url.address.port == 8000);
+  CHECK(c.upstream.url.path_prefix == "/v1");
+  CHECK(c.upstream.connect_timeout == Duration(250));
+  CHECK(c.upstream.timeout == Duration(5'000));
+  CHECK(c.upstream.max_idle_connections == 0);
+  CHECK(c.redis.url.address.host == "cache.internal");
+  CHECK(c.redis.url.address.port == 6380);
+  CHECK(c.redis.url.database == 2);
+  CHECK(c.redis.command_timeout == Duration(50));
+  REQUIRE(c.routes.size() == 2);
+  CHECK(c.routes[0].path.text() == "/products/{id}");
+  CHECK(c.routes[0].key.text() == "product:{id}");
+  CHECK(c.routes[0].ttl == Duration(300'000));
+  CHECK(c.routes[1].path.text() == "/files/{path*}");
+  CHECK(c.routes[1].key.text() == "file:{path}");
+  CHECK(c.routes[1].ttl == Duration(60'000));  // the default ttl
+  CHECK(c.rate_limit.limit == 10);
+  CHECK(c.rate_limit.window == Duration(1'000));
+  CHECK(c.admin.listen.host == "127.0.0.1");
+  CHECK(c.admin.listen.port == 0);
+  CHECK(c.limits.max_header_bytes == 8 * 1024);
+  CHECK(c.limits.max_headers == 50);
+  CHECK(c.limits.max_body_bytes == 0);
+  CHECK(c.limits.max_connections == 5);
+  CHECK(c.limits.header_timeout == Duration(1'000));
+  CHECK(c.limits.idle_timeout == Duration(120'000));
+  CHECK(c.drain_timeout == Duration(0));
+  CHECK(c.log.level == "debug");
+  CHECK(c.log.format == LogFormat::Json);
+  CHECK(c.log.access == false);
+}
+
+TEST_CASE("scalar spellings YAML allows") {
+  struct Case {
+    std::string_view yaml;
+    bool access;
+  };
+  const Case cases[] = {
+      {"log:\n  access: true\n", true},       {"log:\n  access: on\n", true},
+      {"log:\n  access: yes\n", true},        {"log:\n  access: false\n", false},
+      {"log:\n  access: off\n", false},       {"log:\n  access: no\n", false},
+      {"log:\n  access: \"false\"\n", false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.yaml);
+    CHECK(parse_ok(c.yaml).log.access == c.access);
+  }
+  CHECK(parse_ok("workers: \"8\"\n").workers == 8);
+  CHECK(parse_ok("{workers: 2, log: {level: warn}}\n").workers == 2);
+  CHECK(parse_ok("{workers: 2, log: {level: warn}}\n").log.level == "warn");
+}
+
+struct ErrorCase {
+  std::string_view name;
+  std::string_view yaml;
+  std::string_view key;
+  int line;
+  std::string_view reason;  // a substring of the expected reason
+};
+
+void check_error(const ErrorCase& c) {
+  CAPTURE(c.name);
+  CAPTURE(c.yaml);
+  const ConfigError error = parse_error(c.yaml);
+  CAPTURE(error.describe("test.yaml"));
+  CHECK(error.key == c.key);
+  CHECK(error.line == c.line);
+  CHECK(error.reason.find(c.reason) != std::string::npos);
+}
+
+TEST_CASE("configuration errors name the key, the line and the reason") {
+  const ErrorCase cases[] = {
+      // unknown keys, with the known ones listed
+      {"unknown top-level key", "listen: 0.0.0.0:8080\nlistne: 1\n", "listne", 2,
+       "unknown key; expected one of: listen, workers, upstream"},
+      {"unknown nested key", "upstream:\n  url: http://a:1\n  tmeout: 5s\n", "upstream.tmeout", 3,
+       "unknown key; expected one of: url, connect_timeout, timeout, max_idle_connections"},
+      {"unknown key deeper in the file",
+       "workers: 1\n\n# comment\nlog:\n  level: info\n  colour: yes\n", "log.colour", 6,
+       "unknown key; expected one of: level, format, access"},
+      {"unknown route key", "routes:\n  - path: /a\n    key: a\n    tll: 5s\n", "routes[0].tll", 4,
+       "unknown key; expected one of: path, key, ttl"},
+      {"unknown key in the second route",
+       "routes:\n  - path: /a\n    key: a\n  - path: /b\n    key: b\n    cache: yes\n",
+       "routes[1].cache", 6, "unknown key"},
+      // keys given twice
+      {"top-level key twice", "workers: 1\nworkers: 2\n", "workers", 2, "key appears twice"},
+      {"nested key twice", "log:\n  level: info\n  format: text\n  level: debug\n", "log.level", 4,
+       "key appears twice"},
+      {"section twice", "log:\n  level: info\nworkers: 1\nlog:\n  format: json\n", "log", 4,
+       "key appears twice"},
+      // wrong types
+      {"list where a scalar is expected", "workers: [1, 2]\n", "workers", 1,
+       "expected a single value, not a list or mapping"},
+      {"block list where a scalar is expected", "upstream:\n  timeout:\n    - 5s\n",
+       "upstream.timeout", 3, "expected a single value, not a list or mapping"},
+      {"mapping where a scalar is expected", "listen:\n  host: 0.0.0.0\n  port: 80\n", "listen", 2,
+       "expected a single value, not a list or mapping"},
+      {"mapping where the route list is expected", "routes:\n  path: /a\n  key: a\n", "routes", 2,
+       "expected a list of routes"},
+      {"scalar where the route list is expected", "routes: /a\n", "routes", 1,
+       "expected a list of routes"},
+      {"scalar where a section is expected", "upstream: http://a:1\n", "upstream", 1,
+       "expected a mapping of keys to values"},
+      {"list where a section is expected", "log:\n  - level: info\n", "log", 2,
+       "expected a mapping of keys to values"},
+      {"the document is a list", "- a\n- b\n", "(document)", 1,
+       "expected a mapping of keys to values"},
+      {"the document is a scalar", "hello\n", "(document)", 1,
+       "expected a mapping of keys to values"},
+      {"a route that is not a mapping", "routes:\n  - /a\n", "routes[0]", 2,
+       "expected a mapping with path, key and ttl"},
+      // durations
+      {"duration without a unit", "upstream:\n  timeout: 5\n", "upstream.timeout", 2,
+       "missing unit: write e.g. 250ms, 5s or 1m"},
+      {"duration with an unknown unit", "upstream:\n  connect_timeout: 5sec\n",
+       "upstream.connect_timeout", 2, "unknown unit 'sec'"},
+      {"negative duration", "drain_timeout: -1s\n", "drain_timeout", 1,
+       "expected a number followed by a unit"},
+      {"fractional duration", "redis:\n  command_timeout: 0.5s\n", "redis.command_timeout", 2,
+       "unknown unit '.5s'"},
+      {"duration overflow", "limits:\n  idle_timeout: 9999999999999999h\n", "limits.idle_timeout",
+       2, "duration out of range"},
+      {"zero timeout", "upstream:\n  timeout: 0ms\n", "upstream.timeout", 2,
+       "must be at least 1ms"},
+      {"rate limit window under a second", "rate_limit:\n  window: 500ms\n", "rate_limit.window", 2,
+       "must be at least 1s"},
+      {"route ttl under a second", "routes:\n  - path: /a\n    key: a\n    ttl: 999ms\n",
+       "routes[0].ttl", 4, "must be at least 1s"},
+      // sizes
+      {"size with an unknown unit", "limits:\n  max_body_bytes: 10XB\n", "limits.max_body_bytes", 2,
+       "unknown unit 'XB'"},
+      {"negative size", "limits:\n  max_body_bytes: -1\n", "limits.max_body_bytes", 2,
+       "expected a byte count"},
+      {"size overflow", "limits:\n  max_body_bytes: 17179869184GiB\n", "limits.max_body_bytes", 2,
+       "size out of range"},
+      {"header limit too small", "limits:\n  max_header_bytes: 512\n", "limits.max_header_bytes", 2,
+       "must be at least 1KiB"},
+      // addresses
+      {"listen without a port", "listen: localhost\n", "listen", 1, "missing port"},
+      {"listen with a bad port", "listen: 0.0.0.0:http\n", "listen", 1,
+       "port must be a number from 0 to 65535"},
+      {"admin port out of range", "admin:\n  listen: 127.0.0.1:70000\n", "admin.listen", 2,
+       "port must be a number from 0 to 65535"},
+      {"bare IPv6 listen", "listen: \"::1:8080\"\n", "listen", 1, "must be written in brackets"},
+      {"https upstream", "upstream:\n  url: https://api.example\n", "upstream.url", 2,
+       "https upstreams are not supported yet"},
+      {"upstream without a host", "upstream:\n  url: http:///v1\n", "upstream.url", 2,
+       "missing host"},
+      {"upstream with a query", "upstream:\n  url: http://api/v1?key=1\n", "upstream.url", 2,
+       "cannot carry a query or fragment"},
+      {"upstream without a scheme", "upstream:\n  url: api:3000\n", "upstream.url", 2,
+       "expected http://host[:port][/path]"},
+      {"redis url without a scheme", "redis:\n  url: localhost:6379\n", "redis.url", 2,
+       "expected redis://"},
+      {"redis url with TLS", "redis:\n  url: rediss://cache\n", "redis.url", 2,
+       "not supported yet"},
+      {"redis url with a bad database", "redis:\n  url: redis://cache/zero\n", "redis.url", 2,
+       "database must be a non-negative number"},
+      {"redis url with a bad escape", "redis:\n  url: redis://u:%zz@cache\n", "redis.url", 2,
+       "invalid percent-escape"},
+      // numbers
+      {"zero workers", "workers: 0\n", "workers", 1, "must be between 1 and 256, got 0"},
+      {"too many workers", "workers: 257\n", "workers", 1, "must be between 1 and 256, got 257"},
+      {"negative workers", "workers: -1\n", "workers", 1, "must be between 1 and 256"},
+      {"workers not a number", "workers: two\n", "workers", 1,
+       "expected a whole number, got 'two'"},
+      {"workers fractional", "workers: 1.5\n", "workers", 1, "expected a whole number, got '1.5'"},
+      {"workers overflow", "workers: 99999999999999999999\n", "workers", 1,
+       "expected a whole number"},
+      {"rate limit zero", "rate_limit:\n  limit: 0\n", "rate_limit.limit", 2,
+       "must be between 1 and 1000000000"},
+      {"max_headers zero", "limits:\n  max_headers: 0\n", "limits.max_headers", 2,
+       "must be between 1 and 10000"},
+      {"max_connections zero", "limits:\n  max_connections: 0\n", "limits.max_connections", 2,
+       "must be between 1 and 10000000"},
+      {"negative idle connections", "upstream:\n  max_idle_connections: -1\n",
+       "upstream.max_idle_connections", 2, "must be between 0 and 100000"},
+      // log
+      {"invalid log level", "log:\n  level: verbose\n", "log.level", 2,
+       "expected one of: trace, debug, info, warn, error, critical, off"},
+      {"log level is case-sensitive", "log:\n  level: INFO\n", "log.level", 2, "expected one of"},
+      {"invalid log format", "log:\n  format: xml\n", "log.format", 2, "expected text or json"},
+      {"invalid access flag", "log:\n  access: maybe\n", "log.access", 2,
+       "expected true or false, got 'maybe'"},
+      // routes
+      {"route without a path", "routes:\n  - key: a\n    ttl: 5s\n", "routes[0].path", 2,
+       "every route needs a path"},
+      {"route without a key", "routes:\n  - path: /a\n    ttl: 5s\n", "routes[0].key", 2,
+       "every route needs a key template"},
+      {"empty route", "routes:\n  - {}\n", "routes[0].path", 2, "every route needs a path"},
+      {"route path without a slash", "routes:\n  - path: products/{id}\n    key: p:{id}\n",
+       "routes[0].path", 2, "must start with '/'"},
+      {"route path with a malformed variable", "routes:\n  - path: /p/x{id}\n    key: p\n",
+       "routes[0].path", 2, "must fill its whole segment"},
+      {"duplicate route path",
+       "routes:\n  - path: /a/{id}\n    key: a\n  - path: /b\n    key: b\n  - path: /a/{id}\n"
+       "    key: c\n",
+       "routes[2].path", 6, "same path as routes[0]"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+TEST_CASE("a missing value is reported on the line of its key") {
+  // yaml-cpp places an empty value where the next token starts, i.e. on a later line.
+  const ErrorCase cases[] = {
+      {"a value missing, then another key", "upstream:\n  timeout:\nworkers: 1\n",
+       "upstream.timeout", 2, "value missing"},
+      {"a value missing at the end", "workers: 1\nlisten:\n\n\n", "listen", 2, "value missing"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+// Skipped by default: with the bug present this is undefined behaviour in parse_config (it
+// crashes the whole test binary), so run it explicitly with --no-skip.
+TEST_CASE("a bad key template is reported, not a crash") {
+  const ErrorCase cases[] = {
+      {"key template with an unknown variable",
+       "routes:\n  - path: /products/{id}\n    key: product:{sku}\n", "routes[0].key", 3,
+       "{sku} is not a variable of path /products/{id}"},
+      {"key template with an unknown variable, key before path",
+       "routes:\n  - key: product:{sku}\n    path: /products/{id}\n", "routes[0].key", 2,
+       "{sku} is not a variable"},
+      {"key template unterminated", "routes:\n  - path: /p/{id}\n    key: \"p:{id\"\n",
+       "routes[0].key", 3, "unterminated '{'"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+TEST_CASE("invalid YAML is reported with its line") {
+  struct Case {
+    std::string_view name;
+    std::string_view yaml;
+    int line;
+  };
+  const Case cases[] = {
+      {"unclosed flow sequence", "listen: 0.0.0.0:8080\nworkers: [1, 2\n", 3},
+      {"text after a quoted scalar", "workers: 1\nlisten: \"a\" b\n", 2},
+      {"unclosed flow mapping", "log: {level: info\nworkers: 1\n", 2},
+      {"bad indentation", "upstream:\n  url: http://a:1\n timeout: 5s\n", 3},
+      {"tab indentation", "upstream:\n\turl: http://a:1\n", 2},
+      {"mapping value in a plain scalar", "workers: 1\nlisten: a: b\n", 2},
+      {"unknown alias", "workers: *nothing\n", 1},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    CAPTURE(c.yaml);
+    const ConfigError error = parse_error(c.yaml);
+    CAPTURE(error.describe("test.yaml"));
+    CHECK(error.key.empty());
+    CHECK(error.line == c.line);
+    CHECK(!error.reason.empty());
+  }
+}
+
+TEST_CASE("environment overrides are applied over the file") {
+  std::vector<std::string> asked;
+  const std::map<std::string, std::string, std::less<>> vars = {
+      {"REDIS_URL", "redis://:pw@redis.env:7000/1"},
+      {"UPSTREAM_URL", "http://upstream.env:9000/api/"},
+      {"LISTEN", "127.0.0.1:1234"},
+      {"LOG_LEVEL", "debug"},
+  };
+  const EnvLookup env = [&](std::string_view name) -> std::optional<std::string> {
+    asked.emplace_back(name);
+    auto it = vars.find(name);
+    return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
+  };
+  const Config c = parse_ok(kFullConfig, env);
+  CHECK(c.redis.url.address.host == "redis.env");
+  CHECK(c.redis.url.address.port == 7000);
+  CHECK(c.redis.url.password == "pw");
+  CHECK(c.redis.url.database == 1);
+  CHECK(c.upstream.url.address.host == "upstream.env");
+  CHECK(c.upstream.url.address.port == 9000);
+  CHECK(c.upstream.url.path_prefix == "/api");
+  CHECK(c.listen.host == "127.0.0.1");
+  CHECK(c.listen.port == 1234);
+  CHECK(c.log.level == "debug");
+  // Untouched by the environment.
+  CHECK(c.redis.command_timeout == Duration(50));
+  CHECK(c.upstream.timeout == Duration(5'000));
+  CHECK(c.admin.listen.port == 0);
+  CHECK(c.log.format == LogFormat::Json);
+  // Exactly the documented variables are consulted.
+  std::sort(asked.begin(), asked.end());
+  CHECK(asked == std::vector<std::string>{"LISTEN", "LOG_LEVEL", "REDIS_URL", "UPSTREAM_URL"});
+}
+
+// The four fields the environment can override, as one line.
+std::string overridable(const Config& c) {
+  return "listen=" + c.listen.to_string() + " upstream=" + c.upstream.url.to_string() +
+         " redis=" + c.redis.url.to_redacted_string() + " log=" + c.log.level;
+}
+
+TEST_CASE("each environment override applies alone") {
+  struct Case {
+    std::string_view variable;
+    std::string value;
+    std::string_view expected;
+  };
+  const Case cases[] = {
+      {"NOTHING", "",
+       "listen=0.0.0.0:8080 upstream=http://127.0.0.1:3000 redis=redis://127.0.0.1:6379/0 "
+       "log=info"},
+      {"REDIS_URL", "redis://r:1",
+       "listen=0.0.0.0:8080 upstream=http://127.0.0.1:3000 redis=redis://r:1/0 log=info"},
+      {"UPSTREAM_URL", "http://u:2",
+       "listen=0.0.0.0:8080 upstream=http://u:2 redis=redis://127.0.0.1:6379/0 log=info"},
+      {"LISTEN", ":3",
+       "listen=:3 upstream=http://127.0.0.1:3000 redis=redis://127.0.0.1:6379/0 log=info"},
+      {"LOG_LEVEL", "off",
+       "listen=0.0.0.0:8080 upstream=http://127.0.0.1:3000 redis=redis://127.0.0.1:6379/0 log=off"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.variable);
+    CHECK(overridable(parse_ok("", env_of({{std::string(c.variable), c.value}}))) == c.expected);
+  }
+}
+
+TEST_CASE("invalid environment overrides name the variable, with line 0") {
+  struct Case {
+    std::string_view variable;
+    std::string value;
+    std::string_view reason;
+  };
+  const Case cases[] = {
+      {"REDIS_URL", "localhost:6379", "expected redis://"},
+      {"REDIS_URL", "redis://cache/x", "database must be a non-negative number"},
+      {"REDIS_URL", "", "expected redis://"},
+      {"UPSTREAM_URL", "https://api", "https upstreams are not supported yet"},
+      {"UPSTREAM_URL", "http://api?x=1", "invalid host"},
+      {"UPSTREAM_URL", "http://api/v1?x=1", "cannot carry a query"},
+      {"LISTEN", "8080", "missing port"},
+      {"LISTEN", "", "expected host:port"},
+      {"LOG_LEVEL", "loud", "expected one of: trace, debug, info, warn, error, critical, off"},
+      {"LOG_LEVEL", "", "expected one of"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.variable);
+    CAPTURE(c.value);
+    const ConfigError error =
+        parse_error("workers: 2\n", env_of({{std::string(c.variable), c.value}}));
+    CHECK(error.key == std::string(c.variable) + " (environment)");
+    CHECK(error.line == 0);
+    CAPTURE(error.reason);
+    CHECK(error.reason.find(c.reason) != std::string::npos);
+  }
+}
+
+TEST_CASE("an error in the file is reported before the environment is consulted") {
+  const ConfigError error = parse_error("workers: 0\n", env_of({{"LOG_LEVEL", "loud"}}));
+  CHECK(error.key == "workers");
+  CHECK(error.line == 1);
+}
+
+TEST_CASE("ConfigError::describe formats file:line: key: reason") {
+  struct Case {
+    ConfigError error;
+    std::string_view expected;
+  };
+  const Case cases[] = {
+      {{"upstream.timeout", 12, "missing unit: write e.g. 250ms, 5s or 1m"},
+       "config.yaml:12: upstream.timeout: missing unit: write e.g. 250ms, 5s or 1m"},
+      {{"REDIS_URL (environment)", 0, "expected redis://"},
+       "config.yaml: REDIS_URL (environment): expected redis://"},
+      {{"", 3, "invalid YAML: end of map not found"},
+       "config.yaml:3: invalid YAML: end of map not found"},
+      {{"", 0, "cannot read"}, "config.yaml: cannot read"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.expected);
+    CHECK(c.error.describe("config.yaml") == c.expected);
+  }
+  // And end to end.
+  CHECK(parse_error("workers: 1\nupstream:\n  timeout: 5\n").describe("/etc/cachecar.yaml") ==
+        "/etc/cachecar.yaml:3: upstream.timeout: missing unit: write e.g. 250ms, 5s or 1m");
+}
+
+TEST_CASE("render_config output parses back to the same configuration") {
+  struct Case {
+    std::string_view name;
+    std::string yaml;
+  };
+  const Case cases[] = {
+      {"defaults", ""},
+      {"every key set", std::string(kFullConfig)},
+      {"the repository's config.yaml",
+       read_file(std::string(CACHECAR_SOURCE_DIR) + "/config.yaml")},
+      {"listen on every interface", "listen: \":8080\"\n"},
+      {"odd but valid route text",
+       "routes:\n  - path: \"/a: b/#c/'d'/\\\"e\\\"/{id}\"\n    key: \"k \\\\ {id} # x\"\n"
+       "    ttl: 90s\n"},
+      {"sizes and durations without a larger exact unit",
+       "limits:\n  max_header_bytes: 1025\n  max_body_bytes: 1536KiB\n  header_timeout: 1500ms\n"
+       "drain_timeout: 0s\n"},
+      {"redis address and database", "redis:\n  url: redis://cache:6380/5\n"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Config original = parse_ok(c.yaml);
+    const std::string rendered = render_config(original);
+    CAPTURE(rendered);
+    const Config again = parse_ok(rendered);
+    check_same(again, original);
+  }
+}
+
+TEST_CASE("render_config masks the Redis password and keeps everything else") {
+  const Config original = parse_ok("redis:\n  url: redis://app:Pa55w0rd@cache:6380/2\n");
+  const std::string rendered = render_config(original);
+  CAPTURE(rendered);
+  CHECK(rendered.find("Pa55w0rd") == std::string::npos);
+  Config again = parse_ok(rendered);
+  CHECK(again.redis.url.username == "app");
+  CHECK(again.redis.url.password == "***");
+  again.redis.url.password = original.redis.url.password;
+  check_same(again, original);
+}
+
+TEST_CASE("render_config round-trips an IPv6 listen address") {
+  // "[::1]:8080" written unquoted starts a YAML flow sequence.
+  const Config original = parse_ok("listen: \"[::1]:8080\"\nadmin:\n  listen: \"[::1]:9901\"\n");
+  REQUIRE(original.listen.host == "::1");
+  const std::string rendered = render_config(original);
+  CAPTURE(rendered);
+  auto result = parse_config(rendered, no_env());
+  if (const auto* error = std::get_if<ConfigError>(&result)) {
+    FAIL_CHECK(error->describe("rendered"));
+    return;
+  }
+  check_same(std::get<Config>(result), original);
+}
+
+TEST_CASE("render_config round-trips a Redis user without a password") {
+  // RedisUrl::to_redacted_string prints redis://app@cache, which reads back as a password.
+  const Config original = parse_ok("redis:\n  url: \"redis://app:@cache\"\n");
+  REQUIRE(original.redis.url.username == "app");
+  const std::string rendered = render_config(original);
+  CAPTURE(rendered);
+  check_same(parse_ok(rendered), original);
+}
+
+}  // namespace
+}  // namespace cachecar
