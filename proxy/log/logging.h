@@ -1,0 +1,33 @@
+#pragma once
+// Logging set-up on spdlog: the default logger for errors and events, and the access log (one
+// line per request). Both write to standard output, as a container's logs should; with
+// log.format json every line is one JSON object, including the message of error lines.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+
+namespace cachecar {
+
+// Installs the loggers. Safe to call again (hot reload of level and format).
+void setup_logging(const Config::Log& log);
+
+struct AccessRecord {
+  std::string_view client;
+  std::string_view method;
+  std::string_view target;
+  int status = 0;           // 499 when the client went away before its response
+  uint64_t bytes = 0;       // response body bytes sent
+  double upstream_ms = -1;  // time to the upstream's response head; < 0 when not contacted
+  double total_ms = 0;
+  std::string_view cache;  // "HIT", "MISS", "BYPASS" or "" when not applicable
+};
+
+void log_access(const AccessRecord& record);
+
+// The text of one access line (tests and the JSON formatter use it).
+std::string format_access(const AccessRecord& record, LogFormat format);
+
+}  // namespace cachecar

@@ -1,0 +1,478 @@
+#include "redis/redis_client.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace cachecar {
+
+struct RedisClient::Call {
+  RedisWaiter* waiter = nullptr;  // null once cancelled or answered
+  uint64_t tag = 0;
+  std::vector<RedisCommand> commands;  // kept only when a NOSCRIPT re-send may need them
+  std::vector<RedisReplyPtr> replies;
+  uint32_t remaining = 0;
+  uint64_t deadline_ms = 0;
+  bool done = false;
+};
+
+// One connection attempt's socket. It outlives the client's interest in it: the client drops
+// it by clearing `owner`, and the close callback frees it.
+struct RedisClient::Socket {
+  uv_tcp_t tcp{};
+  uv_connect_t connect{};
+  RedisClient* owner = nullptr;
+
+  void close() {
+    owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp),
+             [](uv_handle_t* handle) { delete static_cast<Socket*>(handle->data); });
+  }
+};
+
+// Receives the replies of the commands sent right after connecting.
+class RedisClient::Handshake final : public RedisWaiter {
+ public:
+  explicit Handshake(RedisClient& client) : client_(client) {}
+  void on_redis_done(uint64_t, std::vector<RedisReplyPtr>& replies) override {
+    client_.on_handshake_done(replies);
+  }
+
+ private:
+  RedisClient& client_;
+};
+
+namespace {
+
+struct RedisWrite {
+  uv_write_t request{};
+  std::string bytes;
+};
+
+constexpr size_t kReadBufferSize = 64 * 1024;
+
+}  // namespace
+
+RedisClient::RedisClient(uv_loop_t* loop, RedisSettings settings)
+    : loop_(loop),
+      settings_(std::move(settings)),
+      resolver_(loop),
+      handshake_(std::make_unique<Handshake>(*this)),
+      random_(std::random_device{}()),
+      read_buffer_(kReadBufferSize) {
+  flush_check_.reset(new uv_check_t);
+  uv_check("uv_check_init", uv_check_init(loop_, flush_check_.get()));
+  flush_check_->data = this;
+  flush_idle_.reset(new uv_idle_t);
+  uv_check("uv_idle_init", uv_idle_init(loop_, flush_idle_.get()));
+  flush_idle_->data = this;
+  deadline_timer_ = make_timer(loop_, this);
+  reconnect_timer_ = make_timer(loop_, this);
+}
+
+RedisClient::~RedisClient() { stop(); }
+
+void RedisClient::register_script(const RedisScript* script) {
+  scripts_.push_back(script);
+  script_shas_.emplace_back();
+}
+
+void RedisClient::start() { connect(); }
+
+void RedisClient::stop() {
+  if (state_ == State::Stopped) {
+    return;
+  }
+  state_ = State::Stopped;
+  disconnect("stopping");
+  flush_check_.reset();
+  flush_idle_.reset();
+  deadline_timer_.reset();
+  reconnect_timer_.reset();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connecting
+
+void RedisClient::connect() {
+  if (state_ == State::Stopped) {
+    return;
+  }
+  state_ = State::Connecting;
+  uv_timer_start(
+      deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
+      static_cast<uint64_t>(settings_.connect_timeout.count()), 0);
+  resolver_.resolve(settings_.url.address,
+                    [this](std::optional<SocketAddress> address, const std::string& error) {
+                      on_resolved(std::move(address), error);
+                    });
+}
+
+void RedisClient::on_resolved(std::optional<SocketAddress> address, const std::string& error) {
+  if (state_ != State::Connecting) {
+    return;
+  }
+  if (!address) {
+    disconnect("cannot resolve " + settings_.url.address.host + ": " + error);
+    return;
+  }
+  socket_ = new Socket;
+  uv_check("uv_tcp_init", uv_tcp_init(loop_, &socket_->tcp));
+  socket_->tcp.data = socket_;
+  socket_->connect.data = socket_;
+  socket_->owner = this;
+  const int rc = uv_tcp_connect(&socket_->connect, &socket_->tcp, address->get(),
+                                [](uv_connect_t* request, int status) {
+                                  auto* socket = static_cast<Socket*>(request->data);
+                                  if (socket->owner != nullptr) {
+                                    socket->owner->on_connected(status);
+                                  }
+                                });
+  if (rc != 0) {
+    disconnect(std::string("connect: ") + uv_strerror(rc));
+  }
+}
+
+void RedisClient::on_connected(int status) {
+  if (status != 0) {
+    disconnect(std::string("connect: ") + uv_strerror(status));
+    return;
+  }
+  state_ = State::Handshake;
+  uv_tcp_nodelay(&socket_->tcp, 1);
+  reader_storage_ = std::make_unique<RespReader>();
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), on_alloc, on_read);
+
+  std::vector<RedisCommand> commands;
+  const RedisUrl& url = settings_.url;
+  if (!url.password.empty()) {
+    if (url.username.empty()) {
+      commands.push_back({{"AUTH", url.password}});
+    } else {
+      commands.push_back({{"AUTH", url.username, url.password}});
+    }
+  }
+  if (url.database != 0) {
+    commands.push_back({{"SELECT", std::to_string(url.database)}});
+  }
+  for (const RedisScript* script : scripts_) {
+    commands.push_back({{"SCRIPT", "LOAD", script->source}});
+  }
+  // Always last: an answered PING proves the server is serving, not just accepting (a
+  // SIGSTOPped Redis still completes the TCP handshake).
+  commands.push_back({{"PING"}});
+  uv_timer_stop(deadline_timer_.get());
+  Call* call = enqueue(std::move(commands), handshake_.get(), 0);
+  call->deadline_ms = uv_now(loop_) + static_cast<uint64_t>(settings_.connect_timeout.count());
+  arm_deadline_timer();
+}
+
+void RedisClient::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
+  if (replies.empty()) {
+    return;  // the connection failed; disconnect() reported it
+  }
+  size_t script_index = 0;
+  const size_t first_script = replies.size() - 1 - scripts_.size();
+  for (size_t i = 0; i < replies.size(); ++i) {
+    const redisReply* reply = replies[i].get();
+    if (is_error(reply)) {
+      disconnect("handshake refused: " + std::string(reply_text(reply)));
+      return;
+    }
+    if (i >= first_script && script_index < scripts_.size()) {
+      script_shas_[script_index++] = std::string(reply_text(reply));
+    }
+  }
+  state_ = State::Ready;
+  attempt_ = 0;
+  if (logged_down_) {
+    spdlog::info("redis {}: connected again; caching resumes", settings_.url.to_redacted_string());
+  } else {
+    spdlog::info("redis {}: connected", settings_.url.to_redacted_string());
+  }
+  logged_down_ = false;
+}
+
+void RedisClient::disconnect(std::string_view reason) {
+  const bool was_ready = state_ == State::Ready;
+  if (state_ != State::Stopped) {
+    state_ = State::Disconnected;
+  }
+  if (was_ready) {
+    ++stats_.disconnects;
+  }
+  if (socket_ != nullptr) {
+    socket_->close();
+    socket_ = nullptr;
+  }
+  reader_storage_.reset();
+  out_.clear();
+  slots_.clear();
+  if (deadline_timer_) {
+    uv_timer_stop(deadline_timer_.get());
+  }
+  if (reason != "stopping") {
+    if (was_ready || !logged_down_) {
+      spdlog::warn("redis {}: unavailable ({}); requests go on without it",
+                   settings_.url.to_redacted_string(), reason);
+      logged_down_ = true;
+    } else {
+      spdlog::debug("redis {}: still unavailable ({})", settings_.url.to_redacted_string(), reason);
+    }
+  }
+  // Set the state first (above), then fail the calls: a waiter may submit again from its
+  // callback, and must be refused rather than queued on a dead connection.
+  std::deque<Call*> calls;
+  calls.swap(calls_);
+  for (Call* call : calls) {
+    if (!call->done && call->waiter != nullptr) {
+      RedisWaiter* waiter = call->waiter;
+      call->waiter = nullptr;
+      std::vector<RedisReplyPtr> none;
+      waiter->on_redis_done(call->tag, none);
+    }
+    delete call;
+  }
+  schedule_reconnect();
+}
+
+void RedisClient::schedule_reconnect() {
+  if (state_ == State::Stopped || !reconnect_timer_) {
+    return;
+  }
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  const auto delay = backoff_delay(settings_.backoff, attempt_++, unit(random_));
+  uv_timer_start(
+      reconnect_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->connect(); },
+      static_cast<uint64_t>(delay.count()), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+RedisClient::Call* RedisClient::submit(std::vector<RedisCommand> commands, RedisWaiter& waiter,
+                                       uint64_t tag) {
+  if (state_ != State::Ready || commands.empty()) {
+    return nullptr;
+  }
+  Call* call = enqueue(std::move(commands), &waiter, tag);
+  arm_deadline_timer();
+  return call;
+}
+
+void RedisClient::cancel(Call* call) {
+  if (call != nullptr) {
+    call->waiter = nullptr;
+  }
+}
+
+RedisClient::Call* RedisClient::enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter,
+                                        uint64_t tag) {
+  auto* call = new Call;
+  call->waiter = waiter;
+  call->tag = tag;
+  call->remaining = static_cast<uint32_t>(commands.size());
+  call->replies.resize(commands.size());
+  call->deadline_ms = uv_now(loop_) + static_cast<uint64_t>(settings_.command_timeout.count());
+  bool has_script = false;
+  for (uint32_t i = 0; i < commands.size(); ++i) {
+    encode(commands[i], false, out_);
+    slots_.push_back({call, i, false});
+    has_script = has_script || commands[i].script != nullptr;
+  }
+  stats_.commands += commands.size();
+  if (has_script) {
+    call->commands = std::move(commands);
+  }
+  calls_.push_back(call);
+  schedule_flush();
+  return call;
+}
+
+void RedisClient::encode(const RedisCommand& command, bool as_eval, std::string& out) {
+  if (command.script == nullptr) {
+    std::vector<std::string_view> argv(command.args.begin(), command.args.end());
+    append_command(argv, out);
+    return;
+  }
+  const auto found = std::find(scripts_.begin(), scripts_.end(), command.script);
+  const size_t index = static_cast<size_t>(found - scripts_.begin());
+  const bool have_sha = found != scripts_.end() && !script_shas_[index].empty();
+  const std::string num_keys = std::to_string(command.num_keys);
+  std::vector<std::string_view> argv;
+  argv.reserve(command.args.size() + 3);
+  if (as_eval || !have_sha) {
+    argv.push_back("EVAL");
+    argv.push_back(command.script->source);
+  } else {
+    argv.push_back("EVALSHA");
+    argv.push_back(script_shas_[index]);
+  }
+  argv.push_back(num_keys);
+  argv.insert(argv.end(), command.args.begin(), command.args.end());
+  append_command(argv, out);
+}
+
+void RedisClient::schedule_flush() {
+  if (!flush_check_ || uv_is_active(reinterpret_cast<uv_handle_t*>(flush_check_.get()))) {
+    return;
+  }
+  uv_check_start(flush_check_.get(), [](uv_check_t* c) { owner_of<RedisClient>(c)->flush(); });
+  // An active idle handle makes the loop poll without blocking, so commands queued from a
+  // timer or idle callback still leave in this iteration's check phase.
+  uv_idle_start(flush_idle_.get(), [](uv_idle_t*) {});
+}
+
+void RedisClient::flush() {
+  uv_check_stop(flush_check_.get());
+  uv_idle_stop(flush_idle_.get());
+  if (out_.empty() || socket_ == nullptr) {
+    return;
+  }
+  auto* write = new RedisWrite;
+  write->bytes.swap(out_);
+  write->request.data = socket_;
+  uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
+  ++stats_.writes;
+  const int rc =
+      uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&socket_->tcp), &buf, 1, on_write);
+  if (rc != 0) {
+    delete write;
+    disconnect(std::string("write: ") + uv_strerror(rc));
+  }
+}
+
+void RedisClient::on_write(uv_write_t* request, int status) {
+  auto* write = reinterpret_cast<RedisWrite*>(request);
+  auto* socket = static_cast<Socket*>(request->data);
+  delete write;
+  if (status != 0 && socket->owner != nullptr) {
+    socket->owner->disconnect(std::string("write: ") + uv_strerror(status));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replies
+
+void RedisClient::on_alloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
+  auto* socket = static_cast<Socket*>(handle->data);
+  RedisClient* client = socket->owner;
+  *buf =
+      uv_buf_init(client->read_buffer_.data(), static_cast<unsigned>(client->read_buffer_.size()));
+}
+
+void RedisClient::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* socket = static_cast<Socket*>(stream->data);
+  RedisClient* client = socket->owner;
+  if (client == nullptr) {
+    return;
+  }
+  if (nread > 0) {
+    client->on_data(std::string_view(buf->base, static_cast<size_t>(nread)));
+  } else if (nread < 0) {
+    client->disconnect(nread == UV_EOF
+                           ? std::string("connection closed by server")
+                           : std::string("read: ") + uv_strerror(static_cast<int>(nread)));
+  }
+}
+
+void RedisClient::on_data(std::string_view bytes) {
+  RespReader* reader = reader_storage_.get();
+  if (!reader->feed(bytes)) {
+    disconnect("protocol error: " + reader->error());
+    return;
+  }
+  // A waiter may disconnect (or a handshake fail) mid-loop; stop when this reader is gone.
+  while (reader_storage_.get() == reader) {
+    auto reply = reader->next();
+    if (!reply) {
+      disconnect("protocol error: " + reader->error());
+      return;
+    }
+    if (*reply == nullptr) {
+      return;
+    }
+    dispatch(std::move(*reply));
+  }
+}
+
+void RedisClient::dispatch(RedisReplyPtr reply) {
+  if (slots_.empty()) {
+    disconnect("reply without a command");
+    return;
+  }
+  const Slot slot = slots_.front();
+  slots_.pop_front();
+  Call* call = slot.call;
+  const RedisCommand* command =
+      slot.index < call->commands.size() ? &call->commands[slot.index] : nullptr;
+  if (command != nullptr && command->script != nullptr && !slot.eval_retry &&
+      error_is(reply.get(), "NOSCRIPT")) {
+    // The server lost its script cache (restart, failover, SCRIPT FLUSH). EVAL puts the
+    // script back in that cache, so later EVALSHAs succeed again.
+    spdlog::info("redis: script {} not loaded on the server; sending it again",
+                 command->script->name);
+    encode(*command, true, out_);
+    slots_.push_back({call, slot.index, true});
+    schedule_flush();
+    return;
+  }
+  if (is_error(reply.get())) {
+    ++stats_.errors;
+  }
+  call->replies[slot.index] = std::move(reply);
+  if (--call->remaining == 0) {
+    complete(call);
+  }
+}
+
+void RedisClient::complete(Call* call) {
+  call->done = true;
+  if (call->waiter != nullptr) {
+    RedisWaiter* waiter = call->waiter;
+    call->waiter = nullptr;
+    waiter->on_redis_done(call->tag, call->replies);
+  }
+  // `call` may be gone now (a waiter's disconnect frees every call); only calls_ is trusted.
+  while (!calls_.empty() && calls_.front()->done) {
+    delete calls_.front();
+    calls_.pop_front();
+  }
+}
+
+void RedisClient::arm_deadline_timer() {
+  if (!deadline_timer_ || calls_.empty() ||
+      uv_is_active(reinterpret_cast<uv_handle_t*>(deadline_timer_.get()))) {
+    return;
+  }
+  const uint64_t now = uv_now(loop_);
+  const uint64_t deadline = calls_.front()->deadline_ms;
+  uv_timer_start(
+      deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
+      deadline > now ? deadline - now : 0, 0);
+}
+
+void RedisClient::on_deadline() {
+  if (state_ == State::Connecting) {
+    disconnect("connect timed out");
+    return;
+  }
+  while (!calls_.empty() && calls_.front()->done) {
+    delete calls_.front();
+    calls_.pop_front();
+  }
+  if (calls_.empty()) {
+    return;
+  }
+  const uint64_t now = uv_now(loop_);
+  if (now >= calls_.front()->deadline_ms) {
+    ++stats_.timeouts;
+    disconnect(state_ == State::Handshake ? "no answer within connect_timeout"
+                                          : "no reply within command_timeout (" +
+                                                format_duration(settings_.command_timeout) + ")");
+    return;
+  }
+  arm_deadline_timer();
+}
+
+}  // namespace cachecar

@@ -1,0 +1,158 @@
+#pragma once
+// An asynchronous Redis client on a libuv loop: one TCP connection per worker, multiplexing the
+// commands of every request. hiredis provides only the RESP reader; connecting, writing,
+// timeouts and reconnection are ours, so nothing blocks the loop and every command is bounded.
+//
+// Contract:
+//  - submit() sends a group of commands and reports all their replies in one callback. Groups
+//    submitted during one loop iteration leave in one write (auto-pipelining): the output
+//    buffer is flushed from a check handle, after the iteration's I/O callbacks have run.
+//  - submit() refuses at once (returns nullptr) unless the connection is ready: while Redis is
+//    down no request waits for it.
+//  - Every call ends exactly once: with its replies, or with none when it failed (timeout,
+//    disconnect). A timeout cannot cancel one command on a shared connection, so it drops the
+//    connection (h2o's answer), fails everything pending, and reconnects with backoff.
+//  - Scripts are loaded at connect (SCRIPT LOAD) and called with EVALSHA; a NOSCRIPT reply
+//    (a restarted or failed-over Redis) is answered by sending the same call as EVAL, invisibly
+//    to the caller.
+//
+// Ownership: the worker owns the client. Callbacks never delete the client; a waiter that goes
+// away first must cancel() its call.
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "redis/backoff.h"
+#include "redis/reply.h"
+#include "uv/handle.h"
+#include "uv/resolver.h"
+
+namespace cachecar {
+
+struct RedisScript {
+  std::string name;    // for logs
+  std::string source;  // Lua
+};
+
+struct RedisCommand {
+  // Plain command: the full argv. Script call: the keys then the arguments.
+  std::vector<std::string> args;
+  const RedisScript* script = nullptr;  // registered with the client; outlives it
+  int num_keys = 0;
+};
+
+class RedisWaiter {
+ public:
+  // One reply per command, in order; empty when the call failed. The waiter may move from
+  // `replies`. The call handle is invalid after this returns.
+  virtual void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) = 0;
+
+ protected:
+  ~RedisWaiter() = default;
+};
+
+struct RedisSettings {
+  RedisUrl url;
+  Duration command_timeout{100};
+  Duration connect_timeout{1'000};
+  BackoffPolicy backoff;
+};
+
+struct RedisStats {
+  uint64_t commands = 0;
+  uint64_t writes = 0;  // socket writes; commands / writes is the pipelining factor
+  uint64_t errors = 0;  // error replies
+  uint64_t timeouts = 0;
+  uint64_t disconnects = 0;
+};
+
+class RedisClient {
+ public:
+  struct Call;
+
+  enum class State { Disconnected, Connecting, Handshake, Ready, Stopped };
+
+  RedisClient(uv_loop_t* loop, RedisSettings settings);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // Requires: before start(). Scripts are loaded on every (re)connect.
+  void register_script(const RedisScript* script);
+  void start();
+  // Fails pending calls, closes the connection and every handle; no reconnect after it.
+  void stop();
+
+  bool ready() const { return state_ == State::Ready; }
+  State state() const { return state_; }
+  const RedisStats& stats() const { return stats_; }
+
+  // Sends `commands` as one call. nullptr when not ready (nothing is sent, the waiter is not
+  // called).
+  Call* submit(std::vector<RedisCommand> commands, RedisWaiter& waiter, uint64_t tag);
+  // The waiter of `call` will not be called. Requires: `call` has not completed.
+  void cancel(Call* call);
+
+ private:
+  struct Socket;
+  struct Slot {
+    Call* call;
+    uint32_t index;
+    bool eval_retry;  // already re-sent as EVAL after NOSCRIPT
+  };
+  class Handshake;
+
+  void connect();
+  void on_resolved(std::optional<SocketAddress> address, const std::string& error);
+  void on_connected(int status);
+  void on_handshake_done(std::vector<RedisReplyPtr>& replies);
+  void on_data(std::string_view bytes);
+  void dispatch(RedisReplyPtr reply);
+  void complete(Call* call);
+  void disconnect(std::string_view reason);
+  void schedule_reconnect();
+  void encode(const RedisCommand& command, bool as_eval, std::string& out);
+  Call* enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter, uint64_t tag);
+  void schedule_flush();
+  void flush();
+  void arm_deadline_timer();
+  void on_deadline();
+
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* request, int status);
+
+  uv_loop_t* loop_;
+  RedisSettings settings_;
+  State state_ = State::Disconnected;
+  std::vector<const RedisScript*> scripts_;
+  std::vector<std::string> script_shas_;  // parallel to scripts_, filled at handshake
+
+  AsyncResolver resolver_;
+  Socket* socket_ = nullptr;  // the current connection attempt; closes itself
+  std::unique_ptr<RespReader> reader_storage_;
+  std::unique_ptr<Handshake> handshake_;
+
+  std::deque<Slot> slots_;   // commands sent or queued, in reply order
+  std::deque<Call*> calls_;  // oldest first; answered calls are freed from the front
+  std::string out_;          // commands not yet written
+  UvPtr<uv_check_t> flush_check_;
+  UvPtr<uv_idle_t> flush_idle_;  // keeps the loop from blocking while a flush is due
+  UvPtr<uv_timer_t> deadline_timer_;
+  UvPtr<uv_timer_t> reconnect_timer_;
+  uint32_t attempt_ = 0;
+  bool logged_down_ = false;
+  std::mt19937 random_;
+  std::vector<char> read_buffer_;
+  RedisStats stats_;
+};
+
+}  // namespace cachecar

@@ -1,0 +1,214 @@
+#include "server/worker.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "server/client_connection.h"
+#include "upstream/pool.h"
+
+namespace cachecar {
+namespace {
+
+constexpr int kListenBacklog = 511;
+
+UpstreamSettings upstream_settings(const Config& config) {
+  UpstreamSettings settings;
+  settings.connect_timeout = config.upstream.connect_timeout;
+  settings.timeout = config.upstream.timeout;
+  settings.max_idle = config.upstream.max_idle_connections;
+  return settings;
+}
+
+}  // namespace
+
+Worker::Worker(int index, std::shared_ptr<const Config> config, int listen_fd,
+               std::optional<SocketAddress> upstream_address, ProcessState& process,
+               std::function<void()> on_exit)
+    : index_(index),
+      listen_fd_(listen_fd),
+      upstream_address_(std::move(upstream_address)),
+      process_(process),
+      on_exit_(std::move(on_exit)),
+      read_buffer_(kReadBufferSize) {
+  context_.config = std::move(config);
+  context_.index = index;
+}
+
+Worker::~Worker() {
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);  // never handed to libuv
+  }
+}
+
+void Worker::start() {
+  uv_check("uv_loop_init", uv_loop_init(&loop_));
+  context_.loop = &loop_;
+  const Config& config = *context_.config;
+  pool_ = std::make_unique<UpstreamPool>(&loop_, config.upstream.url, upstream_settings(config),
+                                         upstream_address_);
+  context_.upstream = pool_.get();
+
+  listener_.reset(new uv_tcp_t);
+  uv_check("uv_tcp_init", uv_tcp_init(&loop_, listener_.get()));
+  listener_->data = this;
+  uv_check("uv_tcp_open", uv_tcp_open(listener_.get(), listen_fd_));
+  listen_fd_ = -1;  // the handle owns it now
+  // The fd was bound before any worker started, so listen() failing here is a broken
+  // environment, not a user error.
+  uv_check("uv_listen", uv_listen(reinterpret_cast<uv_stream_t*>(listener_.get()), kListenBacklog,
+                                  [](uv_stream_t* server, int status) {
+                                    auto* self = owner_of<Worker>(server);
+                                    if (status < 0) {
+                                      spdlog::warn("accept: {}", uv_strerror(status));
+                                      return;
+                                    }
+                                    ClientConnection::accept(*self, server);
+                                  }));
+
+  drain_signal_.reset(new uv_async_t);
+  uv_check("uv_async_init", uv_async_init(&loop_, drain_signal_.get(), [](uv_async_t* async) {
+             owner_of<Worker>(async)->begin_drain();
+           }));
+  drain_signal_->data = this;
+
+  ready_idle_.reset(new uv_idle_t);
+  uv_check("uv_idle_init", uv_idle_init(&loop_, ready_idle_.get()));
+  ready_idle_->data = this;
+
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  pool_.reset();
+  const int rc = uv_loop_close(&loop_);
+  if (rc != 0) {
+    // A handle outlived the drain: a lifetime bug worth hearing about in tests.
+    spdlog::error("worker {}: loop closed with open handles: {}", index_, uv_strerror(rc));
+    uv_walk(
+        &loop_,
+        [](uv_handle_t* handle, void*) {
+          spdlog::error("  open handle: {}", uv_handle_type_name(uv_handle_get_type(handle)));
+        },
+        nullptr);
+  }
+  if (on_exit_) {
+    on_exit_();
+  }
+}
+
+void Worker::request_drain() {
+  // The worker closes its async handle once drained, so it may be signalled only once.
+  if (!drain_requested_.exchange(true)) {
+    uv_async_send(drain_signal_.get());
+  }
+}
+
+void Worker::join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+uv_buf_t Worker::read_buffer() {
+  return uv_buf_init(read_buffer_.data(), static_cast<unsigned>(read_buffer_.size()));
+}
+
+bool Worker::admit(ClientConnection* connection) {
+  const int max = context_.config->limits.max_connections;
+  if (process_.open_connections.fetch_add(1, std::memory_order_relaxed) >= max) {
+    process_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  connection->next = connections_;
+  if (connections_ != nullptr) {
+    connections_->prev = connection;
+  }
+  connections_ = connection;
+  ++connection_count_;
+  if (draining_) {
+    connection->begin_drain();
+  }
+  return true;
+}
+
+void Worker::forget(ClientConnection* connection) {
+  if (connection->prev != nullptr) {
+    connection->prev->next = connection->next;
+  } else {
+    connections_ = connection->next;
+  }
+  if (connection->next != nullptr) {
+    connection->next->prev = connection->prev;
+  }
+  connection->prev = connection->next = nullptr;
+  --connection_count_;
+  process_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+  finish_if_drained();
+}
+
+void Worker::schedule_ready(ClientConnection* connection) {
+  if (std::find(ready_.begin(), ready_.end(), connection) == ready_.end()) {
+    ready_.push_back(connection);
+  }
+  if (ready_idle_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(ready_idle_.get()))) {
+    uv_idle_start(ready_idle_.get(),
+                  [](uv_idle_t* idle) { owner_of<Worker>(idle)->run_ready_list(); });
+  }
+}
+
+void Worker::unschedule_ready(ClientConnection* connection) {
+  ready_.erase(std::remove(ready_.begin(), ready_.end(), connection), ready_.end());
+}
+
+void Worker::run_ready_list() {
+  std::vector<ClientConnection*> batch;
+  batch.swap(ready_);
+  // No connection is deleted while this runs: deletion happens only in close callbacks.
+  for (ClientConnection* connection : batch) {
+    connection->on_ready();
+  }
+  if (ready_.empty() && ready_idle_) {
+    uv_idle_stop(ready_idle_.get());
+  }
+}
+
+void Worker::begin_drain() {
+  if (draining_) {
+    return;
+  }
+  draining_ = true;
+  listener_.reset();
+  spdlog::info("worker {}: draining {} connection(s)", index_, connection_count_);
+  for (ClientConnection* c = connections_; c != nullptr; c = c->next) {
+    c->begin_drain();
+  }
+  drain_timer_ = make_timer(&loop_, this);
+  uv_timer_start(
+      drain_timer_.get(),
+      [](uv_timer_t* timer) {
+        auto* self = owner_of<Worker>(timer);
+        spdlog::warn("worker {}: drain_timeout passed; closing {} connection(s)", self->index_,
+                     self->connection_count_);
+        for (ClientConnection* c = self->connections_; c != nullptr; c = c->next) {
+          c->close();
+        }
+      },
+      static_cast<uint64_t>(context_.config->drain_timeout.count()), 0);
+  finish_if_drained();
+}
+
+void Worker::finish_if_drained() {
+  if (!draining_ || finished_ || connection_count_ > 0) {
+    return;
+  }
+  finished_ = true;
+  drain_signal_.reset();
+  drain_timer_.reset();
+  ready_idle_.reset();
+  pool_->shutdown();
+}
+
+}  // namespace cachecar

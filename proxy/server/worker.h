@@ -1,0 +1,92 @@
+#pragma once
+// One event loop in one thread: its listener, its client connections, its upstream pool.
+// Workers share nothing mutable but the process-wide connection counter (an atomic, so that
+// limits.max_connections holds for the process, as an operator reads it).
+//
+// Thread rules: start(), request_drain() and join() are called from the main thread; every
+// other method runs on the worker's own loop thread.
+
+#include <uv.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/worker_context.h"
+#include "uv/handle.h"
+#include "uv/resolver.h"
+
+namespace cachecar {
+
+class ClientConnection;
+class UpstreamPool;
+
+struct ProcessState {
+  std::atomic<int> open_connections{0};
+};
+
+class Worker {
+ public:
+  // `listen_fd` is a bound socket this worker will listen on and own. `upstream_address` is
+  // the start-up resolution of upstream.url (empty when it failed). `on_exit` runs on the
+  // worker thread after its loop has ended.
+  Worker(int index, std::shared_ptr<const Config> config, int listen_fd,
+         std::optional<SocketAddress> upstream_address, ProcessState& process,
+         std::function<void()> on_exit);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void start();
+  // Thread-safe: stop accepting, finish in-flight requests for up to drain_timeout, then end.
+  void request_drain();
+  void join();
+
+  // --- loop thread only ---
+  WorkerContext& context() { return context_; }
+  uv_loop_t* loop() { return &loop_; }
+  uv_buf_t read_buffer();
+  bool draining() const { return draining_; }
+  // Registers a new connection; false when limits.max_connections is reached.
+  bool admit(ClientConnection* connection);
+  void forget(ClientConnection* connection);
+  // Calls connection->on_ready() from the loop soon, outside any current call stack.
+  void schedule_ready(ClientConnection* connection);
+  void unschedule_ready(ClientConnection* connection);
+
+ private:
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+
+  void run();
+  void begin_drain();
+  void finish_if_drained();
+  void run_ready_list();
+
+  const int index_;
+  int listen_fd_;
+  std::optional<SocketAddress> upstream_address_;
+  ProcessState& process_;
+  std::function<void()> on_exit_;
+  std::thread thread_;
+
+  uv_loop_t loop_{};
+  WorkerContext context_;
+  std::unique_ptr<UpstreamPool> pool_;
+  UvPtr<uv_tcp_t> listener_;
+  UvPtr<uv_async_t> drain_signal_;
+  UvPtr<uv_timer_t> drain_timer_;
+  UvPtr<uv_idle_t> ready_idle_;
+  std::vector<ClientConnection*> ready_;
+  ClientConnection* connections_ = nullptr;  // intrusive list head
+  int connection_count_ = 0;
+  std::atomic<bool> drain_requested_{false};  // request_drain() sends at most one signal
+  bool draining_ = false;
+  bool finished_ = false;
+  std::vector<char> read_buffer_;
+};
+
+}  // namespace cachecar

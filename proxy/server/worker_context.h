@@ -1,0 +1,23 @@
+#pragma once
+// What the per-request code may use of its worker: the loop, the configuration in force and
+// the worker's connections to the outside. Owned by the Worker; everything here lives as long
+// as the worker's loop runs.
+
+#include <uv.h>
+
+#include <memory>
+
+#include "config/config.h"
+
+namespace cachecar {
+
+class UpstreamPool;
+
+struct WorkerContext {
+  uv_loop_t* loop = nullptr;
+  std::shared_ptr<const Config> config;  // replaced as a whole on reload
+  UpstreamPool* upstream = nullptr;
+  int index = 0;
+};
+
+}  // namespace cachecar
