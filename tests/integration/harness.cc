@@ -1,0 +1,77 @@
+#include "harness.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace cachecar::test {
+namespace {
+
+long proc_status_kb(int pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) {
+      std::istringstream value(line.substr(field.size() + 1));
+      long kb = 0;
+      value >> kb;
+      return kb;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
+std::string cachecar_binary() { return CACHECAR_BINARY; }
+
+std::pair<int, std::string> run_cachecar(const std::vector<std::string>& args,
+                                         std::vector<std::pair<std::string, std::string>> env) {
+  ChildProcessOptions options;
+  options.env = std::move(env);
+  ChildProcess process(cachecar_binary(), args, options);
+  auto code = process.wait_exit(10s);
+  if (!code) {
+    throw std::runtime_error("cachecar did not exit: " + process.output());
+  }
+  return {*code, process.output()};
+}
+
+Cachecar::Cachecar(const std::string& yaml, std::vector<std::pair<std::string, std::string>> env) {
+  std::string config = "listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n" + yaml;
+  config_path_ = dir_.write_file("config.yaml", config);
+  ChildProcessOptions options;
+  options.env = std::move(env);
+  options.log_path = dir_.path() + "/cachecar.log";
+  process_ = std::make_unique<ChildProcess>(
+      cachecar_binary(), std::vector<std::string>{"--config", config_path_}, options);
+  auto port = process_->wait_for_regex(R"(listening on 127\.0\.0\.1:(\d+))", 10s);
+  if (!port) {
+    throw std::runtime_error("cachecar did not start:\n" + process_->output() + "\nconfig:\n" +
+                             config);
+  }
+  port_ = std::stoi(*port);
+}
+
+long Cachecar::rss_kb() const { return proc_status_kb(process_->pid(), "VmRSS"); }
+long Cachecar::peak_rss_kb() const { return proc_status_kb(process_->pid(), "VmHWM"); }
+
+std::optional<int> Cachecar::stop(std::chrono::milliseconds timeout) {
+  process_->signal(SIGTERM);
+  return process_->wait_exit(timeout);
+}
+
+std::string stack_yaml(const TestUpstream& upstream, const RedisServer& redis) {
+  return "upstream:\n  url: " + upstream.url() + "\n  timeout: 2s\n  connect_timeout: 1s\n" +
+         "redis:\n  url: " + redis.url() + "\n";
+}
+
+Stack::Stack(const std::string& extra_yaml, const std::string& routes_yaml) {
+  std::string yaml = stack_yaml(upstream, redis) + extra_yaml;
+  if (!routes_yaml.empty()) {
+    yaml += "routes:\n" + routes_yaml;
+  }
+  cachecar = std::make_unique<Cachecar>(yaml);
+}
+
+}  // namespace cachecar::test

@@ -1,0 +1,605 @@
+// Self-test of the integration-test support library: each helper against the real thing it
+// stands in front of (redis-server, a real TCP socket, a real child process), so an
+// integration-test failure can be trusted to be cachecar's.
+
+#include <dirent.h>
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "support/free_port.h"
+#include "support/http_client.h"
+#include "support/process.h"
+#include "support/redis_server.h"
+#include "support/temp_dir.h"
+#include "support/test_upstream.h"
+
+namespace cachecar::test {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+}
+
+size_t open_fd_count() {
+  size_t count = 0;
+  DIR* dir = ::opendir("/proc/self/fd");
+  REQUIRE(dir != nullptr);
+  while (::readdir(dir) != nullptr) {
+    ++count;
+  }
+  ::closedir(dir);
+  return count;
+}
+
+// A sized read rather than istreambuf_iterator, which makes GCC 12 report a false
+// -Wnull-dereference at -O2.
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  REQUIRE(in);
+  std::string content(static_cast<size_t>(in.tellg()), '\0');
+  in.seekg(0);
+  in.read(content.data(), static_cast<std::streamsize>(content.size()));
+  return content;
+}
+
+UpstreamReply fault_reply(UpstreamReply::Fault fault) {
+  UpstreamReply reply;
+  reply.fault = fault;
+  reply.body = std::string(10000, 'x');
+  return reply;
+}
+
+}  // namespace
+
+TEST_CASE("TempDir writes files and removes everything") {
+  std::string path;
+  {
+    TempDir dir;
+    path = dir.path();
+    const std::string file = dir.write_file("sub/config.yaml", "listen: 1\n");
+    CHECK(file == path + "/sub/config.yaml");
+    std::ifstream in(file);
+    std::string line;
+    std::getline(in, line);
+    CHECK(line == "listen: 1");
+  }
+  CHECK_FALSE(std::filesystem::exists(path));
+}
+
+TEST_CASE("free_tcp_port returns a bindable port") {
+  const int port = free_tcp_port();
+  CHECK(port > 0);
+  CHECK(port < 65536);
+  TestUpstream upstream(port);
+  CHECK(upstream.port() == port);
+}
+
+TEST_CASE("ChildProcess captures output, finds a port and reports the signal") {
+  const size_t fds_before = open_fd_count();
+  {
+    ChildProcess child("sh", {"-c", "echo listening on 127.0.0.1:1234; sleep 5"});
+    CHECK(child.pid() > 0);
+    const std::optional<std::string> port =
+        child.wait_for_regex(R"(listening on 127\.0\.0\.1:(\d+))", 5s);
+    REQUIRE(port);
+    CHECK(*port == "1234");
+    CHECK(child.wait_for_output("listening", 1s));
+    CHECK(child.running());
+    CHECK_FALSE(child.wait_exit(50ms));
+    const auto start = Clock::now();
+    child.signal(SIGTERM);
+    CHECK(child.wait_exit(3s) == 128 + SIGTERM);
+    CHECK(since(start) < 2s);
+    CHECK_FALSE(child.running());
+    child.signal(SIGTERM);  // after reaping: a no-op, not a stray kill
+  }
+  CHECK(open_fd_count() == fds_before);
+}
+
+TEST_CASE("ChildProcess merges stderr, passes env and mirrors to a file") {
+  TempDir dir;
+  const std::string log = dir.path() + "/child.log";
+  ChildProcessOptions options;
+  options.env = {{"CACHECAR_TEST_VAR", "hello"}};
+  options.log_path = log;
+  options.working_dir = dir.path();
+  ChildProcess child("sh", {"-c", "echo out $CACHECAR_TEST_VAR; echo err >&2; pwd; exit 3"},
+                     options);
+  CHECK(child.wait_exit(5s) == 3);
+  const std::string output = child.output();
+  CHECK(output.find("out hello\n") != std::string::npos);
+  CHECK(output.find("err\n") != std::string::npos);
+  CHECK(output.find(dir.path()) != std::string::npos);
+  CHECK_FALSE(child.wait_for_output("never printed", 5s));  // returns at EOF, not after 5 s
+  CHECK(read_file(log) == output);
+}
+
+TEST_CASE("ChildProcess failures and cleanup") {
+  CHECK_THROWS_AS(ChildProcess("cachecar-no-such-program", {}), std::runtime_error);
+  TempDir dir;
+  const std::string not_executable = dir.write_file("script", "echo hi\n");
+  CHECK_THROWS_AS(ChildProcess(not_executable, {}), std::runtime_error);
+
+  // The destructor must not wait for a grandchild that keeps the pipe open.
+  const auto start = Clock::now();
+  {
+    ChildProcess child("sh", {"-c", "sleep 30 & sleep 30"});
+    CHECK_FALSE(child.wait_for_regex("(never)", 100ms));
+  }
+  CHECK(since(start) < 5s);
+
+  // Whatever the child leaves running in its group dies when the child is reaped.
+  ChildProcess parent("sh", {"-c", "sleep 30 & echo background $!"});
+  const std::optional<std::string> background = parent.wait_for_regex(R"(background (\d+))", 5s);
+  REQUIRE(background);
+  CHECK(parent.wait_exit(5s) == 0);
+  const std::string stat_path = "/proc/" + *background + "/stat";
+  auto gone = [&stat_path] {
+    std::ifstream stat(stat_path);
+    std::string content;
+    std::getline(stat, content);
+    return content.empty() || content.find(") Z") != std::string::npos;  // absent or a zombie
+  };
+  const auto deadline = Clock::now() + 2s;
+  while (!gone() && Clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(gone());
+}
+
+TEST_CASE("RedisServer commands, replies and restart on the same port") {
+  RedisServer redis;
+  CHECK(redis.port() > 0);
+  CHECK(redis.url() == "redis://127.0.0.1:" + std::to_string(redis.port()));
+  CHECK(redis.command({"PING"}) == "PONG");
+  CHECK(redis.command({"SET", "product:42", "{\"id\":42}", "EX", "100"}) == "OK");
+  CHECK(redis.get("product:42") == "{\"id\":42}");
+  const long long ttl = redis.ttl("product:42");
+  CHECK(ttl > 0);
+  CHECK(ttl <= 100);
+  CHECK(redis.ttl("missing") == -2);
+  CHECK_FALSE(redis.get("missing"));
+  CHECK(redis.command({"GET", "missing"}) == "(nil)");
+  CHECK(redis.command({"INCR", "counter"}) == "1");
+  CHECK(redis.command({"RPUSH", "list", "a", "b c"}) == "2");
+  CHECK(redis.command({"LRANGE", "list", "0", "-1"}) == "a\nb c");
+  CHECK(redis.command({"NO-SUCH-COMMAND"}).rfind("-ERR", 0) == 0);
+  const std::string binary("a\0b\r\nc", 6);
+  redis.command({"SET", "bin", binary});
+  CHECK(redis.get("bin") == binary);
+
+  const int port = redis.port();
+  redis.stop();
+  CHECK_FALSE(redis.running());
+  CHECK_THROWS_AS(redis.command({"PING"}), std::runtime_error);
+  redis.start();
+  CHECK(redis.port() == port);
+  CHECK(redis.command({"PING"}) == "PONG");
+  CHECK_FALSE(redis.get("product:42"));  // no persistence across restarts
+
+  redis.kill();
+  CHECK_THROWS_AS(redis.command({"PING"}), std::runtime_error);
+  redis.start();
+  CHECK(redis.command({"PING"}) == "PONG");
+  CHECK(redis.output().find("Ready to accept connections") != std::string::npos);
+}
+
+TEST_CASE("RedisServer pause makes commands time out; resume recovers") {
+  RedisServer redis;
+  redis.command({"SET", "k", "v"});
+  redis.pause();
+  const auto start = Clock::now();
+  CHECK_THROWS_AS(redis.command({"GET", "k"}), std::runtime_error);
+  CHECK(since(start) >= 1500ms);
+  CHECK(since(start) < 5s);
+  redis.resume();
+  CHECK(redis.get("k") == "v");
+  redis.pause();
+  redis.stop();  // must not hang on a stopped process
+  CHECK_FALSE(redis.running());
+}
+
+TEST_CASE("RedisServer with requirepass authenticates its own commands") {
+  RedisServer redis({"--requirepass", "s3cret"});
+  CHECK(redis.password() == "s3cret");
+  CHECK(redis.command({"SET", "a", "1"}) == "OK");
+  CHECK(redis.get("a") == "1");
+}
+
+TEST_CASE("TestUpstream keep-alive: three requests on one connection") {
+  TestUpstream upstream;
+  HttpConnection connection(upstream.port());
+  for (int i = 0; i < 3; ++i) {
+    const std::string target = "/products/" + std::to_string(i);
+    const HttpResponse response = connection.request("GET", target);
+    CHECK(response.status == 200);
+    CHECK(response.reason == "OK");
+    CHECK(response.complete);
+    CHECK(response.header("content-type") == "application/json");
+    CHECK(response.body == "{\"method\":\"GET\",\"target\":\"" + target + "\"}");
+  }
+  CHECK(upstream.connection_count() == 1);
+  CHECK(upstream.request_count() == 3);
+  const std::vector<ReceivedRequest> requests = upstream.requests();
+  REQUIRE(requests.size() == 3);
+  CHECK(requests[0].connection_id == requests[2].connection_id);
+  CHECK(requests[1].target == "/products/1");
+  CHECK(requests[1].header("HOST") == "test");
+  CHECK(requests[1].version == "HTTP/1.1");
+
+  upstream.reset_counters();
+  CHECK(upstream.request_count() == 0);
+  CHECK(upstream.connection_count() == 0);
+  const HttpResponse fresh = http_request(upstream.port(), "GET", "/again");
+  CHECK(fresh.status == 200);
+  CHECK(fresh.header("Connection") == "close");
+  CHECK(upstream.connection_count() == 1);
+  CHECK(upstream.last_request()->connection_id != requests[0].connection_id);
+}
+
+TEST_CASE("TestUpstream chunked reply, trailers-free decoding and headers") {
+  const std::string body = pattern_chunk(0, 40000);
+  TestUpstream upstream;
+  upstream.set_handler([&body](const ReceivedRequest&) {
+    UpstreamReply reply;
+    reply.chunked = true;
+    reply.body = body;
+    reply.headers = {{"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}, {"X-Version", "7"}};
+    return reply;
+  });
+  HttpConnection connection(upstream.port());
+  const HttpResponse response = connection.request("GET", "/chunked");
+  CHECK(response.chunked);
+  CHECK(response.complete);
+  CHECK(response.body == body);
+  CHECK(response.body_checksum == fnv1a(body));
+  CHECK(response.header_count("set-cookie") == 2);
+  CHECK(response.header_values("Set-Cookie") == std::vector<std::string>{"a=1", "b=2"});
+  CHECK_FALSE(response.header("Content-Length"));
+  // The connection stays usable after a chunked body.
+  CHECK(connection.request("GET", "/second").body == body);
+  CHECK(upstream.connection_count() == 1);
+}
+
+TEST_CASE("TestUpstream answers pipelined requests in order") {
+  TestUpstream upstream;
+  HttpConnection connection(upstream.port());
+  connection.send_raw(build_request("GET", "/first", {}, {}) +
+                      build_request("POST", "/second", {}, "payload"));
+  const std::optional<HttpResponse> first = connection.read_response();
+  const std::optional<HttpResponse> second = connection.read_response();
+  REQUIRE(first);
+  REQUIRE(second);
+  CHECK(first->body == "{\"method\":\"GET\",\"target\":\"/first\"}");
+  CHECK(second->body == "{\"method\":\"POST\",\"target\":\"/second\"}");
+  CHECK(upstream.requests()[1].body == "payload");
+  CHECK(upstream.connection_count() == 1);
+}
+
+TEST_CASE("TestUpstream decodes uploads and checksums them") {
+  TestUpstream upstream;
+  const std::string body = pattern_chunk(12345, 1024 * 1024);
+  HttpConnection connection(upstream.port());
+  CHECK(
+      connection.request("PUT", "/products/1", {{"Content-Type", "application/octet-stream"}}, body)
+          .status == 200);
+  ReceivedRequest received = *upstream.last_request();
+  CHECK(received.body_size == body.size());
+  CHECK(received.body_checksum == fnv1a(body));
+  CHECK(received.body == body);
+  CHECK(received.header("Content-Length") == std::to_string(body.size()));
+
+  // Chunked upload, with a trailer.
+  connection.send_raw(
+      "POST /chunked HTTP/1.1\r\nHost: test\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: yes\r\n\r\n");
+  REQUIRE(connection.read_response());
+  received = *upstream.last_request();
+  CHECK(received.chunked);
+  CHECK(received.body == "hello world");
+  CHECK(received.trailers == HeaderList{{"X-Trailer", "yes"}});
+
+  // Discarded bodies are still counted and checksummed.
+  upstream.set_discard_bodies(true);
+  CHECK(connection.request("PUT", "/big", {}, body).status == 200);
+  received = *upstream.last_request();
+  CHECK(received.body.empty());
+  CHECK(received.body_size == body.size());
+  CHECK(received.body_checksum == fnv1a(body));
+}
+
+TEST_CASE("TestUpstream Expect: 100-continue is exposed as an interim response") {
+  TestUpstream upstream;
+  HttpConnection connection(upstream.port());
+  connection.send_raw(
+      "PUT /x HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  const std::optional<HttpResponse> interim = connection.read_response();
+  REQUIRE(interim);
+  CHECK(interim->status == 100);
+  CHECK(interim->is_interim());
+  connection.send_raw("body");
+  const std::optional<HttpResponse> final_response = connection.read_response();
+  REQUIRE(final_response);
+  CHECK(final_response->status == 200);
+  CHECK(upstream.last_request()->body == "body");
+
+  const HttpResponse skipped =
+      connection.request("PUT", "/y", {{"Expect", "100-continue"}}, "data");
+  CHECK(skipped.status == 200);
+  CHECK(skipped.interim_statuses == std::vector<int>{100});
+}
+
+TEST_CASE("TestUpstream streams a generated 50 MB body") {
+  constexpr size_t kSize = 50 * 1024 * 1024;
+  TestUpstream upstream;
+  upstream.set_handler([](const ReceivedRequest&) {
+    UpstreamReply reply;
+    reply.generated_body_bytes = kSize;
+    return reply;
+  });
+  HttpConnection connection(upstream.port());
+  connection.set_store_body(false);
+  const HttpResponse response = connection.request("GET", "/big");
+  CHECK(response.complete);
+  CHECK(response.header("Content-Length") == std::to_string(kSize));
+  CHECK(response.body.empty());
+  CHECK(response.body_size == kSize);
+  CHECK(response.body_checksum == pattern_checksum(kSize));
+
+  const HttpResponse head = connection.request("HEAD", "/big");
+  CHECK(head.complete);
+  CHECK(head.body_size == 0);
+  CHECK(head.header("Content-Length") == std::to_string(kSize));
+  CHECK(connection.request("GET", "/big").body_checksum ==
+        pattern_checksum(kSize));  // still in sync
+}
+
+TEST_CASE("pattern_chunk is position-addressed") {
+  const std::string whole = pattern_chunk(0, 1000);
+  CHECK(whole.size() == 1000);
+  CHECK(whole.substr(0, 17) == "0000000000000000 ");
+  CHECK(whole.substr(64, 17) == "0000000000000064 ");
+  CHECK(pattern_chunk(100, 300) == whole.substr(100, 300));
+  CHECK(pattern_checksum(1000) == fnv1a(whole));
+  CHECK(fnv1a(whole.substr(500), fnv1a(whole.substr(0, 500))) == fnv1a(whole));
+}
+
+TEST_CASE("TestUpstream framing options: close_after, omit_content_length, delay") {
+  TestUpstream upstream;
+  upstream.set_handler([](const ReceivedRequest& request) {
+    if (request.target == "/gone") {
+      return UpstreamReply{.status = 410, .body = "gone"};
+    }
+    UpstreamReply reply;
+    reply.body = "eof-delimited body";
+    if (request.target == "/eof") {
+      reply.omit_content_length = true;
+    } else if (request.target == "/close") {
+      reply.close_after = true;
+    } else if (request.target == "/slow") {
+      reply.delay = 300ms;
+    }
+    return reply;
+  });
+  {
+    HttpConnection connection(upstream.port());
+    const HttpResponse response = connection.request("GET", "/eof");
+    CHECK(response.complete);
+    CHECK(response.body == "eof-delimited body");
+    CHECK_FALSE(response.header("Content-Length"));
+    CHECK(connection.closed_by_peer(1s));
+  }
+  {
+    HttpConnection connection(upstream.port());
+    const HttpResponse response = connection.request("GET", "/close");
+    CHECK(response.header("Connection") == "close");
+    CHECK(connection.closed_by_peer(1s));
+  }
+  {
+    HttpConnection connection(upstream.port());
+    const HttpResponse gone = connection.request("GET", "/gone");
+    CHECK(gone.status == 410);
+    CHECK(gone.reason == "Gone");
+    CHECK(gone.body == "gone");
+    CHECK_FALSE(connection.closed_by_peer(50ms));
+    const auto start = Clock::now();
+    CHECK(connection.request("GET", "/slow").status == 200);
+    CHECK(since(start) >= 300ms);
+  }
+}
+
+TEST_CASE("TestUpstream faults") {
+  // Declared before the upstream: its connection threads run the handler until it is destroyed.
+  UpstreamReply next;
+  std::mutex mutex;
+  TestUpstream upstream;
+  upstream.set_handler([&](const ReceivedRequest&) {
+    std::lock_guard lock(mutex);
+    return next;
+  });
+  auto set_next = [&](UpstreamReply reply) {
+    std::lock_guard lock(mutex);
+    next = std::move(reply);
+  };
+
+  SUBCASE("ResetBeforeResponse") {
+    set_next(fault_reply(UpstreamReply::Fault::ResetBeforeResponse));
+    HttpConnection connection(upstream.port());
+    connection.send_raw(build_request("GET", "/", {}, {}));
+    CHECK_FALSE(connection.read_response());
+    CHECK(connection.last_error() == "connection reset");
+  }
+  SUBCASE("CloseBeforeResponse") {
+    set_next(fault_reply(UpstreamReply::Fault::CloseBeforeResponse));
+    HttpConnection connection(upstream.port());
+    connection.send_raw(build_request("GET", "/", {}, {}));
+    CHECK_FALSE(connection.read_response());
+    CHECK(connection.last_error() == "connection closed by peer");
+  }
+  SUBCASE("ResetMidBody") {
+    set_next(fault_reply(UpstreamReply::Fault::ResetMidBody));
+    HttpConnection connection(upstream.port());
+    connection.send_raw(build_request("GET", "/", {}, {}));
+    const std::optional<HttpResponse> response = connection.read_response();
+    REQUIRE(response);
+    CHECK_FALSE(response->complete);
+    CHECK(response->header("Content-Length") == "10000");
+    CHECK(response->body_size == 5000);
+    CHECK(connection.last_error().find("reset") != std::string::npos);
+  }
+  SUBCASE("ResetMidBody, chunked and generated") {
+    UpstreamReply reply = fault_reply(UpstreamReply::Fault::ResetMidBody);
+    reply.chunked = true;
+    reply.generated_body_bytes = 1000000;
+    set_next(reply);
+    HttpConnection connection(upstream.port());
+    connection.send_raw(build_request("GET", "/", {}, {}));
+    const std::optional<HttpResponse> response = connection.read_response();
+    REQUIRE(response);
+    CHECK(response->chunked);
+    CHECK_FALSE(response->complete);
+    CHECK(response->body_size == 500000);
+  }
+  SUBCASE("Garbage") {
+    set_next(fault_reply(UpstreamReply::Fault::Garbage));
+    HttpConnection connection(upstream.port());
+    connection.send_raw(build_request("GET", "/", {}, {}));
+    CHECK_THROWS_AS(connection.read_response(), std::runtime_error);
+  }
+  SUBCASE("SlowHeaders") {
+    UpstreamReply reply = fault_reply(UpstreamReply::Fault::SlowHeaders);
+    reply.headers = {{"X-One", "1"}, {"X-Two", "2"}};
+    reply.header_interval = 100ms;
+    set_next(reply);
+    HttpConnection connection(upstream.port());
+    const auto start = Clock::now();
+    const HttpResponse response = connection.request("GET", "/");
+    // Three header lines (two given + Content-Length) and the empty line, 100 ms apart.
+    CHECK(since(start) >= 400ms);
+    CHECK(response.complete);
+    CHECK(response.header("X-Two") == "2");
+    CHECK(response.body_size == 10000);
+  }
+  SUBCASE("NoResponse until stop") {
+    set_next(fault_reply(UpstreamReply::Fault::NoResponse));
+    HttpConnection connection(upstream.port(), 300ms);
+    connection.send_raw(build_request("GET", "/", {}, {}));
+    CHECK_FALSE(connection.read_response());
+    CHECK(connection.last_error() == "timed out");
+    CHECK(upstream.wait_for_requests(1, 1s));
+    const auto start = Clock::now();
+    upstream.stop();
+    CHECK(since(start) < 1s);
+    connection.set_timeout(2s);
+    CHECK(connection.closed_by_peer(2s));
+  }
+}
+
+TEST_CASE("TestUpstream rejects malformed requests and stops promptly") {
+  TestUpstream upstream;
+  {
+    HttpConnection connection(upstream.port());
+    connection.send_raw("NONSENSE\r\n\r\n");
+    const std::optional<HttpResponse> response = connection.read_response();
+    REQUIRE(response);
+    CHECK(response->status == 400);
+    CHECK(connection.closed_by_peer(1s));
+  }
+  CHECK(upstream.request_count() == 0);
+
+  HttpConnection idle(upstream.port());  // a keep-alive connection left open
+  CHECK(idle.request("GET", "/").status == 200);
+  const auto start = Clock::now();
+  upstream.stop();
+  upstream.stop();  // idempotent
+  CHECK(since(start) < 1s);
+  CHECK(idle.closed_by_peer(1s));
+  CHECK_FALSE(HttpConnection::try_connect(upstream.port(), 500ms));
+}
+
+TEST_CASE("HttpConnection reports truncated bodies and missing final chunks") {
+  // A raw server that lies about framing, to check the client notices.
+  TestUpstream upstream;
+  upstream.set_handler([](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    if (request.target == "/short") {
+      reply.headers = {{"Content-Length", "100"}};
+      reply.body = "only this";
+      reply.close_after = true;
+    } else {
+      reply.headers = {{"Transfer-Encoding", "chunked"}};
+      reply.body = "4\r\nabcd\r\n";  // no last chunk
+      reply.close_after = true;
+    }
+    return reply;
+  });
+  const HttpResponse truncated = http_request(upstream.port(), "GET", "/short");
+  CHECK_FALSE(truncated.complete);
+  CHECK(truncated.body == "only this");
+  const HttpResponse unfinished = http_request(upstream.port(), "GET", "/chunks");
+  CHECK(unfinished.chunked);
+  CHECK_FALSE(unfinished.complete);
+  CHECK(unfinished.body == "abcd");
+}
+
+TEST_CASE("TestUpstream wait_for_requests counts concurrent clients") {
+  TestUpstream upstream;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back(
+        [port = upstream.port(), i] { http_request(port, "GET", "/c/" + std::to_string(i)); });
+  }
+  CHECK(upstream.wait_for_requests(8, 5s));
+  for (std::thread& client : clients) {
+    client.join();
+  }
+  CHECK(upstream.connection_count() == 8);
+  CHECK_FALSE(upstream.wait_for_requests(9, 50ms));
+}
+
+// Built when the test target defines the binary's path, e.g.
+// target_compile_definitions(T PRIVATE CACHECAR_PRODUCT_API="$<TARGET_FILE:product_api>").
+#ifdef CACHECAR_PRODUCT_API
+TEST_CASE("product_api serves the demo catalogue and exits cleanly") {
+  const int port = free_tcp_port();
+  ChildProcess api(CACHECAR_PRODUCT_API, {"--port", std::to_string(port)});
+  REQUIRE(api.wait_for_output("listening on", 5s));
+
+  HttpResponse response = http_request(port, "GET", "/products/42");
+  CHECK(response.status == 200);
+  CHECK(response.header("Content-Type") == "application/json");
+  CHECK(response.body == R"({"id":42,"name":"Mechanical Keyboard","price":129.99})");
+  CHECK(http_request(port, "GET", "/products/101").body == R"({"error":"product not found"})");
+  CHECK(http_request(port, "GET", "/products/abc").status == 404);
+  const std::string list = http_request(port, "GET", "/products").body;
+  CHECK(list.front() == '[');
+  CHECK(list.find(R"("id":100,)") != std::string::npos);
+
+  response = http_request(port, "PUT", "/products/42", {{"Content-Type", "application/json"}},
+                          R"({"name":"Split Keyboard","price":199.0})");
+  CHECK(response.status == 200);
+  CHECK(response.body == R"({"id":42,"name":"Split Keyboard","price":199.0})");
+  CHECK(http_request(port, "GET", "/products/42").body == response.body);
+  CHECK(http_request(port, "DELETE", "/products/42").status == 204);
+  CHECK(http_request(port, "DELETE", "/products/42").status == 404);
+  CHECK(http_request(port, "POST", "/products/1").status == 405);
+  CHECK(http_request(port, "GET", "/nowhere").status == 404);
+  CHECK(api.wait_for_output("GET /products/42 200", 1s));
+
+  api.signal(SIGTERM);
+  CHECK(api.wait_exit(5s) == 0);
+}
+#endif
+
+}  // namespace cachecar::test
