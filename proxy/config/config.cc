@@ -160,15 +160,49 @@ bool valid_log_level(const std::string& level) {
   return std::find(levels.begin(), levels.end(), level) != levels.end();
 }
 
+std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
+  if (!node.IsSequence()) {
+    fail(key, node, "expected a list, e.g. [a, b]");
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < node.size(); ++i) {
+    out.push_back(scalar(node[i], key + "[" + std::to_string(i) + "]"));
+  }
+  return out;
+}
+
+bool is_http_token(const std::string& text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
+  });
+}
+
+// Key templates are compiled after the whole route is read: "key" may come before "path".
+struct PendingTemplate {
+  std::string text;
+  YAML::Node node;
+  std::string key;
+};
+
+KeyTemplate compile_template(const PendingTemplate& pending, const RoutePattern& path) {
+  std::string reason;
+  auto compiled = KeyTemplate::compile(pending.text, path, reason);
+  if (!compiled) {
+    fail(pending.key, pending.node, reason);
+  }
+  return std::move(*compiled);
+}
+
 RouteConfig route(const YAML::Node& node, const std::string& key) {
   if (!node.IsMap()) {
     fail(key, node, "expected a mapping with path, key and ttl");
   }
   std::optional<RoutePattern> path;
-  std::optional<KeyTemplate> key_template;
-  std::optional<YAML::Node> key_node;  // a handle, not a pointer: iteration nodes are temporaries
-  std::string key_text;
+  std::optional<PendingTemplate> key_template;
+  std::vector<PendingTemplate> invalidate;
   Duration ttl{60'000};
+  RouteConfig out;
   read_map(node, key,
            {{"path",
              [&](const YAML::Node& value, const std::string& k) {
@@ -180,24 +214,116 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
              }},
             {"key",
              [&](const YAML::Node& value, const std::string& k) {
-               key_text = scalar(value, k);
-               key_node = value;
+               key_template = PendingTemplate{scalar(value, k), value, k};
              }},
-            {"ttl", [&](const YAML::Node& value, const std::string& k) {
-               ttl = duration(value, k, Duration(1000));
+            {"ttl", [&](const YAML::Node& value,
+                        const std::string& k) { ttl = duration(value, k, Duration(1000)); }},
+            {"query",
+             [&](const YAML::Node& value, const std::string& k) {
+               if (value.IsScalar()) {
+                 if (value.Scalar() != "ignore") {
+                   fail(k, value, "expected ignore, or a list of parameter names to key on");
+                 }
+                 out.query_params.clear();
+                 return;
+               }
+               out.query_params = string_list(value, k);
+             }},
+            {"invalidate",
+             [&](const YAML::Node& value, const std::string& k) {
+               if (!value.IsSequence()) {
+                 fail(k, value, "expected a list of key templates, e.g. [products:list]");
+               }
+               for (size_t i = 0; i < value.size(); ++i) {
+                 const std::string item = k + "[" + std::to_string(i) + "]";
+                 invalidate.push_back({scalar(value[i], item), value[i], item});
+               }
+             }},
+            {"invalidate_on",
+             [&](const YAML::Node& value, const std::string& k) {
+               out.invalidate_on = string_list(value, k);
+               for (const std::string& method : out.invalidate_on) {
+                 if (!is_http_token(method) || method == "GET" || method == "HEAD") {
+                   fail(k, value,
+                        "'" + method + "' cannot invalidate (use PUT, PATCH, DELETE, POST)");
+                 }
+               }
+             }},
+            {"format",
+             [&](const YAML::Node& value, const std::string& k) {
+               const std::string text = scalar(value, k);
+               if (text == "envelope") {
+                 out.format = StoredFormat::Envelope;
+               } else if (text == "body") {
+                 out.format = StoredFormat::Body;
+               } else {
+                 fail(k, value, "expected envelope or body");
+               }
+             }},
+            {"content_type",
+             [&](const YAML::Node& value, const std::string& k) {
+               out.content_type = scalar(value, k);
+               if (out.content_type.find_first_of("\r\n") != std::string::npos) {
+                 fail(k, value, "a header value cannot contain a line break");
+               }
+             }},
+            {"allow_authorization", [&](const YAML::Node& value, const std::string& k) {
+               out.allow_authorization = boolean(value, k);
              }}});
   if (!path) {
     fail(key + ".path", node, "every route needs a path");
   }
-  if (!key_node) {
+  if (!key_template) {
     fail(key + ".key", node, "every route needs a key template, e.g. product:{id}");
   }
-  std::string reason;
-  key_template = KeyTemplate::compile(key_text, *path, reason);
-  if (!key_template) {
-    fail(key + ".key", *key_node, reason);
+  out.path = std::move(*path);
+  out.key = compile_template(*key_template, out.path);
+  out.ttl = ttl;
+  for (const PendingTemplate& pending : invalidate) {
+    out.invalidate.push_back(compile_template(pending, out.path));
   }
-  return RouteConfig{std::move(*path), std::move(*key_template), ttl};
+  return out;
+}
+
+void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& cache) {
+  read_map(
+      node, key,
+      {{"key_prefix",
+        [&](const YAML::Node& v, const std::string& k) { cache.key_prefix = scalar(v, k); }},
+       {"statuses",
+        [&](const YAML::Node& v, const std::string& k) {
+          if (!v.IsSequence()) {
+            fail(k, v, "expected a list of statuses, e.g. [200, 301]");
+          }
+          cache.statuses.clear();
+          for (size_t i = 0; i < v.size(); ++i) {
+            cache.statuses.push_back(
+                static_cast<int>(integer(v[i], k + "[" + std::to_string(i) + "]", 200, 599)));
+          }
+        }},
+       {"max_object_size",
+        [&](const YAML::Node& v, const std::string& k) { cache.max_object_size = size(v, k, 0); }},
+       {"respect_cache_control",
+        [&](const YAML::Node& v, const std::string& k) {
+          cache.respect_cache_control = boolean(v, k);
+        }},
+       {"default", [&](const YAML::Node& v, const std::string& k) {
+          if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) {
+            cache.default_ttl.reset();
+            return;
+          }
+          if (!v.IsMap()) {
+            fail(k, v, "expected off, or {ttl: 30s} to cache GETs no route matches");
+          }
+          Duration ttl{0};
+          read_map(v, k, {{"ttl", [&](const YAML::Node& v2, const std::string& k2) {
+                             ttl = duration(v2, k2, Duration(1000));
+                           }}});
+          if (ttl.count() == 0) {
+            fail(k + ".ttl", v, "cache.default needs a ttl");
+          }
+          cache.default_ttl = ttl;
+        }}});
 }
 
 void read_document(const YAML::Node& root, Config& config) {
@@ -247,10 +373,16 @@ void read_document(const YAML::Node& root, Config& config) {
                           }
                           config.redis.url = std::move(*url);
                         }},
-                       {"command_timeout", [&](const YAML::Node& v2, const std::string& k2) {
+                       {"command_timeout",
+                        [&](const YAML::Node& v2, const std::string& k2) {
                           config.redis.command_timeout = duration(v2, k2, Duration(1));
+                        }},
+                       {"connect_timeout", [&](const YAML::Node& v2, const std::string& k2) {
+                          config.redis.connect_timeout = duration(v2, k2, Duration(1));
                         }}});
            }},
+          {"cache",
+           [&](const YAML::Node& v, const std::string& k) { read_cache(v, k, config.cache); }},
           {"routes",
            [&](const YAML::Node& v, const std::string& k) {
              if (v.IsNull()) {
@@ -434,6 +566,22 @@ std::string render_config(const Config& config) {
   out << "redis:\n";
   out << "  url: " << quoted(config.redis.url.to_redacted_string()) << "\n";
   out << "  command_timeout: " << format_duration(config.redis.command_timeout) << "\n";
+  out << "  connect_timeout: " << format_duration(config.redis.connect_timeout) << "\n";
+  const auto& cache = config.cache;
+  out << "cache:\n";
+  out << "  key_prefix: " << quoted(cache.key_prefix) << "\n";
+  out << "  statuses: [";
+  for (size_t i = 0; i < cache.statuses.size(); ++i) {
+    out << (i == 0 ? "" : ", ") << cache.statuses[i];
+  }
+  out << "]\n";
+  out << "  max_object_size: " << format_size(cache.max_object_size) << "\n";
+  out << "  respect_cache_control: " << (cache.respect_cache_control ? "true" : "false") << "\n";
+  if (cache.default_ttl) {
+    out << "  default:\n    ttl: " << format_duration(*cache.default_ttl) << "\n";
+  } else {
+    out << "  default: off\n";
+  }
   if (config.routes.empty()) {
     out << "routes: []\n";
   } else {
@@ -442,6 +590,30 @@ std::string render_config(const Config& config) {
       out << "  - path: " << quoted(r.path.text()) << "\n";
       out << "    key: " << quoted(r.key.text()) << "\n";
       out << "    ttl: " << format_duration(r.ttl) << "\n";
+      if (!r.query_params.empty()) {
+        out << "    query: [";
+        for (size_t i = 0; i < r.query_params.size(); ++i) {
+          out << (i == 0 ? "" : ", ") << quoted(r.query_params[i]);
+        }
+        out << "]\n";
+      }
+      if (!r.invalidate.empty()) {
+        out << "    invalidate: [";
+        for (size_t i = 0; i < r.invalidate.size(); ++i) {
+          out << (i == 0 ? "" : ", ") << quoted(r.invalidate[i].text());
+        }
+        out << "]\n";
+      }
+      out << "    invalidate_on: [";
+      for (size_t i = 0; i < r.invalidate_on.size(); ++i) {
+        out << (i == 0 ? "" : ", ") << r.invalidate_on[i];
+      }
+      out << "]\n";
+      out << "    format: " << (r.format == StoredFormat::Body ? "body" : "envelope") << "\n";
+      if (r.format == StoredFormat::Body) {
+        out << "    content_type: " << quoted(r.content_type) << "\n";
+      }
+      out << "    allow_authorization: " << (r.allow_authorization ? "true" : "false") << "\n";
     }
   }
   out << "rate_limit:\n";

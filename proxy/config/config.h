@@ -19,10 +19,28 @@
 
 namespace cachecar {
 
+// How a cached response is kept in Redis.
+enum class StoredFormat {
+  Envelope,  // status, headers, body and storage time (cachecar's own, versioned)
+  Body,      // the body bytes alone, so keys can be shared with an application that already
+             // writes e.g. product:42 as plain JSON
+};
+
 struct RouteConfig {
   RoutePattern path;
   KeyTemplate key;
   Duration ttl{60'000};
+  // Query parameters that are part of the key, in this order. Empty: the query is ignored.
+  std::vector<std::string> query_params;
+  // Further keys deleted when a write to this route succeeds (e.g. "products:list").
+  std::vector<KeyTemplate> invalidate;
+  // Methods whose 2xx answer invalidates the route's keys.
+  std::vector<std::string> invalidate_on{"PUT", "PATCH", "DELETE"};
+  StoredFormat format = StoredFormat::Envelope;
+  // With format: body, the Content-Type of a hit.
+  std::string content_type = "application/json";
+  // Requests carrying Authorization bypass the cache unless this is set.
+  bool allow_authorization = false;
 };
 
 enum class LogFormat { Text, Json };
@@ -42,7 +60,21 @@ struct Config {
   struct Redis {
     RedisUrl url{{"127.0.0.1", 6379}, "", "", 0};
     Duration command_timeout{100};
+    // Connecting and the AUTH/SELECT/PING handshake together.
+    Duration connect_timeout{1'000};
   } redis;
+
+  struct Cache {
+    std::string key_prefix;  // prepended to every key cachecar reads or writes
+    std::vector<int> statuses{200};
+    uint64_t max_object_size = 1024 * 1024;
+    // Let the upstream's Cache-Control (s-maxage, max-age, no-cache) lower the TTL or forbid
+    // storing. no-store and private always forbid it.
+    bool respect_cache_control = false;
+    // GET/HEAD on paths no route matches: uncached (nullopt) or cached with this TTL under a
+    // key made of the path and query.
+    std::optional<Duration> default_ttl;
+  } cache;
 
   std::vector<RouteConfig> routes;
 

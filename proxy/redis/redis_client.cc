@@ -99,6 +99,7 @@ void RedisClient::connect() {
     return;
   }
   state_ = State::Connecting;
+  timer_due_ms_ = uv_now(loop_) + static_cast<uint64_t>(settings_.connect_timeout.count());
   uv_timer_start(
       deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
       static_cast<uint64_t>(settings_.connect_timeout.count()), 0);
@@ -441,12 +442,18 @@ void RedisClient::complete(Call* call) {
 }
 
 void RedisClient::arm_deadline_timer() {
-  if (!deadline_timer_ || calls_.empty() ||
-      uv_is_active(reinterpret_cast<uv_handle_t*>(deadline_timer_.get()))) {
+  if (!deadline_timer_ || calls_.empty()) {
     return;
   }
   const uint64_t now = uv_now(loop_);
   const uint64_t deadline = calls_.front()->deadline_ms;
+  // Armed already for this deadline or an earlier one: the timer re-arms itself when it fires.
+  // A later one (the handshake's connect_timeout) must not delay a command's timeout.
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(deadline_timer_.get())) &&
+      timer_due_ms_ <= deadline) {
+    return;
+  }
+  timer_due_ms_ = deadline;
   uv_timer_start(
       deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
       deadline > now ? deadline - now : 0, 0);

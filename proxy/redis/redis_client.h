@@ -147,6 +147,7 @@ class RedisClient {
   UvPtr<uv_check_t> flush_check_;
   UvPtr<uv_idle_t> flush_idle_;  // keeps the loop from blocking while a flush is due
   UvPtr<uv_timer_t> deadline_timer_;
+  uint64_t timer_due_ms_ = 0;  // when deadline_timer_ fires, while it is active
   UvPtr<uv_timer_t> reconnect_timer_;
   uint32_t attempt_ = 0;
   bool logged_down_ = false;

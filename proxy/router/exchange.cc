@@ -2,6 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
+#include "cache/cache_store.h"
+#include "cache/scripts.h"
 #include "http/error_page.h"
 #include "http/headers.h"
 #include "http/writer.h"
@@ -15,6 +19,12 @@ double elapsed_ms(uint64_t from_ns, uint64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
 }
 
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 Exchange::Exchange(WorkerContext& context, ClientSession& client, RequestHead head)
@@ -22,15 +32,23 @@ Exchange::Exchange(WorkerContext& context, ClientSession& client, RequestHead he
       client_(client),
       config_(context.config),
       head_(std::move(head)),
+      method_(head_.method),
       started_ns_(uv_hrtime()) {}
 
 Exchange::~Exchange() {
+  if (redis_call_ != nullptr) {
+    context_.cache->redis().cancel(redis_call_);
+  }
+  if (following_) {
+    context_.coalescer->leave(plan_.key, *this);
+  }
+  abandon_flight();
   if (upstream_ != nullptr) {
     upstream_->detach();
   }
   AccessRecord record;
   record.client = client_.peer_address();
-  record.method = head_.method;
+  record.method = method_;
   record.target = head_.target;
   // 499, as nginx logs it: the client went away before its response was complete.
   record.status = response_finished_ ? status_ : 499;
@@ -38,18 +56,197 @@ Exchange::~Exchange() {
   record.upstream_ms =
       upstream_head_ns_ != 0 ? elapsed_ms(upstream_started_ns_, upstream_head_ns_) : -1;
   record.total_ms = elapsed_ms(started_ns_, uv_hrtime());
+  record.cache = coalesced_ ? std::string_view("COALESCED") : cache_status_;
   log_access(record);
 }
 
 void Exchange::start() {
-  const std::string client_address(client_.peer_address());
-  prepare_upstream_request_headers(head_.headers, ForwardingInfo{client_address, "http"});
-  const std::string& prefix = config_->upstream.url.path_prefix;
-  write_request_head(head_, prefix.empty() ? head_.target : prefix + head_.target, upstream_head_);
+  plan_ = plan_request(head_, *config_);
+  client_wants_body_ = method_ != "HEAD";
+  if (plan_.action == CacheAction::Lookup && context_.cache->available()) {
+    if (context_.coalescer->follow(plan_.key, *this)) {
+      following_ = true;  // a fetch for this key is already in the air
+      return;
+    }
+    redis_call_ =
+        context_.cache->redis().submit(CacheStore::lookup_commands(plan_), *this, kLookupTag);
+    if (redis_call_ != nullptr) {
+      return;
+    }
+  }
   forward(false);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Cache
+
+void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
+  redis_call_ = nullptr;
+  if (tag == kLookupTag) {
+    on_lookup_done(replies);
+    return;
+  }
+  if (replies.empty() || is_error(replies.front().get())) {
+    spdlog::warn("{} {}: cache invalidation failed ({}); entries may be stale until their TTL",
+                 method_, head_.target,
+                 replies.empty() ? std::string_view("Redis unavailable")
+                                 : reply_text(replies.front().get()));
+  }
+  release_held_response();
+}
+
+void Exchange::on_lookup_done(std::vector<RedisReplyPtr>& replies) {
+  if (replies.empty()) {
+    forward(false);  // Redis failed or timed out: BYPASS
+    return;
+  }
+  int64_t age_seconds = 0;
+  if (auto hit = decode_hit(replies, age_seconds)) {
+    cache_status_ = "HIT";
+    serve_cached(*hit, age_seconds);
+    return;
+  }
+  const redisReply* guard = replies[1].get();
+  if (is_nil(guard)) {
+    seen_guard_ = std::string();
+  } else if (guard != nullptr && guard->type == REDIS_REPLY_STRING) {
+    seen_guard_ = std::string(reply_text(guard));
+  }  // else: an error reply; without the guard a fill could not be made safe
+  lookup_ms_ = uv_now(context_.loop);
+  miss();
+}
+
+std::optional<CachedResponse> Exchange::decode_hit(std::vector<RedisReplyPtr>& replies,
+                                                   int64_t& age_seconds) {
+  const redisReply* value = replies[0].get();
+  if (is_nil(value)) {
+    return std::nullopt;
+  }
+  if (value == nullptr || value->type != REDIS_REPLY_STRING) {
+    spdlog::warn("cache key {}: Redis answered {}; treated as a miss", plan_.key,
+                 is_error(value) ? reply_text(value) : std::string_view("a non-string value"));
+    return std::nullopt;
+  }
+  if (plan_.route != nullptr && plan_.route->format == StoredFormat::Body) {
+    // No stored time in a bare body: the age is how much of the TTL has run out.
+    const auto remaining_ms = replies.size() > 2 ? reply_integer(replies[2].get()) : std::nullopt;
+    if (remaining_ms && *remaining_ms >= 0) {
+      age_seconds = std::max<int64_t>(0, (plan_.ttl.count() - *remaining_ms) / 1000);
+    }
+    return response_from_body(reply_text(value), plan_.route->content_type);
+  }
+  std::string error;
+  auto decoded = decode_envelope(reply_text(value), error);
+  if (!decoded) {
+    spdlog::warn("cache key {}: {}; treated as a miss and never served", plan_.key, error);
+    return std::nullopt;
+  }
+  age_seconds = (unix_now_ms() - decoded->stored_at_ms) / 1000;
+  return decoded;
+}
+
+void Exchange::miss() {
+  cache_status_ = "MISS";
+  if (context_.coalescer->follow(plan_.key, *this)) {
+    following_ = true;
+    return;
+  }
+  context_.coalescer->lead(plan_.key);
+  leading_ = true;
+  forward(false);
+}
+
+void Exchange::serve_cached(const CachedResponse& response, int64_t age_seconds) {
+  status_ = response.status;
+  response_started_ = true;
+  keep_alive_ = keep_alive_now();
+  HitFraming framing;
+  framing.age_seconds = age_seconds;
+  framing.x_cache = "HIT";
+  framing.keep_alive = keep_alive_;
+  framing.head_only = !client_wants_body_;
+  std::string out;
+  write_cached_response(response, framing, out);
+  body_bytes_sent_ = client_wants_body_ ? response.body.size() : 0;
+  client_.send(std::move(out));
+  finish(keep_alive_);
+}
+
+void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& response) {
+  following_ = false;
+  coalesced_ = true;
+  cache_status_ = "HIT";
+  serve_cached(*response, 0);
+}
+
+void Exchange::on_flight_abandoned() {
+  following_ = false;
+  cache_status_ = "BYPASS";  // the leader's response could not be shared: fetch alone
+  forward(false);
+}
+
+void Exchange::abandon_flight() {
+  if (leading_) {
+    leading_ = false;
+    context_.coalescer->abandon(plan_.key);
+  }
+}
+
+// The leader's response is complete and shareable: store it (when the lookup's guard allows)
+// and answer the followers from it.
+void Exchange::finish_fill() {
+  if (!storing_) {
+    abandon_flight();
+    return;
+  }
+  storing_ = false;
+  fill_.stored_at_ms = unix_now_ms();
+  auto response = std::make_shared<const CachedResponse>(std::move(fill_));
+  const bool fresh_enough =
+      uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
+  if (seen_guard_ && fresh_enough && context_.cache->available()) {
+    std::string value = plan_.route != nullptr && plan_.route->format == StoredFormat::Body
+                            ? response->body
+                            : encode_envelope(*response);
+    context_.cache->fill(plan_, *seen_guard_, std::move(value), fill_ttl_);
+  }
+  if (leading_) {
+    leading_ = false;
+    context_.coalescer->land(plan_.key, response);
+  }
+}
+
+void Exchange::release_held_response() {
+  if (!holding_) {
+    return;
+  }
+  holding_ = false;
+  client_.send(std::move(held_));
+  if (upstream_ != nullptr && upstream_paused_ && !client_.send_congested()) {
+    upstream_paused_ = false;
+    upstream_->resume_reading();
+  }
+  if (completed_while_holding_) {
+    finish_upstream_response();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upstream
+
 void Exchange::forward(bool fresh_connection) {
+  if (upstream_head_.empty()) {
+    if (method_ == "HEAD" && cache_status_ == "MISS") {
+      // nginx's proxy_cache_convert_head: fetch the body once so the miss can fill the cache;
+      // the HEAD client still gets the head only.
+      head_.method = "GET";
+    }
+    const std::string client_address(client_.peer_address());
+    prepare_upstream_request_headers(head_.headers, ForwardingInfo{client_address, "http"});
+    const std::string& prefix = config_->upstream.url.path_prefix;
+    write_request_head(head_, prefix.empty() ? head_.target : prefix + head_.target,
+                       upstream_head_);
+  }
   upstream_ = context_.upstream->acquire(fresh_connection);
   if (upstream_ == nullptr) {
     respond_error(502, "upstream unavailable");
@@ -115,7 +312,7 @@ void Exchange::on_request_complete() {
 }
 
 void Exchange::on_client_drained() {
-  if (upstream_paused_ && upstream_ != nullptr) {
+  if (upstream_paused_ && upstream_ != nullptr && !holding_) {
     upstream_paused_ = false;
     upstream_->resume_reading();
   }
@@ -130,13 +327,26 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   body_replayable_ = false;
 
   prepare_client_response_headers(head.headers);
+  if (cache_status_ == "MISS") {
+    const StoreDecision decision = decide_storage(head, plan_.route, plan_.ttl, config_->cache);
+    if (decision.store) {
+      storing_ = true;
+      fill_.status = head.status;
+      fill_.head_lines = stored_head_lines(head.headers);
+      fill_ttl_ = decision.ttl;
+    } else {
+      spdlog::debug("{} {}: not stored: {}", method_, head_.target, decision.reason);
+      cache_status_ = "BYPASS";
+      abandon_flight();  // never share what may not be stored
+    }
+  }
+  head.headers.add("X-Cache", std::string(cache_status_));
   // A response that starts before the request body was read whole leaves unread bytes on the
   // connection: close it afterwards rather than parse them as a request.
-  keep_alive_ = head_.keep_alive && client_.may_keep_alive() && request_complete_;
+  keep_alive_ = keep_alive_now();
 
   ResponseFraming framing;
-  const bool head_request = head_.method == "HEAD";
-  if (head_request || head.framing == BodyFraming::None) {
+  if (!client_wants_body_ || head.framing == BodyFraming::None) {
     framing.framing = BodyFraming::None;
     framing.announce_length = head.length_announced && head.status != 204;
     framing.content_length = head.content_length;
@@ -160,10 +370,44 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   out.reserve(256 + head.headers.size() * 48);
   write_response_head(head.status, head.reason, head.headers, framing, out);
   response_started_ = true;
+
+  const bool invalidates =
+      plan_.action == CacheAction::Invalidate && head.status >= 200 && head.status < 300;
+  if (invalidates) {
+    // The next read must not see the old entry: the answer waits until Redis confirms.
+    redis_call_ = context_.cache->available()
+                      ? context_.cache->invalidate(plan_, *this, kInvalidateTag)
+                      : nullptr;
+    if (redis_call_ != nullptr) {
+      holding_ = true;
+      held_ = std::move(out);
+      if (upstream_ != nullptr) {
+        upstream_paused_ = true;
+        upstream_->pause_reading();
+      }
+      return;
+    }
+    spdlog::warn(
+        "{} {}: Redis unavailable, cache entries not invalidated; they may be stale "
+        "until their TTL",
+        method_, head_.target);
+  }
   client_.send(std::move(out));
 }
 
 void Exchange::on_upstream_body(std::string_view chunk) {
+  if (storing_) {
+    if (fill_.body.size() + chunk.size() > config_->cache.max_object_size) {
+      storing_ = false;
+      std::string().swap(fill_.body);
+      abandon_flight();
+    } else {
+      fill_.body.append(chunk);
+    }
+  }
+  if (!client_wants_body_) {
+    return;
+  }
   body_bytes_sent_ += chunk.size();
   std::string framed;
   if (client_chunked_) {
@@ -171,7 +415,15 @@ void Exchange::on_upstream_body(std::string_view chunk) {
   } else {
     framed.assign(chunk);
   }
-  client_.send(std::move(framed));
+  send_response_bytes(std::move(framed));
+}
+
+void Exchange::send_response_bytes(std::string bytes) {
+  if (holding_) {
+    held_ += bytes;
+    return;
+  }
+  client_.send(std::move(bytes));
   if (upstream_ != nullptr && !upstream_paused_ && client_.send_congested()) {
     upstream_paused_ = true;
     upstream_->pause_reading();
@@ -180,6 +432,15 @@ void Exchange::on_upstream_body(std::string_view chunk) {
 
 void Exchange::on_upstream_complete() {
   upstream_ = nullptr;
+  finish_fill();
+  if (holding_) {
+    completed_while_holding_ = true;
+    return;
+  }
+  finish_upstream_response();
+}
+
+void Exchange::finish_upstream_response() {
   if (client_chunked_) {
     std::string last;
     write_last_chunk(last);
@@ -190,29 +451,40 @@ void Exchange::on_upstream_complete() {
 
 void Exchange::on_upstream_error(UpstreamError error, bool retryable) {
   upstream_ = nullptr;
+  storing_ = false;
   if (response_started_) {
-    spdlog::warn("{} {}: upstream failed mid-response ({}); closing the client connection",
-                 head_.method, head_.target, label(error));
+    abandon_flight();
+    spdlog::warn("{} {}: upstream failed mid-response ({}); closing the client connection", method_,
+                 head_.target, label(error));
     client_.abort_response();
     return;
   }
   if (retryable && !retried_ && body_replayable_ && is_idempotent_method(head_.method)) {
     // A pooled connection the upstream had closed: the request never reached it.
     retried_ = true;
-    spdlog::debug("{} {}: pooled upstream connection closed; retrying on a new one", head_.method,
+    spdlog::debug("{} {}: pooled upstream connection closed; retrying on a new one", method_,
                   head_.target);
     forward(true);
     return;
   }
+  abandon_flight();
   respond_error(status_for(error), describe(error));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Client
+
+bool Exchange::keep_alive_now() const {
+  return head_.keep_alive && client_.may_keep_alive() && request_complete_;
+}
+
 void Exchange::respond_error(int status, std::string_view message) {
+  abandon_flight();
   status_ = status;
-  keep_alive_ = request_complete_ && head_.keep_alive && client_.may_keep_alive();
+  keep_alive_ = keep_alive_now();
   response_started_ = true;
-  std::string bytes = error_response(status, message, keep_alive_, {}, head_.method == "HEAD");
-  body_bytes_sent_ = head_.method == "HEAD" ? 0 : json_error_body(message).size();
+  std::string bytes = error_response(status, message, keep_alive_, {}, !client_wants_body_);
+  body_bytes_sent_ = client_wants_body_ ? json_error_body(message).size() : 0;
   client_.send(std::move(bytes));
   finish(keep_alive_);
 }

@@ -1,25 +1,39 @@
 #pragma once
-// One request's asynchronous life: from its parsed head to the last byte of its response.
-// Today: forward to the upstream and stream the response back. The cache lookup and the rate
-// limit slot in before forward() (issues 3 and 4).
+// One request's asynchronous life, from its parsed head to the last byte of its response:
 //
-// Ownership: the ClientConnection owns its current Exchange and destroys it only at points
-// where no Exchange method is on the stack (a write or read callback, a close callback).
-// The exchange borrows an UpstreamConnection while one is attached; ~Exchange detaches it.
+//   plan ─▶ Lookup: Redis GET (one round trip) ─▶ hit: answer from the stored response
+//        │                                      └▶ miss: follow a flight for the key, or lead
+//        │                                         one: fetch, stream back, fill (conditional)
+//        ├▶ Invalidate: forward; a 2xx answer waits until its keys are deleted
+//        └▶ Bypass: forward
+//
+// Redis never fails a request: when it is down, slow or answers nonsense, the request goes to
+// the upstream with "X-Cache: BYPASS".
+//
+// Ownership: the ClientConnection owns its current Exchange and destroys it only where no
+// Exchange method is on the stack (a write or read callback, a close callback). The exchange
+// borrows an UpstreamConnection while one is attached and a Redis call while one is pending;
+// ~Exchange detaches, cancels and leaves its flight, so no callback reaches a dead exchange.
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "cache/cacheability.h"
+#include "cache/coalescer.h"
+#include "cache/envelope.h"
 #include "http/message.h"
+#include "redis/redis_client.h"
+#include "router/plan.h"
 #include "server/client_session.h"
 #include "server/worker_context.h"
 #include "upstream/upstream_connection.h"
 
 namespace cachecar {
 
-class Exchange final : private UpstreamHandler {
+class Exchange final : private UpstreamHandler, private RedisWaiter, private CoalescingFollower {
  public:
   Exchange(WorkerContext& context, ClientSession& client, RequestHead head);
   ~Exchange();
@@ -38,23 +52,59 @@ class Exchange final : private UpstreamHandler {
   // A request body of at most this many bytes is kept until the response starts, so the
   // request can be replayed on a fresh connection (the pooled one was closed under us).
   static constexpr size_t kReplayLimit = 64 * 1024;
+  enum RedisTag : uint64_t { kLookupTag = 1, kInvalidateTag = 2 };
 
+  // Cache side.
+  void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
+  void on_lookup_done(std::vector<RedisReplyPtr>& replies);
+  std::optional<CachedResponse> decode_hit(std::vector<RedisReplyPtr>& replies,
+                                           int64_t& age_seconds);
+  void miss();
+  void serve_cached(const CachedResponse& response, int64_t age_seconds);
+  void on_flight_landed(const std::shared_ptr<const CachedResponse>& response) override;
+  void on_flight_abandoned() override;
+  void abandon_flight();
+  void finish_fill();
+  void release_held_response();
+
+  // Upstream side.
   void forward(bool fresh_connection);
   void send_to_upstream(std::string bytes);
-  void respond_error(int status, std::string_view message);
-  void finish(bool keep_alive);
-
   void on_upstream_head(ResponseHead& head) override;
   void on_upstream_body(std::string_view chunk) override;
   void on_upstream_complete() override;
   void on_upstream_error(UpstreamError error, bool retryable) override;
   void on_upstream_drained() override;
 
+  // Client side.
+  void send_response_bytes(std::string bytes);
+  void finish_upstream_response();
+  void respond_error(int status, std::string_view message);
+  void finish(bool keep_alive);
+  bool keep_alive_now() const;
+
   WorkerContext& context_;
   ClientSession& client_;
   const std::shared_ptr<const Config> config_;  // the configuration this request started with
   RequestHead head_;
+  const std::string method_;  // as the client sent it (head_.method may become GET, see HEAD)
   const uint64_t started_ns_;
+  RequestPlan plan_;
+
+  // Cache.
+  std::string_view cache_status_ = "BYPASS";  // X-Cache: HIT, MISS or BYPASS
+  RedisClient::Call* redis_call_ = nullptr;   // pending lookup or invalidation
+  bool leading_ = false;                      // this exchange's fetch is the key's flight
+  bool following_ = false;                    // waiting for another exchange's flight
+  bool coalesced_ = false;                    // answered from another exchange's fetch
+  std::optional<std::string> seen_guard_;     // set when a miss may be filled
+  uint64_t lookup_ms_ = 0;
+  bool storing_ = false;  // the response being streamed is kept for the fill
+  CachedResponse fill_;
+  Duration fill_ttl_{0};
+  bool holding_ = false;  // a write's 2xx answer waits for its invalidation
+  bool completed_while_holding_ = false;
+  std::string held_;
 
   // Toward the upstream.
   UpstreamConnection* upstream_ = nullptr;  // borrowed while attached
@@ -68,6 +118,7 @@ class Exchange final : private UpstreamHandler {
   uint64_t upstream_head_ns_ = 0;
 
   // Toward the client.
+  bool client_wants_body_ = true;  // false for HEAD
   bool response_started_ = false;
   bool response_finished_ = false;
   bool client_chunked_ = false;

@@ -17,6 +17,7 @@ using Captures = std::vector<std::pair<std::string_view, std::string_view>>;
 
 class RoutePattern {
  public:
+  RoutePattern() = default;  // matches nothing until assigned a compiled pattern
   // Segments are literal text or a whole-segment variable "{name}"; a last segment "{name*}"
   // captures the rest of the path, slashes included. Returns nullopt with `reason` set when
   // the pattern is malformed (no leading '/', empty or repeated variable names, braces inside
@@ -42,6 +43,7 @@ class RoutePattern {
 
 class KeyTemplate {
  public:
+  KeyTemplate() = default;
   // "product:{id}". Every variable must be one that `pattern` captures.
   static std::optional<KeyTemplate> compile(std::string_view text, const RoutePattern& pattern,
                                             std::string& reason);

@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include "cache/cache_store.h"
+#include "cache/coalescer.h"
+#include "redis/redis_client.h"
 #include "server/client_connection.h"
 #include "upstream/pool.h"
 
@@ -18,6 +21,14 @@ UpstreamSettings upstream_settings(const Config& config) {
   settings.connect_timeout = config.upstream.connect_timeout;
   settings.timeout = config.upstream.timeout;
   settings.max_idle = config.upstream.max_idle_connections;
+  return settings;
+}
+
+RedisSettings redis_settings(const Config& config) {
+  RedisSettings settings;
+  settings.url = config.redis.url;
+  settings.command_timeout = config.redis.command_timeout;
+  settings.connect_timeout = config.redis.connect_timeout;
   return settings;
 }
 
@@ -49,6 +60,13 @@ void Worker::start() {
   pool_ = std::make_unique<UpstreamPool>(&loop_, config.upstream.url, upstream_settings(config),
                                          upstream_address_);
   context_.upstream = pool_.get();
+  redis_ = std::make_unique<RedisClient>(&loop_, redis_settings(config));
+  CacheStore::register_scripts(*redis_);
+  cache_ = std::make_unique<CacheStore>(*redis_);
+  coalescer_ = std::make_unique<Coalescer>();
+  context_.cache = cache_.get();
+  context_.coalescer = coalescer_.get();
+  redis_->start();
 
   listener_.reset(new uv_tcp_t);
   uv_check("uv_tcp_init", uv_tcp_init(&loop_, listener_.get()));
@@ -82,6 +100,9 @@ void Worker::start() {
 
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
+  cache_.reset();
+  coalescer_.reset();
+  redis_.reset();
   pool_.reset();
   const int rc = uv_loop_close(&loop_);
   if (rc != 0) {
@@ -208,6 +229,7 @@ void Worker::finish_if_drained() {
   drain_signal_.reset();
   drain_timer_.reset();
   ready_idle_.reset();
+  redis_->stop();
   pool_->shutdown();
 }
 

@@ -22,7 +22,10 @@
 
 namespace cachecar {
 
+class CacheStore;
 class ClientConnection;
+class Coalescer;
+class RedisClient;
 class UpstreamPool;
 
 struct ProcessState {
@@ -76,6 +79,9 @@ class Worker {
   uv_loop_t loop_{};
   WorkerContext context_;
   std::unique_ptr<UpstreamPool> pool_;
+  std::unique_ptr<RedisClient> redis_;
+  std::unique_ptr<CacheStore> cache_;
+  std::unique_ptr<Coalescer> coalescer_;
   UvPtr<uv_tcp_t> listener_;
   UvPtr<uv_async_t> drain_signal_;
   UvPtr<uv_timer_t> drain_timer_;

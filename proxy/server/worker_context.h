@@ -11,12 +11,16 @@
 
 namespace cachecar {
 
+class CacheStore;
+class Coalescer;
 class UpstreamPool;
 
 struct WorkerContext {
   uv_loop_t* loop = nullptr;
   std::shared_ptr<const Config> config;  // replaced as a whole on reload
   UpstreamPool* upstream = nullptr;
+  CacheStore* cache = nullptr;
+  Coalescer* coalescer = nullptr;
   int index = 0;
 };
 

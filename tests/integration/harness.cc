@@ -61,17 +61,22 @@ std::optional<int> Cachecar::stop(std::chrono::milliseconds timeout) {
   return process_->wait_exit(timeout);
 }
 
-std::string stack_yaml(const TestUpstream& upstream, const RedisServer& redis) {
+std::string stack_yaml(const TestUpstream& upstream, const RedisServer& redis,
+                       const std::string& redis_yaml) {
   return "upstream:\n  url: " + upstream.url() + "\n  timeout: 2s\n  connect_timeout: 1s\n" +
-         "redis:\n  url: " + redis.url() + "\n";
+         "redis:\n  url: " + redis.url() + "\n" + redis_yaml;
 }
 
-Stack::Stack(const std::string& extra_yaml, const std::string& routes_yaml) {
-  std::string yaml = stack_yaml(upstream, redis) + extra_yaml;
+Stack::Stack(const std::string& extra_yaml, const std::string& routes_yaml,
+             const std::string& redis_yaml) {
+  std::string yaml = stack_yaml(upstream, redis, redis_yaml) + extra_yaml;
   if (!routes_yaml.empty()) {
     yaml += "routes:\n" + routes_yaml;
   }
   cachecar = std::make_unique<Cachecar>(yaml);
+  if (!cachecar->process().wait_for_output(": connected", 5s)) {
+    throw std::runtime_error("cachecar did not connect to Redis:\n" + cachecar->output());
+  }
 }
 
 }  // namespace cachecar::test

@@ -53,9 +53,12 @@ class Cachecar {
   int port_ = 0;
 };
 
-// The usual trio: a Redis, an upstream, and cachecar in front of the upstream.
+// The usual trio: a Redis, an upstream, and cachecar in front of the upstream. The constructor
+// returns once cachecar listens and has connected to Redis, so a test's first request already
+// meets a working cache. `redis_yaml` holds extra lines of the redis: block (indented).
 struct Stack {
-  explicit Stack(const std::string& extra_yaml = "", const std::string& routes_yaml = "");
+  explicit Stack(const std::string& extra_yaml = "", const std::string& routes_yaml = "",
+                 const std::string& redis_yaml = "");
 
   RedisServer redis;
   TestUpstream upstream;
@@ -65,6 +68,7 @@ struct Stack {
 };
 
 // Base YAML for a stack's upstream and Redis.
-std::string stack_yaml(const TestUpstream& upstream, const RedisServer& redis);
+std::string stack_yaml(const TestUpstream& upstream, const RedisServer& redis,
+                       const std::string& redis_yaml = "");
 
 }  // namespace cachecar::test

@@ -59,7 +59,11 @@ RouteConfig make_route(std::string_view path, std::string_view key, int64_t ttl_
   REQUIRE_MESSAGE(pattern.has_value(), reason);
   auto key_template = KeyTemplate::compile(key, *pattern, reason);
   REQUIRE_MESSAGE(key_template.has_value(), reason);
-  return RouteConfig{std::move(*pattern), std::move(*key_template), Duration(ttl_ms)};
+  RouteConfig route;
+  route.path = std::move(*pattern);
+  route.key = std::move(*key_template);
+  route.ttl = Duration(ttl_ms);
+  return route;
 }
 
 // Field-by-field comparison: Config has no operator==, and a failure should name the field.

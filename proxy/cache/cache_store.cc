@@ -1,0 +1,94 @@
+#include "cache/cache_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cache/scripts.h"
+
+namespace cachecar {
+namespace {
+
+constexpr uint64_t kFillTag = 1;
+
+std::string random_hex(size_t bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device device;
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) {
+    const auto byte = static_cast<unsigned>(device()) & 0xff;
+    out += kHex[byte >> 4];
+    out += kHex[byte & 0xf];
+  }
+  return out;
+}
+
+}  // namespace
+
+CacheStore::CacheStore(RedisClient& redis) : redis_(redis), token_prefix_(random_hex(8)) {}
+
+void CacheStore::register_scripts(RedisClient& redis) {
+  redis.register_script(&kFillScript);
+  redis.register_script(&kInvalidateScript);
+}
+
+std::vector<RedisCommand> CacheStore::lookup_commands(const RequestPlan& plan) {
+  std::vector<RedisCommand> commands;
+  commands.reserve(3);
+  commands.push_back({{"GET", plan.key}});
+  commands.push_back({{"GET", plan.guard_key}});
+  if (plan.route != nullptr && plan.route->format == StoredFormat::Body) {
+    commands.push_back({{"PTTL", plan.key}});
+  }
+  return commands;
+}
+
+void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, std::string value,
+                      Duration ttl) {
+  const int64_t seconds = std::max<int64_t>(1, ttl.count() / 1000);
+  RedisCommand command;
+  command.script = &kFillScript;
+  command.num_keys = 2;
+  command.args = {plan.key, plan.guard_key, seen_guard, std::move(value), std::to_string(seconds)};
+  std::vector<RedisCommand> commands;
+  commands.push_back(std::move(command));
+  if (redis_.submit(std::move(commands), *this, kFillTag) == nullptr) {
+    ++stats_.fill_errors;
+  }
+}
+
+RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& waiter,
+                                          uint64_t tag) {
+  RedisCommand command;
+  command.script = &kInvalidateScript;
+  command.num_keys = static_cast<int>(plan.invalidate_keys.size() * 2);
+  command.args.reserve(plan.invalidate_keys.size() * 2 + 2);
+  command.args.insert(command.args.end(), plan.invalidate_keys.begin(), plan.invalidate_keys.end());
+  command.args.insert(command.args.end(), plan.invalidate_guards.begin(),
+                      plan.invalidate_guards.end());
+  command.args.push_back(token_prefix_ + "-" + std::to_string(++token_counter_));
+  command.args.push_back(std::to_string(kGuardLifetime.count()));
+  ++stats_.invalidations;
+  std::vector<RedisCommand> commands;
+  commands.push_back(std::move(command));
+  return redis_.submit(std::move(commands), waiter, tag);
+}
+
+void CacheStore::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
+  if (replies.empty()) {
+    ++stats_.fill_errors;
+    return;
+  }
+  const redisReply* reply = replies.front().get();
+  if (is_error(reply)) {
+    ++stats_.fill_errors;
+    spdlog::warn("cache fill refused by Redis: {}", reply_text(reply));
+    return;
+  }
+  if (reply_integer(reply) == 1) {
+    ++stats_.fills;
+  } else {
+    ++stats_.fills_refused;
+    spdlog::debug("cache fill skipped: the key was invalidated while the response was fetched");
+  }
+}
+
+}  // namespace cachecar

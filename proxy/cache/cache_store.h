@@ -1,0 +1,55 @@
+#pragma once
+// The cache's Redis commands: lookup, conditional fill, invalidation. One per worker, on the
+// worker's RedisClient. Lookups and invalidations report to their asker; fills are fire and
+// forget (a client never waits for one), their failures logged here.
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "redis/redis_client.h"
+#include "router/plan.h"
+
+namespace cachecar {
+
+struct CacheStats {
+  uint64_t fills = 0;          // stored
+  uint64_t fills_refused = 0;  // the guard moved: an invalidation won the race
+  uint64_t fill_errors = 0;    // Redis said no (READONLY, OOM, ...) or did not answer
+  uint64_t invalidations = 0;
+};
+
+class CacheStore final : private RedisWaiter {
+ public:
+  explicit CacheStore(RedisClient& redis);
+
+  // Registers the scripts; call before the client starts.
+  static void register_scripts(RedisClient& redis);
+
+  bool available() const { return redis_.ready(); }
+  RedisClient& redis() { return redis_; }
+
+  // GET key, GET guard and, for format: body (no stored time), PTTL key for the Age.
+  static std::vector<RedisCommand> lookup_commands(const RequestPlan& plan);
+
+  // Stores `value` if the guard still holds `seen_guard`.
+  void fill(const RequestPlan& plan, const std::string& seen_guard, std::string value,
+            Duration ttl);
+
+  // Deletes the plan's invalidate_keys and moves their guards; `waiter` hears when it is done.
+  RedisClient::Call* invalidate(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag);
+
+  const CacheStats& stats() const { return stats_; }
+
+ private:
+  void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
+
+  RedisClient& redis_;
+  std::string token_prefix_;  // random per process, so guard tokens are unique fleet-wide
+  uint64_t token_counter_ = 0;
+  CacheStats stats_;
+};
+
+}  // namespace cachecar

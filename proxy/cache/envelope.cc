@@ -1,0 +1,194 @@
+#include "cache/envelope.h"
+
+#include <charconv>
+#include <cstring>
+
+#include "http/headers.h"
+
+namespace cachecar {
+namespace {
+
+constexpr std::string_view kMagic = "CCE1";
+constexpr size_t kFixedSize = 4 + 8 + 2 + 4 + 4;
+
+void put_le(uint64_t value, size_t bytes, std::string& out) {
+  for (size_t i = 0; i < bytes; ++i) {
+    out += static_cast<char>((value >> (8 * i)) & 0xff);
+  }
+}
+
+uint64_t get_le(std::string_view bytes, size_t offset, size_t width) {
+  uint64_t value = 0;
+  for (size_t i = 0; i < width; ++i) {
+    value |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
+  }
+  return value;
+}
+
+bool is_tchar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+bool is_field_value_char(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  return byte == '\t' || (byte >= 0x20 && byte != 0x7f);
+}
+
+bool never_stored(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "Set-Cookie", "Age",        "Via", "X-Cache", "Content-Length", "Transfer-Encoding",
+      "Connection", "Keep-Alive", "TE",  "Trailer", "Upgrade",
+  };
+  for (std::string_view never : kNames) {
+    if (iequals(name, never)) {
+      return true;
+    }
+  }
+  return name.size() >= 6 && iequals(name.substr(0, 6), "Proxy-");
+}
+
+// Every line "token: value\r\n", and no field cachecar frames or adds itself.
+bool valid_head_lines(std::string_view lines, std::string& error) {
+  while (!lines.empty()) {
+    const size_t end = lines.find("\r\n");
+    if (end == std::string_view::npos) {
+      error = "header line without CRLF";
+      return false;
+    }
+    const std::string_view line = lines.substr(0, end);
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0) {
+      error = "header line without a name";
+      return false;
+    }
+    const std::string_view name = line.substr(0, colon);
+    for (char c : name) {
+      if (!is_tchar(c)) {
+        error = "invalid header name";
+        return false;
+      }
+    }
+    for (char c : line.substr(colon + 1)) {
+      if (!is_field_value_char(c)) {
+        error = "invalid byte in a header value";
+        return false;
+      }
+    }
+    if (never_stored(name)) {
+      error = "stored header " + std::string(name) + " is not allowed";
+      return false;
+    }
+    lines.remove_prefix(end + 2);
+  }
+  return true;
+}
+
+void append_number(uint64_t value, std::string& out) {
+  char buffer[24];
+  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  out.append(buffer, end);
+}
+
+}  // namespace
+
+std::string stored_head_lines(const Headers& headers) {
+  std::string lines;
+  for (const Header& h : headers.list()) {
+    if (never_stored(h.name)) {
+      continue;
+    }
+    lines += h.name;
+    lines += ": ";
+    lines += h.value;
+    lines += "\r\n";
+  }
+  return lines;
+}
+
+std::string encode_envelope(const CachedResponse& response) {
+  std::string out;
+  out.reserve(kFixedSize + response.head_lines.size() + response.body.size());
+  out += kMagic;
+  put_le(static_cast<uint64_t>(response.stored_at_ms), 8, out);
+  put_le(static_cast<uint64_t>(response.status), 2, out);
+  put_le(response.head_lines.size(), 4, out);
+  out += response.head_lines;
+  put_le(response.body.size(), 4, out);
+  out += response.body;
+  return out;
+}
+
+std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::string& error) {
+  if (bytes.size() < kFixedSize || bytes.substr(0, kMagic.size()) != kMagic) {
+    error = "not a cachecar envelope";
+    return std::nullopt;
+  }
+  CachedResponse out;
+  out.stored_at_ms = static_cast<int64_t>(get_le(bytes, 4, 8));
+  out.status = static_cast<int>(get_le(bytes, 12, 2));
+  if (out.status < 200 || out.status > 599) {
+    error = "invalid status";
+    return std::nullopt;
+  }
+  const uint64_t head_length = get_le(bytes, 14, 4);
+  size_t offset = 18;
+  if (head_length > bytes.size() - offset - 4) {
+    error = "truncated header lines";
+    return std::nullopt;
+  }
+  const std::string_view head = bytes.substr(offset, head_length);
+  offset += head_length;
+  const uint64_t body_length = get_le(bytes, offset, 4);
+  offset += 4;
+  if (body_length != bytes.size() - offset) {
+    error = body_length > bytes.size() - offset ? "truncated body" : "trailing bytes";
+    return std::nullopt;
+  }
+  if (!valid_head_lines(head, error)) {
+    return std::nullopt;
+  }
+  out.head_lines.assign(head);
+  out.body.assign(bytes.substr(offset));
+  return out;
+}
+
+CachedResponse response_from_body(std::string_view body, std::string_view content_type) {
+  CachedResponse out;
+  out.status = 200;
+  out.head_lines = "Content-Type: ";
+  out.head_lines += content_type;
+  out.head_lines += "\r\n";
+  out.body.assign(body);
+  return out;
+}
+
+void write_cached_response(const CachedResponse& response, const HitFraming& framing,
+                           std::string& out) {
+  out.reserve(out.size() + 128 + response.head_lines.size() +
+              (framing.head_only ? 0 : response.body.size()));
+  out += "HTTP/1.1 ";
+  append_number(static_cast<uint64_t>(response.status), out);
+  out += ' ';
+  out += reason_phrase(response.status);
+  out += "\r\n";
+  out += response.head_lines;
+  out += "Age: ";
+  append_number(static_cast<uint64_t>(framing.age_seconds < 0 ? 0 : framing.age_seconds), out);
+  out += "\r\nX-Cache: ";
+  out += framing.x_cache;
+  out += "\r\nVia: ";
+  out += kViaValue;
+  out += "\r\nContent-Length: ";
+  append_number(response.body.size(), out);
+  out += "\r\n";
+  if (!framing.keep_alive) {
+    out += "Connection: close\r\n";
+  }
+  out += "\r\n";
+  if (!framing.head_only) {
+    out += response.body;
+  }
+}
+
+}  // namespace cachecar

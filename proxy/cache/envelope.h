@@ -1,0 +1,56 @@
+#pragma once
+// The stored form of a cached response, and turning it back into bytes for a client. Pure.
+//
+// Envelope layout (integers little-endian), versioned by its magic so a later layout can be
+// told apart and a foreign value is never mistaken for one:
+//   "CCE1"  magic and version                     4 bytes
+//   stored_at, Unix time in milliseconds          8 bytes
+//   status                                        2 bytes
+//   head length, then the header lines            4 bytes + "Name: value\r\n"...
+//   body length, then the body                    4 bytes + bytes
+// The header lines are kept pre-serialised, so a hit copies them instead of rebuilding them.
+// A value read from Redis may have been written by anyone: decode() checks every length and
+// every header line, and refuses framing fields, so a crafted value cannot split a response.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http/message.h"
+
+namespace cachecar {
+
+struct CachedResponse {
+  int status = 200;
+  std::string head_lines;  // "Name: value\r\n" for each end-to-end header kept
+  std::string body;
+  int64_t stored_at_ms = 0;  // Unix time
+};
+
+// Header lines worth storing from a response about to be cached: every field except the
+// hop-by-hop and framing fields, Set-Cookie, Age, Via and X-Cache (added fresh on a hit).
+std::string stored_head_lines(const Headers& headers);
+
+std::string encode_envelope(const CachedResponse& response);
+
+// nullopt (with `error` set) for a truncated, foreign or malformed value.
+std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::string& error);
+
+// A route with format: body stores the body alone; a hit is then a 200 with the route's
+// Content-Type.
+CachedResponse response_from_body(std::string_view body, std::string_view content_type);
+
+struct HitFraming {
+  int64_t age_seconds = 0;
+  std::string_view x_cache = "HIT";
+  bool keep_alive = true;
+  bool head_only = false;  // HEAD: Content-Length of the body, no body
+};
+
+// The complete response bytes for a client: status line, stored lines, Age, X-Cache, Via,
+// Content-Length, Connection: close when not keeping alive, then the body.
+void write_cached_response(const CachedResponse& response, const HitFraming& framing,
+                           std::string& out);
+
+}  // namespace cachecar

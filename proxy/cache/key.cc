@@ -1,0 +1,69 @@
+#include "cache/key.h"
+
+namespace cachecar {
+namespace {
+
+// Redis Cluster hashes only the text between the first '{' and the next '}', if non-empty.
+bool has_hash_tag(std::string_view key) {
+  const size_t open = key.find('{');
+  if (open == std::string_view::npos) {
+    return false;
+  }
+  const size_t close = key.find('}', open + 1);
+  return close != std::string_view::npos && close > open + 1;
+}
+
+}  // namespace
+
+std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
+                            const Captures& captures, std::string_view query) {
+  std::string key(prefix);
+  route.key.render(captures, key);
+  bool first = true;
+  for (const std::string& wanted : route.query_params) {
+    std::string_view rest = query;
+    while (!rest.empty()) {
+      const size_t amp = rest.find('&');
+      const std::string_view pair = rest.substr(0, amp);
+      const std::string_view name = pair.substr(0, pair.find('='));
+      if (name == wanted) {
+        key += first ? '?' : '&';
+        key += pair;
+        first = false;
+        break;
+      }
+      if (amp == std::string_view::npos) {
+        break;
+      }
+      rest.remove_prefix(amp + 1);
+    }
+  }
+  return key;
+}
+
+std::string default_cache_key(std::string_view prefix, std::string_view path,
+                              std::string_view query) {
+  std::string key(prefix);
+  key += "path:";
+  key += path;
+  if (!query.empty()) {
+    key += '?';
+    key += query;
+  }
+  return key;
+}
+
+std::string guard_key_for(std::string_view prefix, std::string_view key) {
+  std::string guard(prefix);
+  guard += "gen:";
+  if (has_hash_tag(key)) {
+    guard += key;
+  } else {
+    guard += '{';
+    guard += key;
+    guard += '}';
+  }
+  return guard;
+}
+
+}  // namespace cachecar

@@ -1,0 +1,30 @@
+#pragma once
+// The Redis keys a request touches, derived from its route. Pure. Keys travel to Redis as
+// binary-safe bulk strings, so no byte of a path can change a command; these functions only
+// decide which bytes make up a key.
+
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "router/route_pattern.h"
+
+namespace cachecar {
+
+// prefix + the route's key template filled from `captures`, then "?name=value&..." for the
+// route's query_params present in `query`, in the route's order (first occurrence of each).
+std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
+                            const Captures& captures, std::string_view query);
+
+// For cache.default: prefix + "path:" + path, plus "?" + query when there is one.
+std::string default_cache_key(std::string_view prefix, std::string_view path,
+                              std::string_view query);
+
+// The invalidation guard of a cache key (design.md: "derived from the cache key"), under the
+// same prefix so that an operator finds and flushes both together. It carries a Redis Cluster
+// hash tag that puts it in the key's own slot, so the fill script that reads both stays
+// single-slot: "gen:{product:42}" for "product:42"; a key that already has a hash tag keeps it
+// ("gen:" + "a{t}b" hashes on "t" as the key does).
+std::string guard_key_for(std::string_view prefix, std::string_view key);
+
+}  // namespace cachecar

@@ -1,0 +1,83 @@
+#include "router/plan.h"
+
+#include <algorithm>
+
+#include "cache/key.h"
+
+namespace cachecar {
+namespace {
+
+const RouteConfig* match_route(const Config& config, std::string_view path, Captures& captures) {
+  for (const RouteConfig& route : config.routes) {
+    if (route.path.match(path, captures)) {
+      return &route;
+    }
+  }
+  return nullptr;
+}
+
+RequestPlan bypass(const RouteConfig* route, std::string_view reason) {
+  RequestPlan plan;
+  plan.route = route;
+  plan.reason = reason;
+  return plan;
+}
+
+}  // namespace
+
+RequestPlan plan_request(const RequestHead& head, const Config& config) {
+  const std::string_view path = head.path();
+  const std::string_view query = head.query();
+  const std::string& prefix = config.cache.key_prefix;
+  Captures captures;
+  const RouteConfig* route = match_route(config, path, captures);
+  const bool read = head.method == "GET" || head.method == "HEAD";
+
+  if (!read) {
+    if (route == nullptr || std::find(route->invalidate_on.begin(), route->invalidate_on.end(),
+                                      head.method) == route->invalidate_on.end()) {
+      return bypass(route, "method does not read or invalidate");
+    }
+    RequestPlan plan;
+    plan.action = CacheAction::Invalidate;
+    plan.route = route;
+    plan.invalidate_keys.push_back(route_cache_key(prefix, *route, captures, {}));
+    for (const KeyTemplate& extra : route->invalidate) {
+      std::string key = prefix;
+      extra.render(captures, key);
+      plan.invalidate_keys.push_back(std::move(key));
+    }
+    for (const std::string& key : plan.invalidate_keys) {
+      plan.invalidate_guards.push_back(guard_key_for(prefix, key));
+    }
+    return plan;
+  }
+
+  if (route == nullptr && !config.cache.default_ttl) {
+    return bypass(nullptr, "no route matches");
+  }
+  if (head.headers.contains("Authorization") && (route == nullptr || !route->allow_authorization)) {
+    return bypass(route, "Authorization without allow_authorization");
+  }
+  if (head.has_body() && (head.framing != BodyFraming::ContentLength || head.content_length > 0)) {
+    // A body could change the upstream's answer without changing the key.
+    return bypass(route, "a read with a body");
+  }
+  if (head.headers.contains("Range")) {
+    return bypass(route, "Range request");
+  }
+  RequestPlan plan;
+  plan.action = CacheAction::Lookup;
+  plan.route = route;
+  if (route != nullptr) {
+    plan.key = route_cache_key(prefix, *route, captures, query);
+    plan.ttl = route->ttl;
+  } else {
+    plan.key = default_cache_key(prefix, path, query);
+    plan.ttl = *config.cache.default_ttl;
+  }
+  plan.guard_key = guard_key_for(prefix, plan.key);
+  return plan;
+}
+
+}  // namespace cachecar

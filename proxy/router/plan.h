@@ -1,0 +1,35 @@
+#pragma once
+// What cachecar will do with one request, decided from the request head and the
+// configuration alone (pure): which route it belongs to, whether the cache is looked up,
+// which keys a successful write invalidates, or why the cache is bypassed.
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "http/message.h"
+
+namespace cachecar {
+
+enum class CacheAction {
+  Bypass,      // forwarded, not looked up, not stored ("X-Cache: BYPASS")
+  Lookup,      // GET/HEAD on a cacheable route: look up, else fetch and fill
+  Invalidate,  // a write that, when answered 2xx, deletes `invalidate_keys`
+};
+
+struct RequestPlan {
+  CacheAction action = CacheAction::Bypass;
+  const RouteConfig* route = nullptr;  // null when no route matched; points into the Config
+  std::string key;                     // Lookup: the cache key
+  std::string guard_key;               // Lookup: its invalidation guard
+  Duration ttl{0};
+  std::vector<std::string> invalidate_keys;    // Invalidate: cache keys
+  std::vector<std::string> invalidate_guards;  // Invalidate: their guards, in the same order
+  std::string_view reason;                     // Bypass: why, for debug logs
+};
+
+// Requires: `config` outlives the plan (route points into it).
+RequestPlan plan_request(const RequestHead& head, const Config& config);
+
+}  // namespace cachecar
