@@ -25,14 +25,20 @@ struct CacheControl {
   std::optional<int64_t> s_maxage;
 };
 
+// RFC 9111 §1.2.2 delta-seconds: a value too large to represent is taken as 2^31.
+constexpr int64_t kDeltaSecondsCap = int64_t{1} << 31;
+
 std::optional<int64_t> seconds(std::string_view value) {
   if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
     value = value.substr(1, value.size() - 2);
   }
+  if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+    return std::nullopt;
+  }
   int64_t out = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
-  if (ec != std::errc() || end != value.data() + value.size() || out < 0) {
-    return std::nullopt;
+  if (ec == std::errc::result_out_of_range || out > kDeltaSecondsCap) {
+    return kDeltaSecondsCap;
   }
   return out;
 }
@@ -141,7 +147,10 @@ StoreDecision decide_storage(const ResponseHead& head, const RouteConfig* route,
         no.reason = "Cache-Control max-age=0";
         return no;
       }
-      chosen = std::min(chosen, Duration(*limit * 1000));
+      // Compared in seconds: *limit may be up to 2^31, too large to scale safely.
+      if (*limit < chosen.count() / 1000) {
+        chosen = Duration(*limit * 1000);
+      }
     }
   }
   return StoreDecision{true, chosen, {}};

@@ -13,12 +13,38 @@ bool has_hash_tag(std::string_view key) {
   return close != std::string_view::npos && close > open + 1;
 }
 
+// Percent-encodes the braces in out[from..].
+void escape_braces(std::string& out, size_t from) {
+  if (out.find_first_of("{}", from) == std::string::npos) {
+    return;
+  }
+  std::string escaped = out.substr(0, from);
+  for (size_t i = from; i < out.size(); ++i) {
+    if (out[i] == '{') {
+      escaped += "%7B";
+    } else if (out[i] == '}') {
+      escaped += "%7D";
+    } else {
+      escaped += out[i];
+    }
+  }
+  out.swap(escaped);
+}
+
 }  // namespace
+
+std::string template_key(std::string_view prefix, const KeyTemplate& key_template,
+                         const Captures& captures) {
+  std::string key(prefix);
+  key_template.render(captures, key);
+  escape_braces(key, prefix.size());
+  return key;
+}
 
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query) {
-  std::string key(prefix);
-  route.key.render(captures, key);
+  std::string key = template_key(prefix, route.key, captures);
+  const size_t query_start = key.size();
   bool first = true;
   for (const std::string& wanted : route.query_params) {
     std::string_view rest = query;
@@ -38,6 +64,7 @@ std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
       rest.remove_prefix(amp + 1);
     }
   }
+  escape_braces(key, query_start);
   return key;
 }
 
@@ -50,6 +77,7 @@ std::string default_cache_key(std::string_view prefix, std::string_view path,
     key += '?';
     key += query;
   }
+  escape_braces(key, prefix.size());
   return key;
 }
 

@@ -11,8 +11,17 @@
 
 namespace cachecar {
 
-// prefix + the route's key template filled from `captures`, then "?name=value&..." for the
-// route's query_params present in `query`, in the route's order (first occurrence of each).
+// Every key below carries request bytes, with '{' and '}' percent-encoded ("%7B", "%7D", the
+// form RFC 3986 gives those bytes in a URI anyway). Braces in a key are Redis Cluster hash
+// tags: escaping them keeps a client from choosing a key's slot, and keeps every key's guard
+// in the key's own slot (see guard_key_for).
+
+// prefix + `key_template` filled from `captures`.
+std::string template_key(std::string_view prefix, const KeyTemplate& key_template,
+                         const Captures& captures);
+
+// template_key() of the route's key, then "?name=value&..." for the route's query_params
+// present in `query`, in the route's order (first occurrence of each).
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query);
 
@@ -25,6 +34,7 @@ std::string default_cache_key(std::string_view prefix, std::string_view path,
 // hash tag that puts it in the key's own slot, so the fill script that reads both stays
 // single-slot: "gen:{product:42}" for "product:42"; a key that already has a hash tag keeps it
 // ("gen:" + "a{t}b" hashes on "t" as the key does).
+// Requires: `key` came from the functions above (no braces but a prefix's "{tag}").
 std::string guard_key_for(std::string_view prefix, std::string_view key);
 
 }  // namespace cachecar

@@ -289,7 +289,21 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
   read_map(
       node, key,
       {{"key_prefix",
-        [&](const YAML::Node& v, const std::string& k) { cache.key_prefix = scalar(v, k); }},
+        [&](const YAML::Node& v, const std::string& k) {
+          cache.key_prefix = scalar(v, k);
+          // Braces are Redis Cluster hash tags: allowed only as one whole "{tag}", which pins
+          // every key to one slot on purpose.
+          const std::string& prefix = cache.key_prefix;
+          const size_t open = prefix.find('{');
+          const size_t close = prefix.find('}');
+          const bool no_braces = open == std::string::npos && close == std::string::npos;
+          const bool one_tag = open != std::string::npos && close != std::string::npos &&
+                               close > open + 1 && prefix.find_first_of("{}", open + 1) == close &&
+                               prefix.find_first_of("{}", close + 1) == std::string::npos;
+          if (!no_braces && !one_tag) {
+            fail(k, v, "braces may only form one hash tag, e.g. \"{cache}:\"");
+          }
+        }},
        {"statuses",
         [&](const YAML::Node& v, const std::string& k) {
           if (!v.IsSequence()) {
@@ -297,8 +311,12 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
           }
           cache.statuses.clear();
           for (size_t i = 0; i < v.size(); ++i) {
-            cache.statuses.push_back(
-                static_cast<int>(integer(v[i], k + "[" + std::to_string(i) + "]", 200, 599)));
+            const std::string item = k + "[" + std::to_string(i) + "]";
+            const auto status = static_cast<int>(integer(v[i], item, 200, 599));
+            if (status == 204 || status == 304) {
+              fail(item, v[i], "204 and 304 have no body to store");
+            }
+            cache.statuses.push_back(status);
           }
         }},
        {"max_object_size",

@@ -23,7 +23,7 @@ inline std::chrono::milliseconds backoff_delay(const BackoffPolicy& policy, uint
   const int64_t full = std::min<int64_t>(grown, policy.cap.count());
   const int64_t half = full / 2;
   const auto jitter = static_cast<int64_t>(static_cast<double>(full - half) * unit_random);
-  return std::chrono::milliseconds(half + jitter);
+  return std::chrono::milliseconds(std::max<int64_t>(1, half + jitter));
 }
 
 }  // namespace cachecar

@@ -43,9 +43,7 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
     plan.route = route;
     plan.invalidate_keys.push_back(route_cache_key(prefix, *route, captures, {}));
     for (const KeyTemplate& extra : route->invalidate) {
-      std::string key = prefix;
-      extra.render(captures, key);
-      plan.invalidate_keys.push_back(std::move(key));
+      plan.invalidate_keys.push_back(template_key(prefix, extra, captures));
     }
     for (const std::string& key : plan.invalidate_keys) {
       plan.invalidate_guards.push_back(guard_key_for(prefix, key));

@@ -306,6 +306,51 @@ TEST_CASE("cache: an uncacheable response is never shared with waiting requests"
   CHECK(cookies.size() == 10);
 }
 
+// A counter from Redis's INFO text.
+long long info_field(RedisServer& redis, const std::string& section, const std::string& field) {
+  const std::string info = redis.command({"INFO", section});
+  const size_t at = info.find(field + ":");
+  REQUIRE(at != std::string::npos);
+  return std::stoll(info.substr(at + field.size() + 1));
+}
+
+TEST_CASE("cache: the lookups of concurrent requests share Redis reads (auto-pipelining)") {
+  CacheStack stack;
+  const int kClients = 50;
+  std::vector<HttpConnection> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back(stack.port());
+    clients.back().request("GET", "/products/" + std::to_string(i));  // fill
+  }
+  for (int i = 0; i < kClients; ++i) {
+    REQUIRE(eventually_stored(stack.redis, "product:" + std::to_string(i), is_envelope));
+  }
+  const long long commands_before = info_field(stack.redis, "stats", "total_commands_processed");
+  const long long reads_before = info_field(stack.redis, "stats", "total_reads_processed");
+  // Every request is on the wire before cachecar reads any, as under real concurrency.
+  for (int i = 0; i < kClients; ++i) {
+    clients[static_cast<size_t>(i)].send_raw("GET /products/" + std::to_string(i) +
+                                             " HTTP/1.1\r\nHost: t\r\n\r\n");
+  }
+  for (auto& client : clients) {
+    auto response = client.read_response();
+    REQUIRE(response);
+    CHECK(response->header("X-Cache") == "HIT");
+  }
+  // Leave out the INFO calls themselves: a command counts once processed, a read at once.
+  const long long commands =
+      info_field(stack.redis, "stats", "total_commands_processed") - commands_before - 2;
+  const long long reads =
+      info_field(stack.redis, "stats", "total_reads_processed") - reads_before - 1;
+  CAPTURE(commands);
+  CAPTURE(reads);
+  CHECK(commands == 2 * kClients);  // GET value and GET guard per request
+  // One round trip per request at most, and in practice far fewer: many requests' commands
+  // arrive in one read.
+  CHECK(reads <= kClients);
+  CHECK(commands >= 4 * reads);
+}
+
 TEST_CASE("cache: format body reads a value another application wrote, and writes one") {
   CacheStack stack;
   stack.redis.command({"SET", "raw:7", R"({"id":7,"from":"app"})", "EX", "30"});

@@ -198,7 +198,13 @@ TEST_CASE("the repository's config.yaml parses and holds the documented defaults
   // Config here trips GCC 12's -Wmaybe-uninitialized false positive at -O2.)
   Config expected = parse_ok("");
   expected.routes.push_back(make_route("/products/{id}", "product:{id}", 60'000));
+  expected.routes.push_back(make_route("/products", "products:list", 60'000));
   check_same(config, expected);
+  REQUIRE(config.routes.size() == 2);
+  CHECK(config.routes[0].invalidate.size() == 1);
+  CHECK(config.routes[0].invalidate[0].text() == "products:list");
+  CHECK(config.routes[1].invalidate_on ==
+        std::vector<std::string>{"POST", "PUT", "PATCH", "DELETE"});
 }
 
 TEST_CASE("every key is read") {

@@ -1,0 +1,231 @@
+// cache/key.h: the cache key of a request, and the invalidation guard derived from it.
+
+#include "cache/key.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cachecar {
+namespace {
+
+RouteConfig make_route(std::string_view path, std::string_view key,
+                       std::vector<std::string> query_params = {}) {
+  std::string reason;
+  auto pattern = RoutePattern::compile(path, reason);
+  REQUIRE_MESSAGE(pattern.has_value(), reason);
+  auto key_template = KeyTemplate::compile(key, *pattern, reason);
+  REQUIRE_MESSAGE(key_template.has_value(), reason);
+  RouteConfig route;
+  route.path = std::move(*pattern);
+  route.key = std::move(*key_template);
+  route.query_params = std::move(query_params);
+  return route;
+}
+
+// The part of a key that Redis Cluster hashes (the Cluster specification, "Hash tags"): the
+// text between the first '{' and the first '}' after it when that text is non-empty, else
+// the whole key.
+std::string_view hashed_part(std::string_view key) {
+  const size_t open = key.find('{');
+  if (open == std::string_view::npos) {
+    return key;
+  }
+  const size_t close = key.find('}', open + 1);
+  if (close == std::string_view::npos || close == open + 1) {
+    return key;
+  }
+  return key.substr(open + 1, close - open - 1);
+}
+
+TEST_CASE("route_cache_key fills the template from the captures") {
+  struct Case {
+    std::string_view pattern;
+    std::string_view key;
+    std::string_view prefix;
+    std::string_view path;
+    std::string_view expected;
+  };
+  const Case cases[] = {
+      {"/products/{id}", "product:{id}", "", "/products/42", "product:42"},
+      {"/products/{id}", "product:{id}", "cc:", "/products/42", "cc:product:42"},
+      {"/products/{id}", "{id}", "", "/products/42", "42"},
+      {"/products/{id}", "{id}:{id}", "", "/products/42", "42:42"},
+      {"/products", "products:list", "", "/products", "products:list"},
+      {"/products", "products:list", "app/v2:", "/products", "app/v2:products:list"},
+      {"/a/{x}/b/{y}", "pair:{y}:{x}", "", "/a/1/b/2", "pair:2:1"},
+      {"/files/{path*}", "file:{path}", "", "/files/a/b/c.txt", "file:a/b/c.txt"},
+      // Bytes of the path are copied as they are: the key is a binary-safe bulk string.
+      {"/products/{id}", "product:{id}", "", "/products/%20x", "product:%20x"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.pattern);
+    CAPTURE(c.key);
+    CAPTURE(c.prefix);
+    CAPTURE(c.path);
+    const RouteConfig route = make_route(c.pattern, c.key);
+    Captures captures;
+    REQUIRE(route.path.match(c.path, captures));
+    CHECK(route_cache_key(c.prefix, route, captures, "") == c.expected);
+    // Without query_params the query is ignored.
+    CHECK(route_cache_key(c.prefix, route, captures, "a=1&b=2") == c.expected);
+  }
+}
+
+TEST_CASE("route_cache_key keys on the route's query_params, in the route's order") {
+  struct Case {
+    std::vector<std::string> params;
+    std::string_view query;
+    std::string_view expected;
+  };
+  const Case cases[] = {
+      {{"page"}, "", "products:list"},
+      {{"page"}, "page=2", "products:list?page=2"},
+      {{"page"}, "sort=asc&page=2", "products:list?page=2"},
+      {{"page"}, "page=2&sort=asc", "products:list?page=2"},
+      // Absent parameters are left out.
+      {{"page"}, "sort=asc", "products:list"},
+      {{"page", "sort"}, "sort=asc", "products:list?sort=asc"},
+      // The route's order, not the request's, so both spellings share one entry.
+      {{"page", "sort"}, "sort=asc&page=2", "products:list?page=2&sort=asc"},
+      {{"page", "sort"}, "page=2&sort=asc", "products:list?page=2&sort=asc"},
+      {{"sort", "page"}, "page=2&sort=asc", "products:list?sort=asc&page=2"},
+      // The first occurrence of a repeated parameter.
+      {{"page"}, "page=2&page=3", "products:list?page=2"},
+      {{"page", "sort"}, "sort=a&page=1&sort=b&page=9", "products:list?page=1&sort=a"},
+      // A parameter without '=' is kept as written.
+      {{"page"}, "page", "products:list?page"},
+      {{"page", "sort"}, "page&sort=asc", "products:list?page&sort=asc"},
+      {{"page"}, "page=", "products:list?page="},
+      // Names match exactly: no prefix, suffix or case folding.
+      {{"page"}, "pages=2&xpage=3&Page=4", "products:list"},
+      {{"page"}, "pagex=1&page=5", "products:list?page=5"},
+      // Values are copied as they are.
+      {{"q"}, "q=a%26b", "products:list?q=a%26b"},
+      {{"q"}, "q=a=b", "products:list?q=a=b"},
+      // Empty pieces between '&' are skipped.
+      {{"page"}, "&&page=2&", "products:list?page=2"},
+      {{"page"}, "&", "products:list"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.query);
+    CAPTURE(c.expected);
+    const RouteConfig route = make_route("/products", "products:list", c.params);
+    Captures captures;
+    REQUIRE(route.path.match("/products", captures));
+    CHECK(route_cache_key("", route, captures, c.query) == c.expected);
+  }
+}
+
+TEST_CASE("route_cache_key puts the prefix before the key and the query after it") {
+  const RouteConfig route = make_route("/products/{id}", "product:{id}", {"v"});
+  Captures captures;
+  REQUIRE(route.path.match("/products/7", captures));
+  CHECK(route_cache_key("cc:", route, captures, "v=3") == "cc:product:7?v=3");
+}
+
+TEST_CASE("default_cache_key") {
+  struct Case {
+    std::string_view prefix;
+    std::string_view path;
+    std::string_view query;
+    std::string_view expected;
+  };
+  const Case cases[] = {
+      {"", "/", "", "path:/"},
+      {"", "/about", "", "path:/about"},
+      {"", "/about", "x=1", "path:/about?x=1"},
+      // The whole query, in the request's order.
+      {"", "/search", "q=a&page=2&q=b", "path:/search?q=a&page=2&q=b"},
+      {"cc:", "/about", "", "cc:path:/about"},
+      {"cc:", "/about", "x=1&y", "cc:path:/about?x=1&y"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.prefix);
+    CAPTURE(c.path);
+    CAPTURE(c.query);
+    CHECK(default_cache_key(c.prefix, c.path, c.query) == c.expected);
+  }
+}
+
+TEST_CASE("guard_key_for adds a hash tag unless the key already has one") {
+  struct Case {
+    std::string_view prefix;
+    std::string_view key;
+    std::string_view expected;
+  };
+  const Case cases[] = {
+      {"", "product:42", "gen:{product:42}"},
+      {"cc:", "product:42", "cc:gen:{product:42}"},
+      {"cc:", "cc:product:42", "cc:gen:{cc:product:42}"},
+      {"", "path:/about?x=1", "gen:{path:/about?x=1}"},
+      // A valid hash tag is kept, so the guard hashes on the same text.
+      {"", "a{t}b", "gen:a{t}b"},
+      {"", "{t}", "gen:{t}"},
+      {"", "{user:1}:cart", "gen:{user:1}:cart"},
+      {"cc:", "a{t}b", "cc:gen:a{t}b"},
+      {"", "x{a}{b}", "gen:x{a}{b}"},
+      // A '{' with no '}' after it is no hash tag.
+      {"", "a{b", "gen:{a{b}"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.prefix);
+    CAPTURE(c.key);
+    CHECK(guard_key_for(c.prefix, c.key) == c.expected);
+  }
+}
+
+TEST_CASE("guard_key_for does not keep empty braces as a hash tag") {
+  // "{}" is no hash tag to Redis Cluster: "gen:{}" would hash as the whole string, away from
+  // the key's slot.
+  CHECK(guard_key_for("", "{}") != "gen:{}");
+  CHECK(guard_key_for("", "a{}b") != "gen:a{}b");
+}
+
+// The contract in key.h: the guard is in the key's own slot, so the fill script that reads
+// both stays single-slot. Keys carry request bytes (captured path segments, query values),
+// which may hold braces: the key functions escape them, so a client can neither choose a
+// key's slot nor separate a guard from its key.
+TEST_CASE("keys built from request bytes keep their guard in their slot") {
+  const std::string_view request_texts[] = {
+      "42", "a{t}b", "{t}",   "x{a}{b}", "a{b",  "a{b{c}d", "{\"a\":1}",
+      "{}", "a{}b",  "{}{t}", "a}b",     "}{t}", "q=}",
+  };
+  std::string reason;
+  auto pattern = RoutePattern::compile("/p/{id}", reason);
+  REQUIRE(pattern);
+  auto key_template = KeyTemplate::compile("p:{id}", *pattern, reason);
+  REQUIRE(key_template);
+  for (std::string_view prefix : {"", "cc:", "{tenant}:"}) {
+    CAPTURE(prefix);
+    for (std::string_view text : request_texts) {
+      CAPTURE(text);
+      const Captures captures{{"id", text}};
+      for (const std::string& key :
+           {template_key(prefix, *key_template, captures), default_cache_key(prefix, "/p", text)}) {
+        CAPTURE(key);
+        // No brace from the request survives: only the prefix's tag can pick a slot.
+        CHECK(key.find_first_of("{}", prefix.size()) == std::string::npos);
+        const std::string guard = guard_key_for(prefix, key);
+        CAPTURE(guard);
+        CHECK(guard.rfind(std::string(prefix) + "gen:", 0) == 0);
+        CHECK(hashed_part(guard) == hashed_part(key));
+      }
+    }
+  }
+}
+
+TEST_CASE("braces from the request are percent-encoded in keys") {
+  std::string reason;
+  auto pattern = RoutePattern::compile("/p/{id}", reason);
+  REQUIRE(pattern);
+  auto key_template = KeyTemplate::compile("p:{id}", *pattern, reason);
+  REQUIRE(key_template);
+  CHECK(template_key("", *key_template, Captures{{"id", "a{b}c"}}) == "p:a%7Bb%7Dc");
+  CHECK(default_cache_key("{t}:", "/x", "q={1}") == "{t}:path:/x?q=%7B1%7D");
+}
+
+}  // namespace
+}  // namespace cachecar

@@ -1,0 +1,388 @@
+// router/plan.h: what cachecar does with a request, from its head and the configuration.
+
+#include "router/plan.h"
+
+#include <doctest/doctest.h>
+
+#include <iterator>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace cachecar {
+namespace {
+
+Config parse_ok(std::string_view yaml) {
+  auto result = parse_config(
+      yaml, [](std::string_view) -> std::optional<std::string> { return std::nullopt; });
+  if (const auto* error = std::get_if<ConfigError>(&result)) {
+    FAIL("unexpected error: ", error->describe("test.yaml"), "\n--- yaml ---\n", std::string(yaml));
+  }
+  return std::get<Config>(std::move(result));
+}
+
+// Routes, in order: 0 /products/{id}, 1 /products, 2 /me, 3 /products/special (shadowed by 0).
+constexpr std::string_view kRoutes = R"(cache:
+  key_prefix: "cc:"
+routes:
+  - path: /products/{id}
+    key: product:{id}
+    ttl: 60s
+    invalidate: [products:list, "product:{id}:reviews"]
+  - path: /products
+    key: products:list
+    ttl: 10s
+    query: [page, sort]
+    invalidate_on: [POST]
+  - path: /me
+    key: me
+    ttl: 5s
+    allow_authorization: true
+  - path: /products/special
+    key: special
+    ttl: 1s
+)";
+
+// cache.default on, no prefix; route 0 /products/{id}.
+constexpr std::string_view kDefault = R"(cache:
+  default: {ttl: 30s}
+routes:
+  - path: /products/{id}
+    key: product:{id}
+    ttl: 60s
+)";
+
+constexpr std::string_view kDefaultWithPrefix = R"(cache:
+  key_prefix: "cc:"
+  default: {ttl: 30s}
+)";
+
+using Fields = std::vector<std::pair<std::string_view, std::string_view>>;
+using Keys = std::vector<std::string>;
+
+std::string_view action_name(CacheAction action) {
+  switch (action) {
+    case CacheAction::Bypass:
+      return "Bypass";
+    case CacheAction::Lookup:
+      return "Lookup";
+    case CacheAction::Invalidate:
+      return "Invalidate";
+  }
+  return "?";
+}
+
+struct Request {
+  std::string_view method;
+  std::string_view target;
+  Fields headers = {};
+  BodyFraming framing = BodyFraming::None;
+  uint64_t content_length = 0;
+};
+
+struct Expected {
+  CacheAction action;
+  int route;  // index into config.routes; -1 for none
+  std::string_view key = "";
+  std::string_view guard = "";
+  int64_t ttl_ms = 0;
+  Keys invalidate_keys = {};
+  Keys invalidate_guards = {};
+};
+
+struct Case {
+  std::string_view yaml;
+  Request request;
+  Expected expected;
+};
+
+RequestHead make_head(const Request& r) {
+  RequestHead head;
+  head.method = std::string(r.method);
+  head.target = std::string(r.target);
+  for (const auto& [name, value] : r.headers) {
+    head.headers.add(std::string(name), std::string(value));
+  }
+  head.framing = r.framing;
+  head.content_length = r.content_length;
+  return head;
+}
+
+void check_plan(const Case& c) {
+  const Config config = parse_ok(c.yaml);
+  const RequestHead head = make_head(c.request);
+  const RequestPlan plan = plan_request(head, config);
+  CAPTURE(plan.reason);
+  CHECK(action_name(plan.action) == action_name(c.expected.action));
+  if (c.expected.route < 0) {
+    CHECK(plan.route == nullptr);
+  } else {
+    REQUIRE(static_cast<size_t>(c.expected.route) < config.routes.size());
+    CHECK(plan.route == &config.routes[static_cast<size_t>(c.expected.route)]);
+  }
+  CHECK(plan.key == c.expected.key);
+  CHECK(plan.guard_key == c.expected.guard);
+  CHECK(plan.ttl == Duration(c.expected.ttl_ms));
+  CHECK(plan.invalidate_keys == c.expected.invalidate_keys);
+  CHECK(plan.invalidate_guards == c.expected.invalidate_guards);
+  // A bypass says why; the other plans have nothing to explain.
+  CHECK(plan.reason.empty() == (c.expected.action != CacheAction::Bypass));
+}
+
+std::string describe(const Case& c) {
+  std::string out = std::string(c.request.method) + " " + std::string(c.request.target);
+  for (const auto& [name, value] : c.request.headers) {
+    out += " [" + std::string(name) + ": " + std::string(value) + "]";
+  }
+  if (c.request.framing == BodyFraming::ContentLength) {
+    out += " body=" + std::to_string(c.request.content_length);
+  } else if (c.request.framing == BodyFraming::Chunked) {
+    out += " chunked";
+  }
+  return out;
+}
+
+void run(const Case* begin, const Case* end) {
+  for (const Case* c = begin; c != end; ++c) {
+    const std::string request = describe(*c);
+    CAPTURE(request);
+    check_plan(*c);
+  }
+}
+
+const Keys kProduct42Keys{"cc:product:42", "cc:products:list", "cc:product:42:reviews"};
+const Keys kProduct42Guards{"cc:gen:{cc:product:42}", "cc:gen:{cc:products:list}",
+                            "cc:gen:{cc:product:42:reviews}"};
+
+TEST_CASE("plan_request: reads on a route are looked up") {
+  const Case cases[] = {
+      {kRoutes,
+       {"GET", "/products/42"},
+       {CacheAction::Lookup, 0, "cc:product:42", "cc:gen:{cc:product:42}", 60'000}},
+      {kRoutes,
+       {"HEAD", "/products/42"},
+       {CacheAction::Lookup, 0, "cc:product:42", "cc:gen:{cc:product:42}", 60'000}},
+      // A route without query params ignores the query.
+      {kRoutes,
+       {"GET", "/products/42?x=1&page=2"},
+       {CacheAction::Lookup, 0, "cc:product:42", "cc:gen:{cc:product:42}", 60'000}},
+      // Query params in the route's order; others are left out.
+      {kRoutes,
+       {"GET", "/products?x=1&sort=asc&page=2"},
+       {CacheAction::Lookup, 1, "cc:products:list?page=2&sort=asc",
+        "cc:gen:{cc:products:list?page=2&sort=asc}", 10'000}},
+      {kRoutes,
+       {"GET", "/products"},
+       {CacheAction::Lookup, 1, "cc:products:list", "cc:gen:{cc:products:list}", 10'000}},
+      {kRoutes,
+       {"GET", "/products?"},
+       {CacheAction::Lookup, 1, "cc:products:list", "cc:gen:{cc:products:list}", 10'000}},
+      {kRoutes,
+       {"GET", "/products?page=1&page=2"},
+       {CacheAction::Lookup, 1, "cc:products:list?page=1", "cc:gen:{cc:products:list?page=1}",
+        10'000}},
+      // The first matching route wins: /products/special is route 0's, not route 3's.
+      {kRoutes,
+       {"GET", "/products/special"},
+       {CacheAction::Lookup, 0, "cc:product:special", "cc:gen:{cc:product:special}", 60'000}},
+      // A request with Content-Length: 0 has no body to change the answer.
+      {kRoutes,
+       {"GET", "/products/42", {{"Content-Length", "0"}}, BodyFraming::ContentLength, 0},
+       {CacheAction::Lookup, 0, "cc:product:42", "cc:gen:{cc:product:42}", 60'000}},
+      // Other request fields do not matter.
+      {kRoutes,
+       {"GET", "/products/42", {{"Accept", "application/json"}, {"Cookie", "a=b"}}},
+       {CacheAction::Lookup, 0, "cc:product:42", "cc:gen:{cc:product:42}", 60'000}},
+  };
+  run(std::begin(cases), std::end(cases));
+}
+
+TEST_CASE("plan_request: reads that bypass the cache") {
+  const Case cases[] = {
+      {kRoutes, {"GET", "/nothing"}, {CacheAction::Bypass, -1}},
+      {kRoutes, {"GET", "/products/"}, {CacheAction::Bypass, -1}},
+      {kRoutes, {"GET", "/products/1/2"}, {CacheAction::Bypass, -1}},
+      {kRoutes, {"HEAD", "/nothing?x=1"}, {CacheAction::Bypass, -1}},
+      // Authorization, unless the route allows it.
+      {kRoutes, {"GET", "/products/42", {{"Authorization", "Bearer t"}}}, {CacheAction::Bypass, 0}},
+      {kRoutes, {"GET", "/products/42", {{"authorization", "Bearer t"}}}, {CacheAction::Bypass, 0}},
+      {kRoutes, {"HEAD", "/products/42", {{"AUTHORIZATION", "Basic x"}}}, {CacheAction::Bypass, 0}},
+      {kRoutes, {"GET", "/products?page=1", {{"Authorization", ""}}}, {CacheAction::Bypass, 1}},
+      // A body could change the upstream's answer without changing the key.
+      {kRoutes,
+       {"GET", "/products/42", {{"Content-Length", "5"}}, BodyFraming::ContentLength, 5},
+       {CacheAction::Bypass, 0}},
+      {kRoutes,
+       {"GET", "/products/42", {{"Content-Length", "1"}}, BodyFraming::ContentLength, 1},
+       {CacheAction::Bypass, 0}},
+      {kRoutes,
+       {"GET", "/products/42", {{"Transfer-Encoding", "chunked"}}, BodyFraming::Chunked, 0},
+       {CacheAction::Bypass, 0}},
+      {kRoutes,
+       {"HEAD", "/products/42", {{"Transfer-Encoding", "chunked"}}, BodyFraming::Chunked, 0},
+       {CacheAction::Bypass, 0}},
+      // A partial answer is not the entry.
+      {kRoutes, {"GET", "/products/42", {{"Range", "bytes=0-10"}}}, {CacheAction::Bypass, 0}},
+      {kRoutes, {"GET", "/products/42", {{"range", "bytes=0-"}}}, {CacheAction::Bypass, 0}},
+  };
+  run(std::begin(cases), std::end(cases));
+}
+
+TEST_CASE("plan_request: allow_authorization lets a read with Authorization use the cache") {
+  const Case cases[] = {
+      {kRoutes,
+       {"GET", "/me", {{"Authorization", "Bearer t"}}},
+       {CacheAction::Lookup, 2, "cc:me", "cc:gen:{cc:me}", 5'000}},
+      {kRoutes, {"GET", "/me"}, {CacheAction::Lookup, 2, "cc:me", "cc:gen:{cc:me}", 5'000}},
+      // The other checks still apply.
+      {kRoutes,
+       {"GET", "/me", {{"Authorization", "Bearer t"}, {"Range", "bytes=0-1"}}},
+       {CacheAction::Bypass, 2}},
+  };
+  run(std::begin(cases), std::end(cases));
+}
+
+TEST_CASE("plan_request: writes on a route invalidate its keys") {
+  const Case cases[] = {
+      {kRoutes,
+       {"PUT", "/products/42"},
+       {CacheAction::Invalidate, 0, "", "", 0, kProduct42Keys, kProduct42Guards}},
+      {kRoutes,
+       {"PATCH", "/products/42"},
+       {CacheAction::Invalidate, 0, "", "", 0, kProduct42Keys, kProduct42Guards}},
+      {kRoutes,
+       {"DELETE", "/products/42"},
+       {CacheAction::Invalidate, 0, "", "", 0, kProduct42Keys, kProduct42Guards}},
+      // The route key is taken without the query.
+      {kRoutes,
+       {"PUT", "/products/42?x=1"},
+       {CacheAction::Invalidate, 0, "", "", 0, kProduct42Keys, kProduct42Guards}},
+      // Bodies, Authorization and Range do not stop an invalidation.
+      {kRoutes,
+       {"PUT",
+        "/products/42",
+        {{"Content-Length", "7"}, {"Authorization", "Bearer t"}},
+        BodyFraming::ContentLength,
+        7},
+       {CacheAction::Invalidate, 0, "", "", 0, kProduct42Keys, kProduct42Guards}},
+      {kRoutes,
+       {"PATCH", "/products/42", {{"Transfer-Encoding", "chunked"}}, BodyFraming::Chunked},
+       {CacheAction::Invalidate, 0, "", "", 0, kProduct42Keys, kProduct42Guards}},
+      {kRoutes,
+       {"DELETE", "/products/7"},
+       {CacheAction::Invalidate,
+        0,
+        "",
+        "",
+        0,
+        {"cc:product:7", "cc:products:list", "cc:product:7:reviews"},
+        {"cc:gen:{cc:product:7}", "cc:gen:{cc:products:list}", "cc:gen:{cc:product:7:reviews}"}}},
+      // Route 1 invalidates on POST only, and its key without the query params.
+      {kRoutes,
+       {"POST", "/products?page=2&sort=asc"},
+       {CacheAction::Invalidate,
+        1,
+        "",
+        "",
+        0,
+        {"cc:products:list"},
+        {"cc:gen:{cc:products:list}"}}},
+      {kRoutes,
+       {"POST", "/products"},
+       {CacheAction::Invalidate,
+        1,
+        "",
+        "",
+        0,
+        {"cc:products:list"},
+        {"cc:gen:{cc:products:list}"}}},
+      // The first matching route decides.
+      {kRoutes,
+       {"PUT", "/products/special"},
+       {CacheAction::Invalidate,
+        0,
+        "",
+        "",
+        0,
+        {"cc:product:special", "cc:products:list", "cc:product:special:reviews"},
+        {"cc:gen:{cc:product:special}", "cc:gen:{cc:products:list}",
+         "cc:gen:{cc:product:special:reviews}"}}},
+  };
+  run(std::begin(cases), std::end(cases));
+}
+
+TEST_CASE("plan_request: other methods bypass") {
+  const Case cases[] = {
+      // POST is not in the default invalidate_on.
+      {kRoutes, {"POST", "/products/42"}, {CacheAction::Bypass, 0}},
+      // Route 1 lists POST only.
+      {kRoutes, {"PUT", "/products"}, {CacheAction::Bypass, 1}},
+      {kRoutes, {"DELETE", "/products?page=1"}, {CacheAction::Bypass, 1}},
+      {kRoutes, {"OPTIONS", "/products/42"}, {CacheAction::Bypass, 0}},
+      {kRoutes, {"TRACE", "/products/42"}, {CacheAction::Bypass, 0}},
+      // Methods are case-sensitive (RFC 9110 §9.1).
+      {kRoutes, {"get", "/products/42"}, {CacheAction::Bypass, 0}},
+      {kRoutes, {"put", "/products/42"}, {CacheAction::Bypass, 0}},
+      // A write no route matches has nothing to invalidate.
+      {kRoutes, {"PUT", "/nothing"}, {CacheAction::Bypass, -1}},
+      {kRoutes, {"POST", "/nothing"}, {CacheAction::Bypass, -1}},
+  };
+  run(std::begin(cases), std::end(cases));
+}
+
+TEST_CASE("plan_request: cache.default caches reads no route matches") {
+  const Case cases[] = {
+      {kDefault,
+       {"GET", "/about"},
+       {CacheAction::Lookup, -1, "path:/about", "gen:{path:/about}", 30'000}},
+      {kDefault,
+       {"HEAD", "/about"},
+       {CacheAction::Lookup, -1, "path:/about", "gen:{path:/about}", 30'000}},
+      {kDefault,
+       {"GET", "/about?b=2&a=1"},
+       {CacheAction::Lookup, -1, "path:/about?b=2&a=1", "gen:{path:/about?b=2&a=1}", 30'000}},
+      {kDefault, {"GET", "/"}, {CacheAction::Lookup, -1, "path:/", "gen:{path:/}", 30'000}},
+      {kDefaultWithPrefix,
+       {"GET", "/about?x"},
+       {CacheAction::Lookup, -1, "cc:path:/about?x", "cc:gen:{cc:path:/about?x}", 30'000}},
+      // A matching route still uses its own key and TTL.
+      {kDefault,
+       {"GET", "/products/9?x=1"},
+       {CacheAction::Lookup, 0, "product:9", "gen:{product:9}", 60'000}},
+      // The read checks apply to the default too.
+      {kDefault, {"GET", "/about", {{"Authorization", "Bearer t"}}}, {CacheAction::Bypass, -1}},
+      {kDefault, {"GET", "/about", {{"Range", "bytes=1-2"}}}, {CacheAction::Bypass, -1}},
+      {kDefault,
+       {"GET", "/about", {{"Content-Length", "3"}}, BodyFraming::ContentLength, 3},
+       {CacheAction::Bypass, -1}},
+      {kDefault,
+       {"GET", "/about", {{"Content-Length", "0"}}, BodyFraming::ContentLength, 0},
+       {CacheAction::Lookup, -1, "path:/about", "gen:{path:/about}", 30'000}},
+      // Writes are not routed, so they invalidate nothing.
+      {kDefault, {"PUT", "/about"}, {CacheAction::Bypass, -1}},
+      {kDefault, {"POST", "/about"}, {CacheAction::Bypass, -1}},
+  };
+  run(std::begin(cases), std::end(cases));
+}
+
+TEST_CASE("plan_request: the plan owns its keys") {
+  // They stay valid after the request head is gone.
+  const Config config = parse_ok(kRoutes);
+  RequestPlan plan;
+  {
+    RequestHead head;
+    head.method = "GET";
+    head.target = "/products/abc?page=1";
+    plan = plan_request(head, config);
+  }
+  CHECK(plan.action == CacheAction::Lookup);
+  CHECK(plan.key == "cc:product:abc");
+  CHECK(plan.guard_key == "cc:gen:{cc:product:abc}");
+  CHECK(plan.route == &config.routes[0]);
+}
+
+}  // namespace
+}  // namespace cachecar
