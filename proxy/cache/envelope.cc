@@ -179,7 +179,9 @@ void write_cached_response(const CachedResponse& response, const HitFraming& fra
   out += framing.x_cache;
   out += "\r\nVia: ";
   out += kViaValue;
-  out += "\r\nContent-Length: ";
+  out += "\r\n";
+  out += framing.extra_headers;
+  out += "Content-Length: ";
   append_number(response.body.size(), out);
   out += "\r\n";
   if (!framing.keep_alive) {

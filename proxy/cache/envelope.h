@@ -45,7 +45,8 @@ struct HitFraming {
   int64_t age_seconds = 0;
   std::string_view x_cache = "HIT";
   bool keep_alive = true;
-  bool head_only = false;  // HEAD: Content-Length of the body, no body
+  bool head_only = false;          // HEAD: Content-Length of the body, no body
+  std::string_view extra_headers;  // "Name: value\r\n" lines added as they are (RateLimit-*)
 };
 
 // The complete response bytes for a client: status line, stored lines, Age, X-Cache, Via,

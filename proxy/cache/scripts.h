@@ -10,7 +10,7 @@
 
 #include <chrono>
 
-#include "redis/redis_client.h"
+#include "redis/command.h"
 
 namespace cachecar {
 

@@ -178,6 +178,108 @@ bool is_http_token(const std::string& text) {
   });
 }
 
+RateLimitAlgorithm algorithm(const YAML::Node& node, const std::string& key) {
+  const std::string text = scalar(node, key);
+  if (text == "fixed_window") {
+    return RateLimitAlgorithm::FixedWindow;
+  }
+  if (text == "sliding_window") {
+    return RateLimitAlgorithm::SlidingWindow;
+  }
+  fail(key, node, "expected fixed_window or sliding_window");
+}
+
+std::vector<Cidr> cidr_list(const YAML::Node& node, const std::string& key) {
+  if (!node.IsSequence()) {
+    fail(key, node, "expected a list of addresses or CIDR ranges, e.g. [10.0.0.0/8]");
+  }
+  std::vector<Cidr> out;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string item = key + "[" + std::to_string(i) + "]";
+    std::string reason;
+    auto cidr = parse_cidr(scalar(node[i], item), reason);
+    if (!cidr) {
+      fail(item, node[i], reason);
+    }
+    out.push_back(*cidr);
+  }
+  return out;
+}
+
+bool is_off(const YAML::Node& node) {
+  return node.IsScalar() && (node.Scalar() == "off" || node.Scalar() == "false");
+}
+
+void read_rate_limit(const YAML::Node& node, const std::string& key, Config::RateLimit& out) {
+  if (is_off(node)) {
+    out.enabled = false;
+    return;
+  }
+  read_map(
+      node, key,
+      {{"limit", [&](const YAML::Node& v,
+                     const std::string& k) { out.limit = integer(v, k, 1, 1'000'000'000); }},
+       {"window", [&](const YAML::Node& v,
+                      const std::string& k) { out.window = duration(v, k, Duration(1000)); }},
+       {"algorithm",
+        [&](const YAML::Node& v, const std::string& k) { out.algorithm = algorithm(v, k); }},
+       {"key_prefix",
+        [&](const YAML::Node& v, const std::string& k) { out.key_prefix = scalar(v, k); }},
+       {"trusted_proxies",
+        [&](const YAML::Node& v, const std::string& k) { out.trusted_proxies = cidr_list(v, k); }},
+       {"allow", [&](const YAML::Node& v, const std::string& k) { out.allow = cidr_list(v, k); }},
+       {"ipv6_prefix",
+        [&](const YAML::Node& v, const std::string& k) {
+          out.ipv6_prefix = static_cast<int>(integer(v, k, 1, 128));
+        }},
+       {"on_redis_error",
+        [&](const YAML::Node& v, const std::string& k) {
+          const std::string text = scalar(v, k);
+          if (text != "allow" && text != "deny") {
+            fail(k, v, "expected allow (fail open) or deny (fail closed, 503)");
+          }
+          out.deny_on_redis_error = text == "deny";
+        }},
+       {"enabled",
+        [&](const YAML::Node& v, const std::string& k) { out.enabled = boolean(v, k); }}});
+}
+
+// "/products/{id}" -> "/products/:id": readable in redis-cli, and free of the braces that
+// Redis Cluster would take for a hash tag.
+std::string default_scope(const std::string& pattern) {
+  std::string scope;
+  for (char c : pattern) {
+    if (c == '{') {
+      scope += ':';
+    } else if (c != '}' && c != '*') {
+      scope += c;
+    }
+  }
+  return scope;
+}
+
+RouteRateLimit route_rate_limit(const YAML::Node& node, const std::string& key) {
+  RouteRateLimit out;
+  if (is_off(node)) {
+    out.enabled = false;
+    return out;
+  }
+  read_map(node, key,
+           {{"limit", [&](const YAML::Node& v,
+                          const std::string& k) { out.limit = integer(v, k, 1, 1'000'000'000); }},
+            {"window", [&](const YAML::Node& v,
+                           const std::string& k) { out.window = duration(v, k, Duration(1000)); }},
+            {"algorithm",
+             [&](const YAML::Node& v, const std::string& k) { out.algorithm = algorithm(v, k); }},
+            {"scope", [&](const YAML::Node& v, const std::string& k) {
+               out.scope = scalar(v, k);
+               if (out.scope.find_first_of("{}") != std::string::npos) {
+                 fail(k, v, "a scope cannot contain braces (Redis Cluster hash tags)");
+               }
+             }}});
+  return out;
+}
+
 // Key templates are compiled after the whole route is read: "key" may come before "path".
 struct PendingTemplate {
   std::string text;
@@ -267,8 +369,12 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
                  fail(k, value, "a header value cannot contain a line break");
                }
              }},
-            {"allow_authorization", [&](const YAML::Node& value, const std::string& k) {
+            {"allow_authorization",
+             [&](const YAML::Node& value, const std::string& k) {
                out.allow_authorization = boolean(value, k);
+             }},
+            {"rate_limit", [&](const YAML::Node& value, const std::string& k) {
+               out.rate_limit = route_rate_limit(value, k);
              }}});
   if (!path) {
     fail(key + ".path", node, "every route needs a path");
@@ -281,6 +387,9 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
   out.ttl = ttl;
   for (const PendingTemplate& pending : invalidate) {
     out.invalidate.push_back(compile_template(pending, out.path));
+  }
+  if (out.rate_limit && out.rate_limit->scope.empty()) {
+    out.rate_limit->scope = default_scope(out.path.text());
   }
   return out;
 }
@@ -420,17 +529,8 @@ void read_document(const YAML::Node& root, Config& config) {
                config.routes.push_back(std::move(parsed));
              }
            }},
-          {"rate_limit",
-           [&](const YAML::Node& v, const std::string& k) {
-             read_map(v, k,
-                      {{"limit",
-                        [&](const YAML::Node& v2, const std::string& k2) {
-                          config.rate_limit.limit = integer(v2, k2, 1, 1'000'000'000);
-                        }},
-                       {"window", [&](const YAML::Node& v2, const std::string& k2) {
-                          config.rate_limit.window = duration(v2, k2, Duration(1000));
-                        }}});
-           }},
+          {"rate_limit", [&](const YAML::Node& v,
+                             const std::string& k) { read_rate_limit(v, k, config.rate_limit); }},
           {"admin",
            [&](const YAML::Node& v, const std::string& k) {
              read_map(v, k, {{"listen", [&](const YAML::Node& v2, const std::string& k2) {
@@ -539,6 +639,18 @@ std::string quoted(const std::string& text) {
   return out + "\"";
 }
 
+const char* algorithm_name(RateLimitAlgorithm algorithm) {
+  return algorithm == RateLimitAlgorithm::SlidingWindow ? "sliding_window" : "fixed_window";
+}
+
+std::string cidrs(const std::vector<Cidr>& ranges) {
+  std::string out = "[";
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    out += (i == 0 ? "\"" : ", \"") + ranges[i].to_string() + "\"";
+  }
+  return out + "]";
+}
+
 }  // namespace
 
 std::string ConfigError::describe(std::string_view file_name) const {
@@ -632,11 +744,34 @@ std::string render_config(const Config& config) {
         out << "    content_type: " << quoted(r.content_type) << "\n";
       }
       out << "    allow_authorization: " << (r.allow_authorization ? "true" : "false") << "\n";
+      if (r.rate_limit && !r.rate_limit->enabled) {
+        out << "    rate_limit: off\n";
+      } else if (r.rate_limit) {
+        out << "    rate_limit:\n";
+        if (r.rate_limit->limit) {
+          out << "      limit: " << *r.rate_limit->limit << "\n";
+        }
+        if (r.rate_limit->window) {
+          out << "      window: " << format_duration(*r.rate_limit->window) << "\n";
+        }
+        if (r.rate_limit->algorithm) {
+          out << "      algorithm: " << algorithm_name(*r.rate_limit->algorithm) << "\n";
+        }
+        out << "      scope: " << quoted(r.rate_limit->scope) << "\n";
+      }
     }
   }
+  const auto& limit = config.rate_limit;
   out << "rate_limit:\n";
-  out << "  limit: " << config.rate_limit.limit << "\n";
-  out << "  window: " << format_duration(config.rate_limit.window) << "\n";
+  out << "  enabled: " << (limit.enabled ? "true" : "false") << "\n";
+  out << "  limit: " << limit.limit << "\n";
+  out << "  window: " << format_duration(limit.window) << "\n";
+  out << "  algorithm: " << algorithm_name(limit.algorithm) << "\n";
+  out << "  key_prefix: " << quoted(limit.key_prefix) << "\n";
+  out << "  trusted_proxies: " << cidrs(limit.trusted_proxies) << "\n";
+  out << "  allow: " << cidrs(limit.allow) << "\n";
+  out << "  ipv6_prefix: " << limit.ipv6_prefix << "\n";
+  out << "  on_redis_error: " << (limit.deny_on_redis_error ? "deny" : "allow") << "\n";
   out << "admin:\n";
   out << "  listen: " << quoted(config.admin.listen.to_string()) << "\n";
   out << "limits:\n";

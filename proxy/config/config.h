@@ -15,6 +15,7 @@
 
 #include "config/duration.h"
 #include "config/endpoints.h"
+#include "ratelimit/ip.h"
 #include "router/route_pattern.h"
 
 namespace cachecar {
@@ -24,6 +25,20 @@ enum class StoredFormat {
   Envelope,  // status, headers, body and storage time (cachecar's own, versioned)
   Body,      // the body bytes alone, so keys can be shared with an application that already
              // writes e.g. product:42 as plain JSON
+};
+
+enum class RateLimitAlgorithm {
+  FixedWindow,    // a counter per client that starts with the first hit of its window
+  SlidingWindow,  // weighted two-window estimate: no burst of 2x the limit at a window edge
+};
+
+// A route's own limit. Fields left unset take the global rate_limit's value.
+struct RouteRateLimit {
+  bool enabled = true;  // false: "rate_limit: off" for this route
+  std::optional<int64_t> limit;
+  std::optional<Duration> window;
+  std::optional<RateLimitAlgorithm> algorithm;
+  std::string scope;  // the <scope> of rl:<scope>:<client>; defaults to the path pattern
 };
 
 struct RouteConfig {
@@ -41,6 +56,8 @@ struct RouteConfig {
   std::string content_type = "application/json";
   // Requests carrying Authorization bypass the cache unless this is set.
   bool allow_authorization = false;
+  // Unset: the global rate_limit applies.
+  std::optional<RouteRateLimit> rate_limit;
 };
 
 enum class LogFormat { Text, Json };
@@ -79,8 +96,20 @@ struct Config {
   std::vector<RouteConfig> routes;
 
   struct RateLimit {
+    bool enabled = true;  // "rate_limit: off" turns limiting off everywhere
     int64_t limit = 100;
     Duration window{60'000};
+    RateLimitAlgorithm algorithm = RateLimitAlgorithm::FixedWindow;
+    std::string key_prefix = "rl:";
+    // Peers whose X-Forwarded-For is believed.
+    std::vector<Cidr> trusted_proxies;
+    // Clients never limited.
+    std::vector<Cidr> allow;
+    // IPv6 clients share a bucket per network of this size.
+    int ipv6_prefix = 64;
+    // With Redis unavailable: false lets requests through without limit headers (fail open);
+    // true answers 503 (fail closed).
+    bool deny_on_redis_error = false;
   } rate_limit;
 
   struct Admin {

@@ -31,23 +31,12 @@
 
 #include "config/config.h"
 #include "redis/backoff.h"
+#include "redis/command.h"
 #include "redis/reply.h"
 #include "uv/handle.h"
 #include "uv/resolver.h"
 
 namespace cachecar {
-
-struct RedisScript {
-  std::string name;    // for logs
-  std::string source;  // Lua
-};
-
-struct RedisCommand {
-  // Plain command: the full argv. Script call: the keys then the arguments.
-  std::vector<std::string> args;
-  const RedisScript* script = nullptr;  // registered with the client; outlives it
-  int num_keys = 0;
-};
 
 class RedisWaiter {
  public:

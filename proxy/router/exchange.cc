@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <iterator>
 
 #include "cache/cache_store.h"
 #include "cache/scripts.h"
@@ -10,6 +11,7 @@
 #include "http/headers.h"
 #include "http/writer.h"
 #include "log/logging.h"
+#include "ratelimit/client_identity.h"
 #include "upstream/pool.h"
 
 namespace cachecar {
@@ -63,27 +65,40 @@ Exchange::~Exchange() {
 void Exchange::start() {
   plan_ = plan_request(head_, *config_);
   client_wants_body_ = method_ != "HEAD";
-  if (plan_.action == CacheAction::Lookup && context_.cache->available()) {
-    if (context_.coalescer->follow(plan_.key, *this)) {
-      following_ = true;  // a fetch for this key is already in the air
-      return;
+  const IpAddress client =
+      resolve_client(client_.peer_ip(), head_.headers, config_->rate_limit.trusted_proxies);
+  limit_ = plan_rate_limit(*config_, plan_.route, client, unix_now_ms());
+  std::vector<RedisCommand> commands;
+  if (context_.cache->available()) {
+    if (limit_) {
+      commands.push_back(limiter_command(*limit_));
     }
-    redis_call_ =
-        context_.cache->redis().submit(CacheStore::lookup_commands(plan_), *this, kLookupTag);
+    if (plan_.action == CacheAction::Lookup) {
+      std::vector<RedisCommand> lookup = CacheStore::lookup_commands(plan_);
+      std::move(lookup.begin(), lookup.end(), std::back_inserter(commands));
+    }
+  }
+  if (!commands.empty()) {
+    // The limiter and the lookup travel together: one round trip for both.
+    redis_call_ = context_.cache->redis().submit(std::move(commands), *this, kCheckTag);
     if (redis_call_ != nullptr) {
       return;
     }
+  }
+  // Redis is known to be down: no request waits for it.
+  if (limit_ && !apply_limit(nullptr)) {
+    return;
   }
   forward(false);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Cache
+// Rate limit and cache
 
 void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
   redis_call_ = nullptr;
-  if (tag == kLookupTag) {
-    on_lookup_done(replies);
+  if (tag == kCheckTag) {
+    on_check_done(replies);
     return;
   }
   if (replies.empty() || is_error(replies.front().get())) {
@@ -95,18 +110,54 @@ void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) 
   release_held_response();
 }
 
-void Exchange::on_lookup_done(std::vector<RedisReplyPtr>& replies) {
-  if (replies.empty()) {
-    forward(false);  // Redis failed or timed out: BYPASS
+void Exchange::on_check_done(std::vector<RedisReplyPtr>& replies) {
+  size_t first_lookup_reply = 0;
+  if (limit_) {
+    if (!apply_limit(replies.empty() ? nullptr : replies.front().get())) {
+      return;
+    }
+    first_lookup_reply = 1;
+  }
+  if (plan_.action != CacheAction::Lookup || replies.empty()) {
+    forward(false);  // nothing to look up, or Redis failed or timed out: BYPASS
     return;
   }
+  std::vector<RedisReplyPtr> lookup;
+  std::move(replies.begin() + static_cast<std::ptrdiff_t>(first_lookup_reply), replies.end(),
+            std::back_inserter(lookup));
+  on_lookup_done(lookup);
+}
+
+bool Exchange::apply_limit(const redisReply* reply) {
+  const std::optional<LimitDecision> decision = reply ? decide(*limit_, reply) : std::nullopt;
+  if (!decision) {
+    if (reply != nullptr) {
+      spdlog::warn("rate limiter: unexpected answer from Redis ({})",
+                   is_error(reply) ? reply_text(reply) : std::string_view("wrong shape"));
+    }
+    if (config_->rate_limit.deny_on_redis_error) {
+      respond_error(503, "rate limiter unavailable");
+      return false;
+    }
+    limit_.reset();  // fail open: no limit, and so no RateLimit headers
+    return true;
+  }
+  rate_headers_ = rate_limit_headers(*limit_, *decision);
+  if (!decision->allowed) {
+    respond_error(429, "rate limit exceeded");
+    return false;
+  }
+  return true;
+}
+
+void Exchange::on_lookup_done(std::vector<RedisReplyPtr>& replies) {
   int64_t age_seconds = 0;
   if (auto hit = decode_hit(replies, age_seconds)) {
     cache_status_ = "HIT";
     serve_cached(*hit, age_seconds);
     return;
   }
-  const redisReply* guard = replies[1].get();
+  const redisReply* guard = replies.size() > 1 ? replies[1].get() : nullptr;
   if (is_nil(guard)) {
     seen_guard_ = std::string();
   } else if (guard != nullptr && guard->type == REDIS_REPLY_STRING) {
@@ -165,6 +216,8 @@ void Exchange::serve_cached(const CachedResponse& response, int64_t age_seconds)
   framing.x_cache = "HIT";
   framing.keep_alive = keep_alive_;
   framing.head_only = !client_wants_body_;
+  const std::string extra = header_lines(rate_headers_);
+  framing.extra_headers = extra;
   std::string out;
   write_cached_response(response, framing, out);
   body_bytes_sent_ = client_wants_body_ ? response.body.size() : 0;
@@ -341,6 +394,9 @@ void Exchange::on_upstream_head(ResponseHead& head) {
     }
   }
   head.headers.add("X-Cache", std::string(cache_status_));
+  for (const Header& h : rate_headers_.list()) {
+    head.headers.add(h.name, h.value);
+  }
   // A response that starts before the request body was read whole leaves unread bytes on the
   // connection: close it afterwards rather than parse them as a request.
   keep_alive_ = keep_alive_now();
@@ -483,7 +539,8 @@ void Exchange::respond_error(int status, std::string_view message) {
   status_ = status;
   keep_alive_ = keep_alive_now();
   response_started_ = true;
-  std::string bytes = error_response(status, message, keep_alive_, {}, !client_wants_body_);
+  std::string bytes = error_response(status, message, keep_alive_, header_lines(rate_headers_),
+                                     !client_wants_body_);
   body_bytes_sent_ = client_wants_body_ ? json_error_body(message).size() : 0;
   client_.send(std::move(bytes));
   finish(keep_alive_);

@@ -1,7 +1,8 @@
 #pragma once
 // One request's asynchronous life, from its parsed head to the last byte of its response:
 //
-//   plan ─▶ Lookup: Redis GET (one round trip) ─▶ hit: answer from the stored response
+//   plan ─▶ rate limit + Lookup: Redis, one round trip ─▶ over the limit: 429
+//        │                                             ├▶ hit: answer from the stored response
 //        │                                      └▶ miss: follow a flight for the key, or lead
 //        │                                         one: fetch, stream back, fill (conditional)
 //        ├▶ Invalidate: forward; a 2xx answer waits until its keys are deleted
@@ -25,6 +26,7 @@
 #include "cache/coalescer.h"
 #include "cache/envelope.h"
 #include "http/message.h"
+#include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
 #include "router/plan.h"
 #include "server/client_session.h"
@@ -52,10 +54,14 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   // A request body of at most this many bytes is kept until the response starts, so the
   // request can be replayed on a fresh connection (the pooled one was closed under us).
   static constexpr size_t kReplayLimit = 64 * 1024;
-  enum RedisTag : uint64_t { kLookupTag = 1, kInvalidateTag = 2 };
+  enum RedisTag : uint64_t { kCheckTag = 1, kInvalidateTag = 2 };
 
   // Cache side.
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
+  // The limiter's and the lookup's replies, from the one round trip that carried both.
+  void on_check_done(std::vector<RedisReplyPtr>& replies);
+  // False when the request was answered (429, or 503 when the limiter fails closed).
+  bool apply_limit(const redisReply* reply);
   void on_lookup_done(std::vector<RedisReplyPtr>& replies);
   std::optional<CachedResponse> decode_hit(std::vector<RedisReplyPtr>& replies,
                                            int64_t& age_seconds);
@@ -90,6 +96,8 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   const std::string method_;  // as the client sent it (head_.method may become GET, see HEAD)
   const uint64_t started_ns_;
   RequestPlan plan_;
+  std::optional<LimitPlan> limit_;
+  Headers rate_headers_;  // RateLimit-* for every response of a limited request
 
   // Cache.
   std::string_view cache_status_ = "BYPASS";  // X-Cache: HIT, MISS or BYPASS

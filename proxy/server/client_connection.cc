@@ -27,7 +27,7 @@ struct ClientWrite {
   std::string bytes;
 };
 
-std::string peer_ip(const uv_tcp_t* socket) {
+std::string peer_text(const uv_tcp_t* socket) {
   sockaddr_storage storage{};
   int length = sizeof(storage);
   if (uv_tcp_getpeername(socket, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
@@ -85,7 +85,8 @@ void ClientConnection::accept(Worker& worker, uv_stream_t* listener) {
   }
   connection->admitted_ = true;
   uv_tcp_nodelay(&connection->socket_, 1);
-  connection->peer_address_ = peer_ip(&connection->socket_);
+  connection->peer_address_ = peer_text(&connection->socket_);
+  connection->peer_ip_ = parse_ip(connection->peer_address_).value_or(IpAddress{});
   const uint64_t now = uv_now(loop);
   connection->last_activity_ms_ = now;
   connection->head_deadline_ms_ = now + ms(worker.context().config->limits.header_timeout);

@@ -59,6 +59,7 @@ class ClientConnection final : public ClientSession, private RequestParser::List
   void abort_response() override;
   bool may_keep_alive() const override;
   std::string_view peer_address() const override { return peer_address_; }
+  const IpAddress& peer_ip() const override { return peer_ip_; }
 
   // RequestParser::Listener
   ParseStep on_request_head(RequestHead& head) override;
@@ -88,6 +89,7 @@ class ClientConnection final : public ClientSession, private RequestParser::List
   std::unique_ptr<Exchange> exchange_;
   std::string pending_input_;  // bytes after the current request, not parsed yet
   std::string peer_address_;
+  IpAddress peer_ip_;
   State state_ = State::Open;
   int open_handles_ = 0;
   bool admitted_ = false;  // counted against limits.max_connections

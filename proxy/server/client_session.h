@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "ratelimit/ip.h"
+
 namespace cachecar {
 
 class ClientSession {
@@ -29,8 +31,9 @@ class ClientSession {
   virtual void abort_response() = 0;
   // False while draining: responses then carry "Connection: close".
   virtual bool may_keep_alive() const = 0;
-  // The socket peer's address, without port.
+  // The socket peer's address, without port, as text and as a value.
   virtual std::string_view peer_address() const = 0;
+  virtual const IpAddress& peer_ip() const = 0;
 
  protected:
   ~ClientSession() = default;

@@ -7,6 +7,7 @@
 
 #include "cache/cache_store.h"
 #include "cache/coalescer.h"
+#include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
 #include "server/client_connection.h"
 #include "upstream/pool.h"
@@ -62,6 +63,8 @@ void Worker::start() {
   context_.upstream = pool_.get();
   redis_ = std::make_unique<RedisClient>(&loop_, redis_settings(config));
   CacheStore::register_scripts(*redis_);
+  redis_->register_script(&kFixedWindowScript);
+  redis_->register_script(&kSlidingWindowScript);
   cache_ = std::make_unique<CacheStore>(*redis_);
   coalescer_ = std::make_unique<Coalescer>();
   context_.cache = cache_.get();

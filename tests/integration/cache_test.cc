@@ -306,14 +306,6 @@ TEST_CASE("cache: an uncacheable response is never shared with waiting requests"
   CHECK(cookies.size() == 10);
 }
 
-// A counter from Redis's INFO text.
-long long info_field(RedisServer& redis, const std::string& section, const std::string& field) {
-  const std::string info = redis.command({"INFO", section});
-  const size_t at = info.find(field + ":");
-  REQUIRE(at != std::string::npos);
-  return std::stoll(info.substr(at + field.size() + 1));
-}
-
 TEST_CASE("cache: the lookups of concurrent requests share Redis reads (auto-pipelining)") {
   CacheStack stack;
   const int kClients = 50;
@@ -325,8 +317,9 @@ TEST_CASE("cache: the lookups of concurrent requests share Redis reads (auto-pip
   for (int i = 0; i < kClients; ++i) {
     REQUIRE(eventually_stored(stack.redis, "product:" + std::to_string(i), is_envelope));
   }
-  const long long commands_before = info_field(stack.redis, "stats", "total_commands_processed");
-  const long long reads_before = info_field(stack.redis, "stats", "total_reads_processed");
+  RedisStatsProbe probe(stack.redis.port());
+  const long long commands_before = probe.stat("total_commands_processed");
+  const long long reads_before = probe.stat("total_reads_processed");
   // Every request is on the wire before cachecar reads any, as under real concurrency.
   for (int i = 0; i < kClients; ++i) {
     clients[static_cast<size_t>(i)].send_raw("GET /products/" + std::to_string(i) +
@@ -337,11 +330,9 @@ TEST_CASE("cache: the lookups of concurrent requests share Redis reads (auto-pip
     REQUIRE(response);
     CHECK(response->header("X-Cache") == "HIT");
   }
-  // Leave out the INFO calls themselves: a command counts once processed, a read at once.
-  const long long commands =
-      info_field(stack.redis, "stats", "total_commands_processed") - commands_before - 2;
-  const long long reads =
-      info_field(stack.redis, "stats", "total_reads_processed") - reads_before - 1;
+  // Leave out the probe's INFO calls: a command counts once processed, a read at once.
+  const long long commands = probe.stat("total_commands_processed") - commands_before - 2;
+  const long long reads = probe.stat("total_reads_processed") - reads_before - 2;
   CAPTURE(commands);
   CAPTURE(reads);
   CHECK(commands == 2 * kClients);  // GET value and GET guard per request

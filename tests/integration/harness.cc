@@ -39,6 +39,10 @@ std::pair<int, std::string> run_cachecar(const std::vector<std::string>& args,
 
 Cachecar::Cachecar(const std::string& yaml, std::vector<std::pair<std::string, std::string>> env) {
   std::string config = "listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n" + yaml;
+  // Tests that are not about rate limiting send more than the default limit allows.
+  if (yaml.rfind("rate_limit:", 0) != 0 && yaml.find("\nrate_limit:") == std::string::npos) {
+    config += "rate_limit: off\n";
+  }
   config_path_ = dir_.write_file("config.yaml", config);
   ChildProcessOptions options;
   options.env = std::move(env);
@@ -59,6 +63,32 @@ long Cachecar::peak_rss_kb() const { return proc_status_kb(process_->pid(), "VmH
 std::optional<int> Cachecar::stop(std::chrono::milliseconds timeout) {
   process_->signal(SIGTERM);
   return process_->wait_exit(timeout);
+}
+
+RedisStatsProbe::RedisStatsProbe(int port) : fd_(connect_loopback(port, 2s)) {
+  set_io_timeout(fd_.get(), 2s);
+  reader_.set_fd(fd_.get());
+}
+
+long long RedisStatsProbe::stat(const std::string& field) {
+  if (send_all(fd_.get(), "*2\r\n$4\r\nINFO\r\n$5\r\nstats\r\n") != IoStatus::Ok) {
+    throw std::runtime_error("INFO: cannot send");
+  }
+  const ReadResult length = reader_.read_until("\r\n", 64);
+  if (length.status != IoStatus::Ok || length.text.empty() || length.text[0] != '$') {
+    throw std::runtime_error("INFO: unexpected reply");
+  }
+  std::string info;
+  const size_t size = std::stoul(length.text.substr(1));
+  if (reader_.read_exact(size + 2, [&](std::string_view piece) { info += piece; }) !=
+      IoStatus::Ok) {
+    throw std::runtime_error("INFO: truncated reply");
+  }
+  const size_t at = info.find(field + ":");
+  if (at == std::string::npos) {
+    throw std::runtime_error("INFO stats has no " + field);
+  }
+  return std::stoll(info.substr(at + field.size() + 1));
 }
 
 std::string stack_yaml(const TestUpstream& upstream, const RedisServer& redis,

@@ -15,6 +15,7 @@
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/redis_server.h"
+#include "support/socket_util.h"
 #include "support/temp_dir.h"
 #include "support/test_upstream.h"
 
@@ -32,7 +33,8 @@ std::pair<int, std::string> run_cachecar(const std::vector<std::string>& args,
 class Cachecar {
  public:
   // `yaml` is appended to a base configuration that listens on 127.0.0.1:0 and sends access
-  // logs to the captured output; it normally sets upstream.url and redis.url.
+  // logs to the captured output; it normally sets upstream.url and redis.url. Unless `yaml`
+  // has a top-level rate_limit block, rate limiting is turned off.
   explicit Cachecar(const std::string& yaml,
                     std::vector<std::pair<std::string, std::string>> env = {});
 
@@ -65,6 +67,19 @@ struct Stack {
   std::unique_ptr<Cachecar> cachecar;
 
   int port() const { return cachecar->port(); }
+};
+
+// Reads Redis's INFO stats over one connection kept open, so the probe's own connects and
+// closes do not show in the counters it reads (a closed connection's EOF counts as a read).
+class RedisStatsProbe {
+ public:
+  explicit RedisStatsProbe(int port);
+  // A field of INFO stats, e.g. "total_reads_processed".
+  long long stat(const std::string& field);
+
+ private:
+  UniqueFd fd_;
+  SocketReader reader_;
 };
 
 // Base YAML for a stack's upstream and Redis.

@@ -378,47 +378,47 @@ TEST_CASE("write_cached_response writes the exact bytes of a hit") {
   const Case cases[] = {
       {"hit",
        &hello,
-       {5, "HIT", true, false},
+       {5, "HIT", true, false, {}},
        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"1\"\r\nAge: 5\r\nX-Cache: HIT\r\n"
        "Via: 1.1 cachecar\r\nContent-Length: 5\r\n\r\nhello"},
       {"not keep-alive",
        &hello,
-       {5, "HIT", false, false},
+       {5, "HIT", false, false, {}},
        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"1\"\r\nAge: 5\r\nX-Cache: HIT\r\n"
        "Via: 1.1 cachecar\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"},
       {"HEAD: the length of the body, without it",
        &hello,
-       {5, "HIT", true, true},
+       {5, "HIT", true, true, {}},
        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"1\"\r\nAge: 5\r\nX-Cache: HIT\r\n"
        "Via: 1.1 cachecar\r\nContent-Length: 5\r\n\r\n"},
       {"HEAD, not keep-alive",
        &hello,
-       {0, "HIT", false, true},
+       {0, "HIT", false, true, {}},
        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nETag: \"1\"\r\nAge: 0\r\nX-Cache: HIT\r\n"
        "Via: 1.1 cachecar\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"},
       {"negative age (clock skew) is 0",
        &empty,
-       {-30, "HIT", true, false},
+       {-30, "HIT", true, false, {}},
        "HTTP/1.1 200 OK\r\nAge: 0\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\nContent-Length: "
        "0\r\n\r\n"},
       {"lowest age",
        &empty,
-       {std::numeric_limits<int64_t>::min(), "HIT", true, false},
+       {std::numeric_limits<int64_t>::min(), "HIT", true, false, {}},
        "HTTP/1.1 200 OK\r\nAge: 0\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\nContent-Length: "
        "0\r\n\r\n"},
       {"large age",
        &empty,
-       {86'400'000, "HIT", true, false},
+       {86'400'000, "HIT", true, false, {}},
        "HTTP/1.1 200 OK\r\nAge: 86400000\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\n"
        "Content-Length: 0\r\n\r\n"},
       {"another X-Cache value",
        &missing,
-       {1, "HIT-COALESCED", true, false},
+       {1, "HIT-COALESCED", true, false, {}},
        "HTTP/1.1 404 Not Found\r\nAge: 1\r\nX-Cache: HIT-COALESCED\r\nVia: 1.1 cachecar\r\n"
        "Content-Length: 4\r\n\r\ngone"},
       {"binary body",
        &binary,
-       {2, "HIT", true, false},
+       {2, "HIT", true, false, {}},
        "HTTP/1.1 200 OK\r\nAge: 2\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\nContent-Length: 6\r\n\r\n"
        "a\0\r\n\0b"s},
   };
@@ -450,7 +450,7 @@ TEST_CASE("a decoded envelope writes the response it was made from") {
   CAPTURE(error);
   REQUIRE(decoded.has_value());
   std::string out;
-  write_cached_response(*decoded, HitFraming{12, "HIT", true, false}, out);
+  write_cached_response(*decoded, HitFraming{12, "HIT", true, false, {}}, out);
   CHECK(out ==
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: max-age=60\r\n"
         "Age: 12\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\nContent-Length: 9\r\n\r\n{\"id\":42}");

@@ -1,0 +1,90 @@
+#include "ratelimit/ip.h"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace cachecar {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+constexpr std::array<uint8_t, 12> kMappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+}  // namespace
+
+std::string IpAddress::to_string() const {
+  char text[INET6_ADDRSTRLEN] = {0};
+  inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof(text));
+  return text;
+}
+
+std::optional<IpAddress> parse_ip(std::string_view text) {
+  text = trim(text);
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) {
+    return std::nullopt;
+  }
+  const std::string literal(text);
+  IpAddress out;
+  if (inet_pton(AF_INET, literal.c_str(), out.bytes.data()) == 1) {
+    return out;
+  }
+  if (inet_pton(AF_INET6, literal.c_str(), out.bytes.data()) == 1) {
+    out.v6 = true;
+    if (std::memcmp(out.bytes.data(), kMappedPrefix.data(), kMappedPrefix.size()) == 0) {
+      IpAddress v4;
+      std::memcpy(v4.bytes.data(), out.bytes.data() + 12, 4);
+      return v4;
+    }
+    return out;
+  }
+  return std::nullopt;
+}
+
+IpAddress mask(const IpAddress& address, int prefix) {
+  IpAddress out = address;
+  const int bits = static_cast<int>(address.size()) * 8;
+  for (int bit = prefix < 0 ? 0 : prefix; bit < bits; ++bit) {
+    out.bytes[static_cast<size_t>(bit / 8)] &= static_cast<uint8_t>(~(0x80u >> (bit % 8)));
+  }
+  return out;
+}
+
+bool Cidr::contains(const IpAddress& address) const {
+  return address.v6 == network.v6 && mask(address, prefix) == network;
+}
+
+std::string Cidr::to_string() const { return network.to_string() + "/" + std::to_string(prefix); }
+
+std::optional<Cidr> parse_cidr(std::string_view text, std::string& reason) {
+  text = trim(text);
+  const size_t slash = text.find('/');
+  auto address = parse_ip(text.substr(0, slash));
+  if (!address) {
+    reason = "'" + std::string(text) + "' is not an IP address or CIDR range";
+    return std::nullopt;
+  }
+  const int max_prefix = static_cast<int>(address->size()) * 8;
+  int prefix = max_prefix;
+  if (slash != std::string_view::npos) {
+    const std::string_view digits = text.substr(slash + 1);
+    auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || prefix < 0 ||
+        prefix > max_prefix) {
+      reason = "prefix length must be 0 to " + std::to_string(max_prefix);
+      return std::nullopt;
+    }
+  }
+  return Cidr{mask(*address, prefix), prefix};
+}
+
+}  // namespace cachecar

@@ -1,0 +1,121 @@
+#include "ratelimit/limiter.h"
+
+#include <cmath>
+
+#include "ratelimit/client_identity.h"
+
+namespace cachecar {
+namespace {
+
+int64_t ceil_seconds(int64_t ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
+
+std::optional<int64_t> element_integer(const redisReply* reply, size_t index) {
+  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements <= index) {
+    return std::nullopt;
+  }
+  return reply_integer(reply->element[index]);
+}
+
+}  // namespace
+
+std::optional<LimitPlan> plan_rate_limit(const Config& config, const RouteConfig* route,
+                                         const IpAddress& client, int64_t now_ms) {
+  const Config::RateLimit& global = config.rate_limit;
+  if (!global.enabled || in_any(global.allow, client)) {
+    return std::nullopt;
+  }
+  LimitPlan plan;
+  plan.limit = global.limit;
+  plan.window = global.window;
+  plan.algorithm = global.algorithm;
+  std::string scope = "global";
+  if (route != nullptr && route->rate_limit) {
+    const RouteRateLimit& own = *route->rate_limit;
+    if (!own.enabled) {
+      return std::nullopt;
+    }
+    plan.limit = own.limit.value_or(plan.limit);
+    plan.window = own.window.value_or(plan.window);
+    plan.algorithm = own.algorithm.value_or(plan.algorithm);
+    scope = own.scope;
+  }
+  std::string base = global.key_prefix;
+  base += scope;
+  base += ':';
+  base += client_bucket(client, global.ipv6_prefix);
+  if (plan.algorithm == RateLimitAlgorithm::FixedWindow) {
+    plan.key = std::move(base);
+    return plan;
+  }
+  const int64_t window_ms = plan.window.count();
+  const int64_t index = now_ms / window_ms;
+  plan.elapsed_ms = now_ms % window_ms;
+  plan.key = base + ":" + std::to_string(index);
+  plan.previous_key = base + ":" + std::to_string(index - 1);
+  return plan;
+}
+
+RedisCommand limiter_command(const LimitPlan& plan) {
+  RedisCommand command;
+  if (plan.algorithm == RateLimitAlgorithm::FixedWindow) {
+    command.script = &kFixedWindowScript;
+    command.num_keys = 1;
+    command.args = {plan.key, std::to_string(plan.window.count())};
+  } else {
+    command.script = &kSlidingWindowScript;
+    command.num_keys = 2;
+    command.args = {plan.key, plan.previous_key, std::to_string(plan.window.count())};
+  }
+  return command;
+}
+
+std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* reply) {
+  const auto first = element_integer(reply, 0);
+  const auto second = element_integer(reply, 1);
+  if (!first || !second) {
+    return std::nullopt;
+  }
+  LimitDecision decision;
+  decision.limit = plan.limit;
+  if (plan.algorithm == RateLimitAlgorithm::FixedWindow) {
+    const int64_t count = *first;
+    decision.allowed = count <= plan.limit;
+    decision.remaining = std::max<int64_t>(0, plan.limit - count);
+    decision.reset_seconds = ceil_seconds(*second);
+    return decision;
+  }
+  const auto window_ms = static_cast<double>(plan.window.count());
+  const double previous_weight = (window_ms - static_cast<double>(plan.elapsed_ms)) / window_ms;
+  const double estimate =
+      static_cast<double>(*second) * previous_weight + static_cast<double>(*first);
+  decision.allowed = estimate <= static_cast<double>(plan.limit);
+  decision.remaining = std::max<int64_t>(0, plan.limit - static_cast<int64_t>(std::ceil(estimate)));
+  decision.reset_seconds = ceil_seconds(plan.window.count() - plan.elapsed_ms);
+  return decision;
+}
+
+Headers rate_limit_headers(const LimitPlan& plan, const LimitDecision& decision) {
+  Headers headers;
+  headers.add("RateLimit-Limit", std::to_string(decision.limit));
+  headers.add("RateLimit-Remaining", std::to_string(decision.remaining));
+  headers.add("RateLimit-Reset", std::to_string(decision.reset_seconds));
+  headers.add("RateLimit-Policy", std::to_string(plan.limit) +
+                                      ";w=" + std::to_string(ceil_seconds(plan.window.count())));
+  if (!decision.allowed) {
+    headers.add("Retry-After", std::to_string(std::max<int64_t>(1, decision.reset_seconds)));
+  }
+  return headers;
+}
+
+std::string header_lines(const Headers& headers) {
+  std::string out;
+  for (const Header& h : headers.list()) {
+    out += h.name;
+    out += ": ";
+    out += h.value;
+    out += "\r\n";
+  }
+  return out;
+}
+
+}  // namespace cachecar
