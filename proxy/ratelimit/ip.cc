@@ -30,7 +30,9 @@ std::string IpAddress::to_string() const {
 
 std::optional<IpAddress> parse_ip(std::string_view text) {
   text = trim(text);
-  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) {
+  // inet_pton reads a C string: a NUL inside would hide whatever follows it.
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
+      text.find('\0') != std::string_view::npos) {
     return std::nullopt;
   }
   const std::string literal(text);

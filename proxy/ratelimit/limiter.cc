@@ -1,7 +1,5 @@
 #include "ratelimit/limiter.h"
 
-#include <cmath>
-
 #include "ratelimit/client_identity.h"
 
 namespace cachecar {
@@ -84,12 +82,13 @@ std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* rep
     decision.reset_seconds = ceil_seconds(*second);
     return decision;
   }
-  const auto window_ms = static_cast<double>(plan.window.count());
-  const double previous_weight = (window_ms - static_cast<double>(plan.elapsed_ms)) / window_ms;
-  const double estimate =
-      static_cast<double>(*second) * previous_weight + static_cast<double>(*first);
-  decision.allowed = estimate <= static_cast<double>(plan.limit);
-  decision.remaining = std::max<int64_t>(0, plan.limit - static_cast<int64_t>(std::ceil(estimate)));
+  // estimate = previous * (window - elapsed) / window + current, kept in whole numbers
+  // (scaled by window) so an estimate that is exactly the limit is not rounded past it.
+  const int64_t window_ms = plan.window.count();
+  const int64_t scaled_estimate = *second * (window_ms - plan.elapsed_ms) + *first * window_ms;
+  decision.allowed = scaled_estimate <= plan.limit * window_ms;
+  const int64_t estimate_ceiling = (scaled_estimate + window_ms - 1) / window_ms;
+  decision.remaining = std::max<int64_t>(0, plan.limit - estimate_ceiling);
   decision.reset_seconds = ceil_seconds(plan.window.count() - plan.elapsed_ms);
   return decision;
 }

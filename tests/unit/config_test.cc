@@ -662,5 +662,503 @@ TEST_CASE("render_config round-trips a Redis user without a password") {
   check_same(parse_ok(rendered), original);
 }
 
+// --- rate_limit -------------------------------------------------------------------------------
+
+std::vector<std::string> cidr_texts(const std::vector<Cidr>& ranges) {
+  std::vector<std::string> out;
+  for (const Cidr& range : ranges) {
+    out.push_back(range.to_string());
+  }
+  return out;
+}
+
+// Every rate limiting field, global and per route; check_same covers the rest.
+void check_same_rate_limit(const Config& a, const Config& b) {
+  CHECK(a.rate_limit.enabled == b.rate_limit.enabled);
+  CHECK(a.rate_limit.limit == b.rate_limit.limit);
+  CHECK(a.rate_limit.window == b.rate_limit.window);
+  CHECK(a.rate_limit.algorithm == b.rate_limit.algorithm);
+  CHECK(a.rate_limit.key_prefix == b.rate_limit.key_prefix);
+  CHECK(cidr_texts(a.rate_limit.trusted_proxies) == cidr_texts(b.rate_limit.trusted_proxies));
+  CHECK(cidr_texts(a.rate_limit.allow) == cidr_texts(b.rate_limit.allow));
+  CHECK(a.rate_limit.ipv6_prefix == b.rate_limit.ipv6_prefix);
+  CHECK(a.rate_limit.deny_on_redis_error == b.rate_limit.deny_on_redis_error);
+  REQUIRE(a.routes.size() == b.routes.size());
+  for (size_t i = 0; i < a.routes.size(); ++i) {
+    CAPTURE(i);
+    const auto& x = a.routes[i].rate_limit;
+    const auto& y = b.routes[i].rate_limit;
+    REQUIRE(x.has_value() == y.has_value());
+    if (!x) {
+      continue;
+    }
+    CHECK(x->enabled == y->enabled);
+    CHECK(x->limit == y->limit);
+    CHECK(x->window == y->window);
+    CHECK(x->algorithm == y->algorithm);
+    CHECK(x->scope == y->scope);
+  }
+}
+
+TEST_CASE("rate_limit defaults") {
+  const Config c = parse_ok("");
+  CHECK(c.rate_limit.enabled);
+  CHECK(c.rate_limit.limit == 100);
+  CHECK(c.rate_limit.window == Duration(60'000));
+  CHECK(c.rate_limit.algorithm == RateLimitAlgorithm::FixedWindow);
+  CHECK(c.rate_limit.key_prefix == "rl:");
+  CHECK(c.rate_limit.trusted_proxies.empty());
+  CHECK(c.rate_limit.allow.empty());
+  CHECK(c.rate_limit.ipv6_prefix == 64);
+  CHECK_FALSE(c.rate_limit.deny_on_redis_error);
+  // The shipped config.yaml spells the defaults out.
+  Config shipped = parse_ok(read_file(std::string(CACHECAR_SOURCE_DIR) + "/config.yaml"));
+  shipped.routes.clear();
+  check_same_rate_limit(shipped, c);
+}
+
+TEST_CASE("every rate_limit key is read") {
+  const Config c = parse_ok(R"(rate_limit:
+  limit: 50
+  window: 30s
+  algorithm: sliding_window
+  key_prefix: "app:rl:"
+  trusted_proxies: [10.0.0.0/8, "2001:db8:ffff::/48", 192.168.1.7, "::1"]
+  allow:
+    - 127.0.0.1
+    - 10.1.2.3/16
+    - "2001:db8:1:2::9/64"
+  ipv6_prefix: 56
+  on_redis_error: deny
+)");
+  CHECK(c.rate_limit.enabled);
+  CHECK(c.rate_limit.limit == 50);
+  CHECK(c.rate_limit.window == Duration(30'000));
+  CHECK(c.rate_limit.algorithm == RateLimitAlgorithm::SlidingWindow);
+  CHECK(c.rate_limit.key_prefix == "app:rl:");
+  CHECK(cidr_texts(c.rate_limit.trusted_proxies) ==
+        std::vector<std::string>{"10.0.0.0/8", "2001:db8:ffff::/48", "192.168.1.7/32", "::1/128"});
+  // Host bits are cleared.
+  CHECK(cidr_texts(c.rate_limit.allow) ==
+        std::vector<std::string>{"127.0.0.1/32", "10.1.0.0/16", "2001:db8:1:2::/64"});
+  CHECK(c.rate_limit.ipv6_prefix == 56);
+  CHECK(c.rate_limit.deny_on_redis_error);
+}
+
+TEST_CASE("rate_limit scalar values") {
+  struct Case {
+    std::string_view yaml;
+    bool enabled;
+    RateLimitAlgorithm algorithm;
+    bool deny_on_redis_error;
+    int ipv6_prefix;
+  };
+  constexpr auto kFixed = RateLimitAlgorithm::FixedWindow;
+  constexpr auto kSliding = RateLimitAlgorithm::SlidingWindow;
+  const Case cases[] = {
+      {"rate_limit:\n  algorithm: fixed_window\n", true, kFixed, false, 64},
+      {"rate_limit:\n  algorithm: sliding_window\n", true, kSliding, false, 64},
+      {"rate_limit:\n  algorithm: \"sliding_window\"\n", true, kSliding, false, 64},
+      {"rate_limit:\n  on_redis_error: allow\n", true, kFixed, false, 64},
+      {"rate_limit:\n  on_redis_error: deny\n", true, kFixed, true, 64},
+      {"rate_limit:\n  ipv6_prefix: 1\n", true, kFixed, false, 1},
+      {"rate_limit:\n  ipv6_prefix: 48\n", true, kFixed, false, 48},
+      {"rate_limit:\n  ipv6_prefix: 128\n", true, kFixed, false, 128},
+      {"rate_limit: off\n", false, kFixed, false, 64},
+      {"rate_limit: \"off\"\n", false, kFixed, false, 64},
+      {"rate_limit: false\n", false, kFixed, false, 64},
+      {"rate_limit:\n  enabled: false\n", false, kFixed, false, 64},
+      {"rate_limit:\n  enabled: off\n", false, kFixed, false, 64},
+      {"rate_limit:\n  enabled: no\n", false, kFixed, false, 64},
+      {"rate_limit:\n  enabled: true\n", true, kFixed, false, 64},
+      {"rate_limit:\n  enabled: on\n", true, kFixed, false, 64},
+      {"rate_limit:\n", true, kFixed, false, 64},
+      {"rate_limit: {}\n", true, kFixed, false, 64},
+      {"rate_limit:\n  enabled: false\n  algorithm: sliding_window\n  on_redis_error: deny\n",
+       false, kSliding, true, 64},
+      {"rate_limit: {algorithm: sliding_window, ipv6_prefix: 60, on_redis_error: deny}\n", true,
+       kSliding, true, 60},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.yaml);
+    const Config config = parse_ok(c.yaml);
+    CHECK(config.rate_limit.enabled == c.enabled);
+    CHECK(config.rate_limit.algorithm == c.algorithm);
+    CHECK(config.rate_limit.deny_on_redis_error == c.deny_on_redis_error);
+    CHECK(config.rate_limit.ipv6_prefix == c.ipv6_prefix);
+  }
+}
+
+TEST_CASE("rate_limit: off keeps the other defaults") {
+  const Config c = parse_ok("rate_limit: off\n");
+  CHECK_FALSE(c.rate_limit.enabled);
+  CHECK(c.rate_limit.limit == 100);
+  CHECK(c.rate_limit.window == Duration(60'000));
+  CHECK(c.rate_limit.key_prefix == "rl:");
+}
+
+TEST_CASE("rate_limit errors name the key, the item, the line and the reason") {
+  const ErrorCase cases[] = {
+      {"unknown rate_limit key", "rate_limit:\n  limit: 5\n  burst: 10\n", "rate_limit.burst", 3,
+       "unknown key; expected one of: limit, window, algorithm, key_prefix, trusted_proxies, "
+       "allow, ipv6_prefix, on_redis_error, enabled"},
+      {"rate_limit key twice",
+       "rate_limit:\n  algorithm: fixed_window\n"
+       "  algorithm: sliding_window\n",
+       "rate_limit.algorithm", 3, "key appears twice"},
+      {"rate_limit a list", "rate_limit:\n  - limit: 5\n", "rate_limit", 2,
+       "expected a mapping of keys to values"},
+      {"rate_limit a number", "rate_limit: 100\n", "rate_limit", 1,
+       "expected a mapping of keys to values"},
+      // algorithm
+      {"unknown algorithm", "rate_limit:\n  algorithm: token_bucket\n", "rate_limit.algorithm", 2,
+       "expected fixed_window or sliding_window"},
+      {"algorithm is case-sensitive", "rate_limit:\n  algorithm: Sliding_Window\n",
+       "rate_limit.algorithm", 2, "expected fixed_window or sliding_window"},
+      {"algorithm with a dash", "rate_limit:\n  algorithm: sliding-window\n",
+       "rate_limit.algorithm", 2, "expected fixed_window or sliding_window"},
+      {"algorithm missing", "rate_limit:\n  algorithm:\n  limit: 5\n", "rate_limit.algorithm", 2,
+       "value missing"},
+      // key_prefix
+      {"key_prefix a list", "rate_limit:\n  key_prefix: [a, b]\n", "rate_limit.key_prefix", 2,
+       "expected a single value, not a list or mapping"},
+      // trusted_proxies and allow
+      {"trusted_proxies a scalar", "rate_limit:\n  trusted_proxies: 10.0.0.0/8\n",
+       "rate_limit.trusted_proxies", 2, "expected a list of addresses or CIDR ranges"},
+      {"trusted_proxies a mapping", "rate_limit:\n  trusted_proxies:\n    lb: 10.0.0.1\n",
+       "rate_limit.trusted_proxies", 3, "expected a list of addresses or CIDR ranges"},
+      {"trusted proxy a host name", "rate_limit:\n  trusted_proxies: [10.0.0.0/8, lb.internal]\n",
+       "rate_limit.trusted_proxies[1]", 2, "'lb.internal' is not an IP address or CIDR range"},
+      {"trusted proxy with a bad prefix, block list",
+       "rate_limit:\n  trusted_proxies:\n    - 10.0.0.0/8\n    - 192.168.0.0/33\n",
+       "rate_limit.trusted_proxies[1]", 4, "prefix length must be 0 to 32"},
+      {"trusted proxy with a bad IPv6 prefix",
+       "rate_limit:\n  trusted_proxies:\n    - \"2001:db8::/129\"\n",
+       "rate_limit.trusted_proxies[0]", 3, "prefix length must be 0 to 128"},
+      {"trusted proxy with a port", "rate_limit:\n  trusted_proxies: [\"10.0.0.1:8080\"]\n",
+       "rate_limit.trusted_proxies[0]", 2, "is not an IP address or CIDR range"},
+      {"trusted proxy in brackets", "rate_limit:\n  trusted_proxies: [\"[::1]\"]\n",
+       "rate_limit.trusted_proxies[0]", 2, "is not an IP address or CIDR range"},
+      {"trusted proxy a mapping", "rate_limit:\n  trusted_proxies:\n    - {lb: 10.0.0.1}\n",
+       "rate_limit.trusted_proxies[0]", 3, "expected a single value, not a list or mapping"},
+      {"trusted proxy empty", "rate_limit:\n  trusted_proxies: [\"\"]\n",
+       "rate_limit.trusted_proxies[0]", 2, "is not an IP address or CIDR range"},
+      {"third trusted proxy bad, far down",
+       "workers: 1\nrate_limit:\n  limit: 5\n  trusted_proxies:\n    - 10.0.0.0/8\n"
+       "    - 172.16.0.0/12\n    - 192.168.0.0/x\n",
+       "rate_limit.trusted_proxies[2]", 7, "prefix length must be 0 to 32"},
+      {"allow a scalar", "rate_limit:\n  allow: 127.0.0.1\n", "rate_limit.allow", 2,
+       "expected a list of addresses or CIDR ranges"},
+      {"allow item not an address", "rate_limit:\n  allow:\n    - 127.0.0.1\n    - localhost\n",
+       "rate_limit.allow[1]", 4, "'localhost' is not an IP address or CIDR range"},
+      {"allow item with a bad prefix", "rate_limit:\n  allow: [127.0.0.1/-1]\n",
+       "rate_limit.allow[0]", 2, "prefix length must be 0 to 32"},
+      // ipv6_prefix
+      {"ipv6_prefix zero", "rate_limit:\n  ipv6_prefix: 0\n", "rate_limit.ipv6_prefix", 2,
+       "must be between 1 and 128, got 0"},
+      {"ipv6_prefix too long", "rate_limit:\n  ipv6_prefix: 129\n", "rate_limit.ipv6_prefix", 2,
+       "must be between 1 and 128, got 129"},
+      {"ipv6_prefix negative", "rate_limit:\n  ipv6_prefix: -64\n", "rate_limit.ipv6_prefix", 2,
+       "must be between 1 and 128"},
+      {"ipv6_prefix with a slash", "rate_limit:\n  ipv6_prefix: /64\n", "rate_limit.ipv6_prefix", 2,
+       "expected a whole number, got '/64'"},
+      // on_redis_error
+      {"on_redis_error invalid", "rate_limit:\n  on_redis_error: open\n",
+       "rate_limit.on_redis_error", 2, "expected allow (fail open) or deny (fail closed, 503)"},
+      {"on_redis_error is case-sensitive", "rate_limit:\n  on_redis_error: Deny\n",
+       "rate_limit.on_redis_error", 2, "expected allow (fail open) or deny"},
+      {"on_redis_error a boolean", "rate_limit:\n  on_redis_error: true\n",
+       "rate_limit.on_redis_error", 2, "expected allow (fail open) or deny"},
+      // enabled, limit
+      {"enabled not a boolean", "rate_limit:\n  enabled: sometimes\n", "rate_limit.enabled", 2,
+       "expected true or false, got 'sometimes'"},
+      {"limit over the maximum", "rate_limit:\n  limit: 1000000001\n", "rate_limit.limit", 2,
+       "must be between 1 and 1000000000"},
+      {"limit not a number", "rate_limit:\n  limit: lots\n", "rate_limit.limit", 2,
+       "expected a whole number, got 'lots'"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+TEST_CASE("routes[].rate_limit: off, or a mapping that overrides the global limit") {
+  struct Case {
+    std::string_view name;
+    std::string_view yaml;
+    bool present;
+    bool enabled;
+    std::optional<int64_t> limit;
+    std::optional<int64_t> window_ms;
+    std::optional<RateLimitAlgorithm> algorithm;
+    std::string_view scope;
+  };
+  constexpr auto kSliding = RateLimitAlgorithm::SlidingWindow;
+  constexpr auto kFixed = RateLimitAlgorithm::FixedWindow;
+  const Case cases[] = {
+      {"no rate_limit key", "routes:\n  - path: /products/{id}\n    key: p:{id}\n", false, true,
+       std::nullopt, std::nullopt, std::nullopt, ""},
+      {"off", "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit: off\n", true,
+       false, std::nullopt, std::nullopt, std::nullopt, ""},
+      {"off quoted",
+       "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit: \"off\"\n", true, false,
+       std::nullopt, std::nullopt, std::nullopt, ""},
+      {"false", "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit: false\n", true,
+       false, std::nullopt, std::nullopt, std::nullopt, ""},
+      {"limit only",
+       "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit:\n      limit: 5\n",
+       true, true, 5, std::nullopt, std::nullopt, "/products/:id"},
+      {"window only",
+       "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit: {window: 10s}\n", true,
+       true, std::nullopt, 10'000, std::nullopt, "/products/:id"},
+      {"algorithm only",
+       "routes:\n  - path: /products/{id}\n    key: p:{id}\n"
+       "    rate_limit: {algorithm: sliding_window}\n",
+       true, true, std::nullopt, std::nullopt, kSliding, "/products/:id"},
+      {"fixed_window explicitly",
+       "routes:\n  - path: /products/{id}\n    key: p:{id}\n"
+       "    rate_limit: {algorithm: fixed_window}\n",
+       true, true, std::nullopt, std::nullopt, kFixed, "/products/:id"},
+      {"scope only",
+       "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit: {scope: products}\n",
+       true, true, std::nullopt, std::nullopt, std::nullopt, "products"},
+      {"everything",
+       "routes:\n  - path: /search\n    key: search\n    rate_limit:\n      limit: 20\n"
+       "      window: 1m\n      algorithm: sliding_window\n      scope: search-api\n",
+       true, true, 20, 60'000, kSliding, "search-api"},
+      {"an empty mapping",
+       "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit: {}\n", true, true,
+       std::nullopt, std::nullopt, std::nullopt, "/products/:id"},
+      {"nothing under it", "routes:\n  - path: /products/{id}\n    key: p:{id}\n    rate_limit:\n",
+       true, true, std::nullopt, std::nullopt, std::nullopt, "/products/:id"},
+      {"rate_limit before path",
+       "routes:\n  - rate_limit: {limit: 7}\n    key: p:{id}\n    path: /products/{id}\n", true,
+       true, 7, std::nullopt, std::nullopt, "/products/:id"},
+      // The default scope is the path pattern with {name} written :name.
+      {"static path scope", "routes:\n  - path: /products\n    key: p\n    rate_limit: {}\n", true,
+       true, std::nullopt, std::nullopt, std::nullopt, "/products"},
+      {"two variables scope",
+       "routes:\n  - path: /a/{x}/b/{y}\n    key: k:{x}:{y}\n    rate_limit: {}\n", true, true,
+       std::nullopt, std::nullopt, std::nullopt, "/a/:x/b/:y"},
+      {"catch-all scope",
+       "routes:\n  - path: \"/files/{path*}\"\n    key: f:{path}\n    rate_limit: {}\n", true, true,
+       std::nullopt, std::nullopt, std::nullopt, "/files/:path"},
+      {"root scope", "routes:\n  - path: /\n    key: root\n    rate_limit: {}\n", true, true,
+       std::nullopt, std::nullopt, std::nullopt, "/"},
+      {"scope with colons and slashes",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit: {scope: \"api:v1/a\"}\n", true, true,
+       std::nullopt, std::nullopt, std::nullopt, "api:v1/a"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    CAPTURE(c.yaml);
+    const Config config = parse_ok(c.yaml);
+    REQUIRE(config.routes.size() == 1);
+    const auto& limit = config.routes[0].rate_limit;
+    REQUIRE(limit.has_value() == c.present);
+    if (!limit) {
+      continue;
+    }
+    CHECK(limit->enabled == c.enabled);
+    CHECK(limit->limit == c.limit);
+    CHECK(limit->window.has_value() == c.window_ms.has_value());
+    if (limit->window && c.window_ms) {
+      CHECK(limit->window->count() == *c.window_ms);
+    }
+    CHECK(limit->algorithm == c.algorithm);
+    if (c.enabled) {
+      CHECK(limit->scope == c.scope);
+    }
+  }
+}
+
+TEST_CASE("routes[].rate_limit errors") {
+  const ErrorCase cases[] = {
+      {"scope with a variable",
+       "routes:\n  - path: /a/{id}\n    key: a:{id}\n    rate_limit:\n      scope: \"a:{id}\"\n",
+       "routes[0].rate_limit.scope", 5, "a scope cannot contain braces"},
+      {"scope with an opening brace",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit: {scope: \"a{\"}\n",
+       "routes[0].rate_limit.scope", 4, "a scope cannot contain braces"},
+      {"scope with a closing brace",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit: {scope: \"}a\"}\n",
+       "routes[0].rate_limit.scope", 4, "a scope cannot contain braces"},
+      {"scope a list", "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      scope: [a]\n",
+       "routes[0].rate_limit.scope", 5, "expected a single value, not a list or mapping"},
+      {"unknown key inside",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      limit: 5\n      burst: 10\n",
+       "routes[0].rate_limit.burst", 6,
+       "unknown key; expected one of: limit, window, algorithm, scope"},
+      {"a global-only key inside",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      key_prefix: x\n",
+       "routes[0].rate_limit.key_prefix", 5, "unknown key"},
+      {"enabled is not a route key",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      enabled: false\n",
+       "routes[0].rate_limit.enabled", 5, "unknown key"},
+      {"unknown key in the second route",
+       "routes:\n  - path: /a\n    key: a\n  - path: /b\n    key: b\n"
+       "    rate_limit: {limt: 5}\n",
+       "routes[1].rate_limit.limt", 6, "unknown key"},
+      {"key twice",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      limit: 5\n"
+       "      limit: 6\n",
+       "routes[0].rate_limit.limit", 6, "key appears twice"},
+      {"limit zero", "routes:\n  - path: /a\n    key: a\n    rate_limit: {limit: 0}\n",
+       "routes[0].rate_limit.limit", 4, "must be between 1 and 1000000000, got 0"},
+      {"window under a second",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n"
+       "      window: 500ms\n",
+       "routes[0].rate_limit.window", 5, "must be at least 1s"},
+      {"window without a unit",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n"
+       "      window: 60\n",
+       "routes[0].rate_limit.window", 5, "missing unit"},
+      {"unknown algorithm",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n"
+       "      algorithm: leaky_bucket\n",
+       "routes[0].rate_limit.algorithm", 5, "expected fixed_window or sliding_window"},
+      {"a number", "routes:\n  - path: /a\n    key: a\n    rate_limit: 5\n", "routes[0].rate_limit",
+       4, "expected a mapping of keys to values"},
+      {"a list", "routes:\n  - path: /a\n    key: a\n    rate_limit: [5, 10s]\n",
+       "routes[0].rate_limit", 4, "expected a mapping of keys to values"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+// Sets every rate limiting key, globally and per route, to a value that differs from its
+// default. Routes: 0 off, 1 limit only, 2 everything, 3 nothing under it, 4 no rate_limit.
+constexpr std::string_view kRateLimitRoutes = R"(routes:
+  - path: /health
+    key: health
+    rate_limit: off
+  - path: /products/{id}
+    key: product:{id}
+    rate_limit:
+      limit: 5
+  - path: /search
+    key: search
+    rate_limit:
+      limit: 20
+      window: 90s
+      algorithm: sliding_window
+      scope: "search-api"
+  - path: "/files/{path*}"
+    key: "file:{path}"
+    rate_limit:
+  - path: /products
+    key: products:list
+)";
+constexpr std::string_view kRateLimitGlobal = R"(rate_limit:
+  limit: 10
+  window: 2m
+  algorithm: sliding_window
+  key_prefix: "app:rl:"
+  trusted_proxies: [10.0.0.0/8, "2001:db8:ffff::/48", 192.168.1.7]
+  allow: ["127.0.0.1", "::1", "2001:db8:1::/48"]
+  ipv6_prefix: 56
+  on_redis_error: deny
+)";
+
+std::string full_rate_limit() {
+  return std::string(kRateLimitRoutes) + std::string(kRateLimitGlobal);
+}
+
+TEST_CASE("render_config round-trips the rate limiting keys") {
+  struct Case {
+    std::string_view name;
+    std::string yaml;
+  };
+  const Case cases[] = {
+      {"defaults", ""},
+      {"every rate limiting key set", full_rate_limit()},
+      {"rate_limit: off", "rate_limit: off\n"},
+      {"enabled: false with values",
+       "rate_limit:\n  enabled: false\n  limit: 7\n  algorithm: sliding_window\n"},
+      {"off, with routes that have their own limits",
+       "rate_limit: off\n" + std::string(kRateLimitRoutes)},
+      {"fixed window with a 1.5s window", "rate_limit:\n  window: 1500ms\n"},
+      {"empty key_prefix", "rate_limit:\n  key_prefix: \"\"\n"},
+      {"key_prefix YAML would misread",
+       "rate_limit:\n  key_prefix: \"a: b #c 'd' \\\"e\\\" \\\\ [f]\"\n"},
+      {"a hash tag in key_prefix", "rate_limit:\n  key_prefix: \"{rl}:\"\n"},
+      {"IPv6 ranges only",
+       "rate_limit:\n  trusted_proxies: [\"::/0\"]\n  allow: [\"fe80::/10\", \"::1\"]\n"},
+      {"every address", "rate_limit:\n  trusted_proxies: [0.0.0.0/0, \"::/0\"]\n"},
+      {"host bits in a range", "rate_limit:\n  allow: [10.1.2.3/8]\n"},
+      {"ipv6_prefix limits", "rate_limit:\n  ipv6_prefix: 1\n"},
+      {"ipv6_prefix 128", "rate_limit:\n  ipv6_prefix: 128\n"},
+      {"scope YAML would misread",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit:\n"
+       "      scope: \"a: b #c 'd' \\\"e\\\" \\\\ [f], g\"\n"},
+      {"route window only", "routes:\n  - path: /a\n    key: a\n    rate_limit: {window: 1h}\n"},
+      {"route algorithm only",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit: {algorithm: fixed_window}\n"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Config original = parse_ok(c.yaml);
+    const std::string rendered = render_config(original);
+    CAPTURE(rendered);
+    const Config again = parse_ok(rendered);
+    check_same(again, original);
+    check_same_rate_limit(again, original);
+    // And rendering is stable.
+    CHECK(render_config(again) == rendered);
+  }
+}
+
+TEST_CASE("render_config round-trips line breaks in rate limiting text") {
+  // Redis keys are binary-safe, and a YAML "\n" escape puts a line break in a key_prefix or a
+  // scope. Written raw inside double quotes, YAML folds it into a space when read back.
+  struct Case {
+    std::string_view name;
+    std::string yaml;
+  };
+  const Case cases[] = {
+      {"line break in key_prefix", "rate_limit:\n  key_prefix: \"rl\\n:\"\n"},
+      {"line break in a route scope",
+       "routes:\n  - path: /a\n    key: a\n    rate_limit: {scope: \"a\\nb\"}\n"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const Config original = parse_ok(c.yaml);
+    const std::string rendered = render_config(original);
+    CAPTURE(rendered);
+    check_same_rate_limit(parse_ok(rendered), original);
+  }
+}
+
+TEST_CASE("render_config writes the rate limiting keys readably") {
+  const std::string rendered = render_config(parse_ok(full_rate_limit()));
+  CAPTURE(rendered);
+  const std::string_view expected[] = {
+      "    rate_limit: off\n",
+      "    rate_limit:\n      limit: 5\n      scope: \"/products/:id\"\n",
+      "    rate_limit:\n      limit: 20\n      window: 90s\n      algorithm: sliding_window\n"
+      "      scope: \"search-api\"\n",
+      "    rate_limit:\n      scope: \"/files/:path\"\n",
+      "rate_limit:\n  enabled: true\n  limit: 10\n  window: 2m\n  algorithm: sliding_window\n"
+      "  key_prefix: \"app:rl:\"\n"
+      "  trusted_proxies: [\"10.0.0.0/8\", \"2001:db8:ffff::/48\", \"192.168.1.7/32\"]\n"
+      "  allow: [\"127.0.0.1/32\", \"::1/128\", \"2001:db8:1::/48\"]\n"
+      "  ipv6_prefix: 56\n  on_redis_error: deny\n",
+  };
+  for (std::string_view text : expected) {
+    CAPTURE(text);
+    CHECK(rendered.find(text) != std::string::npos);
+  }
+  const std::string defaults = render_config(parse_ok(""));
+  CAPTURE(defaults);
+  CHECK(defaults.find("rate_limit:\n  enabled: true\n  limit: 100\n  window: 1m\n"
+                      "  algorithm: fixed_window\n  key_prefix: \"rl:\"\n  trusted_proxies: []\n"
+                      "  allow: []\n  ipv6_prefix: 64\n  on_redis_error: allow\n") !=
+        std::string::npos);
+  const std::string off = render_config(parse_ok("rate_limit: off\n"));
+  CAPTURE(off);
+  CHECK(off.find("rate_limit:\n  enabled: false\n") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace cachecar
