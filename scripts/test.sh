@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh
+# promtool and prometheus check and scrape /metrics in the admin tests.
+scripts/install-deps.sh prometheus
 
 jobs=$(nproc)
 configure_and_build() {

@@ -628,13 +628,30 @@ void apply_environment(Config& config, const EnvLookup& env) {
   }
 }
 
+// A YAML double-quoted scalar that reads back as exactly `text` (YAML would fold a raw line
+// break into a space).
 std::string quoted(const std::string& text) {
   std::string out = "\"";
   for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        out += c;
     }
-    out += c;
   }
   return out + "\"";
 }

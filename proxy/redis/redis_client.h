@@ -81,6 +81,8 @@ class RedisClient {
   void stop();
 
   bool ready() const { return state_ == State::Ready; }
+  // For calls submitted from now on (a configuration reload).
+  void set_command_timeout(Duration timeout) { settings_.command_timeout = timeout; }
   State state() const { return state_; }
   const RedisStats& stats() const { return stats_; }
 

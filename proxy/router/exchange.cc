@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iterator>
 
+#include "admin/metrics.h"
 #include "cache/cache_store.h"
 #include "cache/scripts.h"
 #include "http/error_page.h"
@@ -60,6 +61,20 @@ Exchange::~Exchange() {
   record.total_ms = elapsed_ms(started_ns_, uv_hrtime());
   record.cache = coalesced_ ? std::string_view("COALESCED") : cache_status_;
   log_access(record);
+
+  CacheResult result = CacheResult::Bypass;
+  if (coalesced_) {
+    result = CacheResult::Coalesced;
+  } else if (cache_status_ == "HIT") {
+    result = CacheResult::Hit;
+  } else if (cache_status_ == "MISS") {
+    result = CacheResult::Miss;
+  }
+  WorkerMetrics& metrics = *context_.metrics;
+  metrics.record_request(method_, record.status, result, record.total_ms / 1000);
+  if (upstream_head_ns_ != 0) {
+    metrics.upstream_duration.observe(record.upstream_ms / 1000);
+  }
 }
 
 void Exchange::start() {
@@ -144,6 +159,7 @@ bool Exchange::apply_limit(const redisReply* reply) {
   }
   rate_headers_ = rate_limit_headers(*limit_, *decision);
   if (!decision->allowed) {
+    context_.metrics->rate_limited.add();
     respond_error(429, "rate limit exceeded");
     return false;
   }
@@ -302,6 +318,7 @@ void Exchange::forward(bool fresh_connection) {
   }
   upstream_ = context_.upstream->acquire(fresh_connection);
   if (upstream_ == nullptr) {
+    context_.metrics->upstream_errors[static_cast<size_t>(UpstreamError::Refused)].add();
     respond_error(502, "upstream unavailable");
     return;
   }
@@ -508,6 +525,12 @@ void Exchange::finish_upstream_response() {
 void Exchange::on_upstream_error(UpstreamError error, bool retryable) {
   upstream_ = nullptr;
   storing_ = false;
+  const bool will_retry = !response_started_ && retryable && !retried_ && body_replayable_ &&
+                          is_idempotent_method(head_.method);
+  if (!will_retry) {
+    // A retried pooled connection is routine; only what the client may notice is counted.
+    context_.metrics->upstream_errors[static_cast<size_t>(error)].add();
+  }
   if (response_started_) {
     abandon_flight();
     spdlog::warn("{} {}: upstream failed mid-response ({}); closing the client connection", method_,
@@ -515,7 +538,7 @@ void Exchange::on_upstream_error(UpstreamError error, bool retryable) {
     client_.abort_response();
     return;
   }
-  if (retryable && !retried_ && body_replayable_ && is_idempotent_method(head_.method)) {
+  if (will_retry) {
     // A pooled connection the upstream had closed: the request never reached it.
     retried_ = true;
     spdlog::debug("{} {}: pooled upstream connection closed; retrying on a new one", method_,

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "admin/metrics.h"
 #include "http/error_page.h"
 #include "server/worker.h"
 #include "uv/handle.h"
@@ -190,6 +191,7 @@ void ClientConnection::reject(int status, std::string_view reason) {
     exchange_.reset();  // safe: called from a read callback, no exchange code on the stack
   }
   pending_input_.clear();
+  worker_.context().metrics->record_request("OTHER", status, CacheResult::None, 0);
   send(error_response(status, reason, false));
   response_finished_ = true;
   keep_alive_after_ = false;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "cache/cache_store.h"
 #include "cache/coalescer.h"
@@ -16,6 +17,13 @@ namespace cachecar {
 namespace {
 
 constexpr int kListenBacklog = 511;
+constexpr uint64_t kHeartbeatMs = 1000;
+
+uint64_t steady_now_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
 
 UpstreamSettings upstream_settings(const Config& config) {
   UpstreamSettings settings;
@@ -46,6 +54,8 @@ Worker::Worker(int index, std::shared_ptr<const Config> config, int listen_fd,
       read_buffer_(kReadBufferSize) {
   context_.config = std::move(config);
   context_.index = index;
+  context_.metrics = metrics_.get();
+  heartbeat_ms_ = steady_now_ms();
 }
 
 Worker::~Worker() {
@@ -94,6 +104,17 @@ void Worker::start() {
            }));
   drain_signal_->data = this;
 
+  config_signal_.reset(new uv_async_t);
+  uv_check("uv_async_init", uv_async_init(&loop_, config_signal_.get(), [](uv_async_t* async) {
+             owner_of<Worker>(async)->on_config_signal();
+           }));
+  config_signal_->data = this;
+
+  heartbeat_timer_ = make_timer(&loop_, this);
+  uv_timer_start(
+      heartbeat_timer_.get(), [](uv_timer_t* t) { owner_of<Worker>(t)->on_heartbeat(); },
+      kHeartbeatMs, kHeartbeatMs);
+
   ready_idle_.reset(new uv_idle_t);
   uv_check("uv_idle_init", uv_idle_init(&loop_, ready_idle_.get()));
   ready_idle_->data = this;
@@ -128,6 +149,49 @@ void Worker::request_drain() {
   if (!drain_requested_.exchange(true)) {
     uv_async_send(drain_signal_.get());
   }
+}
+
+void Worker::apply_config(std::shared_ptr<const Config> config) {
+  {
+    std::lock_guard<std::mutex> lock(pending_config_mutex_);
+    pending_config_ = std::move(config);
+  }
+  uv_async_send(config_signal_.get());
+}
+
+void Worker::on_config_signal() {
+  std::shared_ptr<const Config> config;
+  {
+    std::lock_guard<std::mutex> lock(pending_config_mutex_);
+    config.swap(pending_config_);
+  }
+  if (!config || draining_) {
+    return;
+  }
+  context_.config = config;
+  pool_->set_settings(upstream_settings(*config));
+  redis_->set_command_timeout(config->redis.command_timeout);
+}
+
+// Proves to /healthz that this loop turns, and copies the worker's state into its metrics.
+void Worker::on_heartbeat() {
+  heartbeat_ms_.store(steady_now_ms(), std::memory_order_relaxed);
+  WorkerMetrics& m = *metrics_;
+  m.client_connections.set(static_cast<uint64_t>(connection_count_));
+  m.upstream_idle.set(pool_->idle_count());
+  m.upstream_busy.set(pool_->open_count() - pool_->idle_count());
+  m.redis_connected.set(redis_->ready() ? 1 : 0);
+  const RedisStats& redis = redis_->stats();
+  m.redis_commands.set(redis.commands);
+  m.redis_writes.set(redis.writes);
+  m.redis_errors.set(redis.errors);
+  m.redis_timeouts.set(redis.timeouts);
+  m.redis_disconnects.set(redis.disconnects);
+  const CacheStats& cache = cache_->stats();
+  m.cache_fills.set(cache.fills);
+  m.cache_fills_refused.set(cache.fills_refused);
+  m.cache_fill_errors.set(cache.fill_errors);
+  m.cache_invalidations.set(cache.invalidations);
 }
 
 void Worker::join() {
@@ -229,7 +293,10 @@ void Worker::finish_if_drained() {
     return;
   }
   finished_ = true;
+  on_heartbeat();  // the last numbers, for a scrape during shutdown
   drain_signal_.reset();
+  config_signal_.reset();
+  heartbeat_timer_.reset();
   drain_timer_.reset();
   ready_idle_.reset();
   redis_->stop();

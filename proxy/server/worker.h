@@ -11,11 +11,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "admin/metrics.h"
 #include "server/worker_context.h"
 #include "uv/handle.h"
 #include "uv/resolver.h"
@@ -47,7 +49,15 @@ class Worker {
   void start();
   // Thread-safe: stop accepting, finish in-flight requests for up to drain_timeout, then end.
   void request_drain();
+  // Thread-safe: new requests use `config` from the next loop iteration; requests in flight
+  // finish with the one they started with. Requires: before request_drain().
+  void apply_config(std::shared_ptr<const Config> config);
   void join();
+
+  // Thread-safe reads for the admin thread.
+  const WorkerMetrics& metrics() const { return *metrics_; }
+  // Steady-clock milliseconds of the loop's last heartbeat (every second while it turns).
+  uint64_t heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
 
   // --- loop thread only ---
   WorkerContext& context() { return context_; }
@@ -65,6 +75,8 @@ class Worker {
   static constexpr size_t kReadBufferSize = 64 * 1024;
 
   void run();
+  void on_heartbeat();
+  void on_config_signal();
   void begin_drain();
   void finish_if_drained();
   void run_ready_list();
@@ -84,6 +96,12 @@ class Worker {
   std::unique_ptr<Coalescer> coalescer_;
   UvPtr<uv_tcp_t> listener_;
   UvPtr<uv_async_t> drain_signal_;
+  UvPtr<uv_async_t> config_signal_;
+  UvPtr<uv_timer_t> heartbeat_timer_;
+  std::mutex pending_config_mutex_;
+  std::shared_ptr<const Config> pending_config_;  // guarded by pending_config_mutex_
+  std::unique_ptr<WorkerMetrics> metrics_ = std::make_unique<WorkerMetrics>();
+  std::atomic<uint64_t> heartbeat_ms_{0};
   UvPtr<uv_timer_t> drain_timer_;
   UvPtr<uv_idle_t> ready_idle_;
   std::vector<ClientConnection*> ready_;

@@ -13,6 +13,7 @@ namespace cachecar {
 
 class CacheStore;
 class Coalescer;
+struct WorkerMetrics;
 class UpstreamPool;
 
 struct WorkerContext {
@@ -21,6 +22,7 @@ struct WorkerContext {
   UpstreamPool* upstream = nullptr;
   CacheStore* cache = nullptr;
   Coalescer* coalescer = nullptr;
+  WorkerMetrics* metrics = nullptr;
   int index = 0;
 };
 

@@ -37,24 +37,42 @@ std::pair<int, std::string> run_cachecar(const std::vector<std::string>& args,
   return {*code, process.output()};
 }
 
-Cachecar::Cachecar(const std::string& yaml, std::vector<std::pair<std::string, std::string>> env) {
+namespace {
+
+std::string full_config(const std::string& yaml) {
   std::string config = "listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n" + yaml;
   // Tests that are not about rate limiting send more than the default limit allows.
   if (yaml.rfind("rate_limit:", 0) != 0 && yaml.find("\nrate_limit:") == std::string::npos) {
     config += "rate_limit: off\n";
   }
+  return config;
+}
+
+}  // namespace
+
+void Cachecar::rewrite_config(const std::string& yaml) {
+  dir_.write_file("config.yaml", full_config(yaml));
+}
+
+Cachecar::Cachecar(const std::string& yaml, std::vector<std::pair<std::string, std::string>> env) {
+  const std::string config = full_config(yaml);
   config_path_ = dir_.write_file("config.yaml", config);
   ChildProcessOptions options;
   options.env = std::move(env);
   options.log_path = dir_.path() + "/cachecar.log";
   process_ = std::make_unique<ChildProcess>(
       cachecar_binary(), std::vector<std::string>{"--config", config_path_}, options);
-  auto port = process_->wait_for_regex(R"(listening on 127\.0\.0\.1:(\d+))", 10s);
+  auto port = process_->wait_for_regex(R"(listening on 127\.0\.0\.1:(\d+) with)", 10s);
   if (!port) {
     throw std::runtime_error("cachecar did not start:\n" + process_->output() + "\nconfig:\n" +
                              config);
   }
   port_ = std::stoi(*port);
+  auto admin_port = process_->wait_for_regex(R"(admin listening on 127\.0\.0\.1:(\d+))", 1s);
+  if (!admin_port) {
+    throw std::runtime_error("cachecar did not report its admin port:\n" + process_->output());
+  }
+  admin_port_ = std::stoi(*admin_port);
 }
 
 long Cachecar::rss_kb() const { return proc_status_kb(process_->pid(), "VmRSS"); }

@@ -39,7 +39,10 @@ class Cachecar {
                     std::vector<std::pair<std::string, std::string>> env = {});
 
   int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
   ChildProcess& process() { return *process_; }
+  // Replaces the configuration file (same base as the constructor's) for a SIGHUP reload.
+  void rewrite_config(const std::string& yaml);
   std::string output() const { return process_->output(); }
   const std::string& config_path() const { return config_path_; }
   // Resident set size and its peak, from /proc (kB).
@@ -53,6 +56,7 @@ class Cachecar {
   std::string config_path_;
   std::unique_ptr<ChildProcess> process_;
   int port_ = 0;
+  int admin_port_ = 0;
 };
 
 // The usual trio: a Redis, an upstream, and cachecar in front of the upstream. The constructor

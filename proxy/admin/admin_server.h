@@ -1,0 +1,59 @@
+#pragma once
+// The admin listener on its own port: /healthz, /readyz and /metrics. It runs on the main
+// thread's loop, apart from the workers, so it answers while they are busy or draining, and it
+// is never rate limited or cached.
+//
+//   /healthz  200 while every worker's loop is turning (its heartbeat is recent), else 503
+//   /readyz   200 once start-up is complete; 503 before, and while draining after SIGTERM.
+//             Redis being down does not make cachecar unready: it degrades to the upstream.
+//   /metrics  the Prometheus text exposition
+//
+// Ownership: the Supervisor owns the server; connections own themselves and are closed by
+// close(), which must be called before the loop ends.
+
+#include <uv.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "config/endpoints.h"
+#include "uv/handle.h"
+#include "uv/resolver.h"
+
+namespace cachecar {
+
+class AdminConnection;
+
+class AdminServer {
+ public:
+  struct Hooks {
+    std::function<bool()> ready;
+    std::function<bool()> healthy;
+    std::function<std::string()> metrics;
+  };
+
+  AdminServer(uv_loop_t* loop, Hooks hooks);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds and listens; the address actually bound, or nullopt with `error` set.
+  std::optional<SocketAddress> listen(const HostPort& address, std::string& error);
+  // Stops listening and closes every connection.
+  void close();
+
+  // --- for AdminConnection ---
+  const Hooks& hooks() const { return hooks_; }
+  uv_loop_t* loop() const { return loop_; }
+  void adopt(AdminConnection* connection);
+  void forget(AdminConnection* connection);
+
+ private:
+  uv_loop_t* loop_;
+  Hooks hooks_;
+  UvPtr<uv_tcp_t> listener_;
+  AdminConnection* connections_ = nullptr;  // intrusive list
+};
+
+}  // namespace cachecar

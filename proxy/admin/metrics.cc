@@ -1,0 +1,189 @@
+#include "admin/metrics.h"
+
+#include <cstdio>
+
+namespace cachecar {
+namespace {
+
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void sample(std::string& out, std::string_view name, std::string_view labels, uint64_t value) {
+  out += name;
+  if (!labels.empty()) {
+    out += '{';
+    out += labels;
+    out += '}';
+  }
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+std::string format_double(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.9g", value);
+  return buffer;
+}
+
+template <typename Get>
+uint64_t sum(const std::vector<const WorkerMetrics*>& workers, Get get) {
+  uint64_t total = 0;
+  for (const WorkerMetrics* w : workers) {
+    total += get(*w);
+  }
+  return total;
+}
+
+void histogram(std::string& out, const std::vector<const WorkerMetrics*>& workers,
+               std::string_view name, std::string_view help,
+               const Histogram WorkerMetrics::*member) {
+  family(out, name, "histogram", help);
+  const std::string bucket = std::string(name) + "_bucket";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
+    cumulative +=
+        sum(workers, [&](const WorkerMetrics& w) { return (w.*member).buckets[i].get(); });
+    const std::string le =
+        i < Histogram::kBounds.size() ? format_double(Histogram::kBounds[i]) : "+Inf";
+    sample(out, bucket, "le=\"" + le + "\"", cumulative);
+  }
+  const uint64_t nanoseconds =
+      sum(workers, [&](const WorkerMetrics& w) { return (w.*member).sum_nanoseconds.get(); });
+  out += name;
+  out += "_sum ";
+  out += format_double(static_cast<double>(nanoseconds) / 1e9);
+  out += '\n';
+  sample(out, std::string(name) + "_count", {},
+         sum(workers, [&](const WorkerMetrics& w) { return (w.*member).count.get(); }));
+}
+
+void counter(std::string& out, const std::vector<const WorkerMetrics*>& workers,
+             std::string_view name, std::string_view type, std::string_view help,
+             const Counter WorkerMetrics::*member) {
+  family(out, name, type, help);
+  sample(out, name, {}, sum(workers, [&](const WorkerMetrics& w) { return (w.*member).get(); }));
+}
+
+}  // namespace
+
+void Histogram::observe(double seconds) {
+  size_t i = 0;
+  while (i < kBounds.size() && seconds > kBounds[i]) {
+    ++i;
+  }
+  buckets[i].add();
+  count.add();
+  sum_nanoseconds.add(static_cast<uint64_t>(seconds > 0 ? seconds * 1e9 : 0));
+}
+
+size_t method_index(std::string_view method) {
+  for (size_t i = 0; i + 1 < kMethodNames.size(); ++i) {
+    if (kMethodNames[i] == method) {
+      return i;
+    }
+  }
+  return kMethodNames.size() - 1;
+}
+
+size_t status_class_index(int status) {
+  if (status < 100 || status > 599) {
+    return kStatusClasses - 1;
+  }
+  return static_cast<size_t>(status / 100 - 1);
+}
+
+void WorkerMetrics::record_request(std::string_view method, int status, CacheResult cache,
+                                   double seconds) {
+  requests[method_index(method)][status_class_index(status)][static_cast<size_t>(cache)].add();
+  request_duration.observe(seconds);
+}
+
+std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
+                           std::string_view version) {
+  std::string out;
+  out.reserve(8192);
+  family(out, "cachecar_build_info", "gauge", "Build information; the value is always 1.");
+  sample(out, "cachecar_build_info", "version=\"" + std::string(version) + "\"", 1);
+
+  family(out, "cachecar_requests_total", "counter",
+         "Requests answered, by method, status class and cache result.");
+  for (size_t m = 0; m < kMethodNames.size(); ++m) {
+    for (size_t s = 0; s < kStatusClasses; ++s) {
+      for (size_t c = 0; c < kCacheResults; ++c) {
+        const uint64_t value =
+            sum(workers, [&](const WorkerMetrics& w) { return w.requests[m][s][c].get(); });
+        if (value == 0) {
+          continue;  // the series appears with its first request
+        }
+        std::string labels = "method=\"" + std::string(kMethodNames[m]) + "\",status_class=\"" +
+                             std::to_string(s + 1) + "xx\",cache=\"" +
+                             std::string(kCacheResultNames[c]) + "\"";
+        sample(out, "cachecar_requests_total", labels, value);
+      }
+    }
+  }
+  histogram(out, workers, "cachecar_request_duration_seconds",
+            "Time from a request's head to the end of its response.",
+            &WorkerMetrics::request_duration);
+  histogram(out, workers, "cachecar_upstream_duration_seconds",
+            "Time from sending a request upstream to its response head.",
+            &WorkerMetrics::upstream_duration);
+
+  family(out, "cachecar_upstream_errors_total", "counter", "Failed upstream exchanges, by kind.");
+  for (size_t k = 0; k < kUpstreamErrorKinds.size(); ++k) {
+    sample(out, "cachecar_upstream_errors_total",
+           "kind=\"" + std::string(kUpstreamErrorKinds[k]) + "\"",
+           sum(workers, [&](const WorkerMetrics& w) { return w.upstream_errors[k].get(); }));
+  }
+  counter(out, workers, "cachecar_rate_limited_total", "counter",
+          "Requests answered 429 by the rate limiter.", &WorkerMetrics::rate_limited);
+  counter(out, workers, "cachecar_client_connections", "gauge", "Open client connections.",
+          &WorkerMetrics::client_connections);
+
+  family(out, "cachecar_upstream_connections", "gauge",
+         "Connections to the upstream, idle in the pool or busy with a request.");
+  sample(out, "cachecar_upstream_connections", "state=\"idle\"",
+         sum(workers, [](const WorkerMetrics& w) { return w.upstream_idle.get(); }));
+  sample(out, "cachecar_upstream_connections", "state=\"busy\"",
+         sum(workers, [](const WorkerMetrics& w) { return w.upstream_busy.get(); }));
+
+  family(out, "cachecar_redis_connected", "gauge",
+         "1 while the worker's Redis connection is ready, else 0.");
+  for (size_t i = 0; i < workers.size(); ++i) {
+    sample(out, "cachecar_redis_connected", "worker=\"" + std::to_string(i) + "\"",
+           workers[i]->redis_connected.get());
+  }
+  counter(out, workers, "cachecar_redis_commands_total", "counter", "Commands sent to Redis.",
+          &WorkerMetrics::redis_commands);
+  counter(out, workers, "cachecar_redis_writes_total", "counter",
+          "Socket writes to Redis; commands per write is the pipelining factor.",
+          &WorkerMetrics::redis_writes);
+  counter(out, workers, "cachecar_redis_errors_total", "counter", "Error replies from Redis.",
+          &WorkerMetrics::redis_errors);
+  counter(out, workers, "cachecar_redis_timeouts_total", "counter",
+          "Redis commands that outlived redis.command_timeout.", &WorkerMetrics::redis_timeouts);
+  counter(out, workers, "cachecar_redis_disconnects_total", "counter",
+          "Redis connections lost after being ready.", &WorkerMetrics::redis_disconnects);
+  counter(out, workers, "cachecar_cache_fills_total", "counter", "Responses stored in the cache.",
+          &WorkerMetrics::cache_fills);
+  counter(out, workers, "cachecar_cache_fills_refused_total", "counter",
+          "Fills refused because an invalidation moved the key's guard meanwhile.",
+          &WorkerMetrics::cache_fills_refused);
+  counter(out, workers, "cachecar_cache_fill_errors_total", "counter",
+          "Fills Redis refused or did not answer.", &WorkerMetrics::cache_fill_errors);
+  counter(out, workers, "cachecar_cache_invalidations_total", "counter",
+          "Invalidations sent for successful writes.", &WorkerMetrics::cache_invalidations);
+  return out;
+}
+
+}  // namespace cachecar
