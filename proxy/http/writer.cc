@@ -52,6 +52,7 @@ void write_response_head(int status, std::string_view reason, const Headers& hea
   out += reason.empty() ? reason_phrase(status) : reason;
   out += "\r\n";
   append_headers(headers, out);
+  out += framing.extra_lines;
   if (framing.framing == BodyFraming::ContentLength || framing.announce_length) {
     out += "Content-Length: ";
     append_number(framing.content_length, out);

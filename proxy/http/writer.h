@@ -20,6 +20,7 @@ struct ResponseFraming {
   uint64_t content_length = 0;   // with ContentLength, or announced for HEAD/304
   bool announce_length = false;  // write Content-Length even though no body follows (HEAD)
   bool keep_alive = true;        // false: "Connection: close"
+  std::string_view extra_lines;  // "Name: value\r\n" lines added as they are
 };
 
 // "HTTP/1.1 status reason", the given headers, Content-Length or Transfer-Encoding, and

@@ -23,8 +23,22 @@ constexpr std::array<uint8_t, 12> kMappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x
 }  // namespace
 
 std::string IpAddress::to_string() const {
+  if (!v6) {
+    // On every limited request (the counter's key): digits by hand, not inet_ntop's sprintf.
+    std::string text;
+    text.reserve(15);
+    for (size_t i = 0; i < 4; ++i) {
+      if (i > 0) {
+        text += '.';
+      }
+      char digits[4];
+      auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), bytes[i]);
+      text.append(digits, end);
+    }
+    return text;
+  }
   char text[INET6_ADDRSTRLEN] = {0};
-  inet_ntop(v6 ? AF_INET6 : AF_INET, bytes.data(), text, sizeof(text));
+  inet_ntop(AF_INET6, bytes.data(), text, sizeof(text));
   return text;
 }
 

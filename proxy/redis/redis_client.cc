@@ -206,6 +206,7 @@ void RedisClient::disconnect(std::string_view reason) {
     socket_->close();
     socket_ = nullptr;
   }
+  writes_in_flight_ = 0;  // their callbacks find the socket detached
   reader_storage_.reset();
   out_.clear();
   slots_.clear();
@@ -330,13 +331,29 @@ void RedisClient::flush() {
   if (out_.empty() || socket_ == nullptr) {
     return;
   }
+  ++stats_.writes;
+  auto* stream = reinterpret_cast<uv_stream_t*>(&socket_->tcp);
+  if (writes_in_flight_ == 0) {
+    // Written at once in the common case: no request, no callback, no epoll_ctl.
+    uv_buf_t direct = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    const int written = uv_try_write(stream, &direct, 1);
+    if (written == static_cast<int>(out_.size())) {
+      out_.clear();
+      return;
+    }
+    if (written > 0) {
+      out_.erase(0, static_cast<size_t>(written));
+    } else if (written != UV_EAGAIN) {
+      disconnect(std::string("write: ") + uv_strerror(written));
+      return;
+    }
+  }
   auto* write = new RedisWrite;
   write->bytes.swap(out_);
   write->request.data = socket_;
   uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
-  ++stats_.writes;
-  const int rc =
-      uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&socket_->tcp), &buf, 1, on_write);
+  ++writes_in_flight_;
+  const int rc = uv_write(&write->request, stream, &buf, 1, on_write);
   if (rc != 0) {
     delete write;
     disconnect(std::string("write: ") + uv_strerror(rc));
@@ -347,8 +364,13 @@ void RedisClient::on_write(uv_write_t* request, int status) {
   auto* write = reinterpret_cast<RedisWrite*>(request);
   auto* socket = static_cast<Socket*>(request->data);
   delete write;
-  if (status != 0 && socket->owner != nullptr) {
-    socket->owner->disconnect(std::string("write: ") + uv_strerror(status));
+  RedisClient* client = socket->owner;
+  if (client == nullptr) {
+    return;
+  }
+  --client->writes_in_flight_;
+  if (status != 0) {
+    client->disconnect(std::string("write: ") + uv_strerror(status));
   }
 }
 

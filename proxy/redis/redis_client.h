@@ -132,9 +132,10 @@ class RedisClient {
   std::unique_ptr<RespReader> reader_storage_;
   std::unique_ptr<Handshake> handshake_;
 
-  std::deque<Slot> slots_;   // commands sent or queued, in reply order
-  std::deque<Call*> calls_;  // oldest first; answered calls are freed from the front
-  std::string out_;          // commands not yet written
+  std::deque<Slot> slots_;    // commands sent or queued, in reply order
+  std::deque<Call*> calls_;   // oldest first; answered calls are freed from the front
+  std::string out_;           // commands not yet written
+  int writes_in_flight_ = 0;  // queued uv_writes on the current socket
   UvPtr<uv_check_t> flush_check_;
   UvPtr<uv_idle_t> flush_idle_;  // keeps the loop from blocking while a flush is due
   UvPtr<uv_timer_t> deadline_timer_;

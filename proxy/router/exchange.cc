@@ -157,7 +157,7 @@ bool Exchange::apply_limit(const redisReply* reply) {
     limit_.reset();  // fail open: no limit, and so no RateLimit headers
     return true;
   }
-  rate_headers_ = rate_limit_headers(*limit_, *decision);
+  rate_header_lines_ = header_lines(rate_limit_headers(*limit_, *decision));
   if (!decision->allowed) {
     context_.metrics->rate_limited.add();
     respond_error(429, "rate limit exceeded");
@@ -232,8 +232,7 @@ void Exchange::serve_cached(const CachedResponse& response, int64_t age_seconds)
   framing.x_cache = "HIT";
   framing.keep_alive = keep_alive_;
   framing.head_only = !client_wants_body_;
-  const std::string extra = header_lines(rate_headers_);
-  framing.extra_headers = extra;
+  framing.extra_headers = rate_header_lines_;
   std::string out;
   write_cached_response(response, framing, out);
   body_bytes_sent_ = client_wants_body_ ? response.body.size() : 0;
@@ -411,9 +410,7 @@ void Exchange::on_upstream_head(ResponseHead& head) {
     }
   }
   head.headers.add("X-Cache", std::string(cache_status_));
-  for (const Header& h : rate_headers_.list()) {
-    head.headers.add(h.name, h.value);
-  }
+
   // A response that starts before the request body was read whole leaves unread bytes on the
   // connection: close it afterwards rather than parse them as a request.
   keep_alive_ = keep_alive_now();
@@ -438,6 +435,7 @@ void Exchange::on_upstream_head(ResponseHead& head) {
     head.headers.add("Connection", "keep-alive");
   }
   framing.keep_alive = keep_alive_;
+  framing.extra_lines = rate_header_lines_;
 
   std::string out;
   out.reserve(256 + head.headers.size() * 48);
@@ -562,8 +560,8 @@ void Exchange::respond_error(int status, std::string_view message) {
   status_ = status;
   keep_alive_ = keep_alive_now();
   response_started_ = true;
-  std::string bytes = error_response(status, message, keep_alive_, header_lines(rate_headers_),
-                                     !client_wants_body_);
+  std::string bytes =
+      error_response(status, message, keep_alive_, rate_header_lines_, !client_wants_body_);
   body_bytes_sent_ = client_wants_body_ ? json_error_body(message).size() : 0;
   client_.send(std::move(bytes));
   finish(keep_alive_);

@@ -97,7 +97,7 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   const uint64_t started_ns_;
   RequestPlan plan_;
   std::optional<LimitPlan> limit_;
-  Headers rate_headers_;  // RateLimit-* for every response of a limited request
+  std::string rate_header_lines_;  // RateLimit-* lines for every response of a limited request
 
   // Cache.
   std::string_view cache_status_ = "BYPASS";  // X-Cache: HIT, MISS or BYPASS

@@ -207,12 +207,29 @@ void ClientConnection::send(std::string bytes) {
   if (state_ != State::Open || bytes.empty()) {
     return;
   }
+  auto* stream = reinterpret_cast<uv_stream_t*>(&socket_);
+  size_t offset = 0;
+  if (pending_writes_ == 0) {
+    // Most responses fit in the socket buffer: written at once, with no request to allocate,
+    // no callback, and none of the epoll_ctl that libuv makes when a queued write drains.
+    uv_buf_t direct = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
+    const int written = uv_try_write(stream, &direct, 1);
+    if (written == static_cast<int>(bytes.size())) {
+      last_activity_ms_ = uv_now(worker_.loop());
+      return;
+    }
+    if (written > 0) {
+      offset = static_cast<size_t>(written);
+    } else if (written != UV_EAGAIN) {
+      close();
+      return;
+    }
+  }
   auto* write = new ClientWrite;
-  write->bytes = std::move(bytes);
+  write->bytes = offset == 0 ? std::move(bytes) : bytes.substr(offset);
   write->request.data = this;
   uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
-  const int rc =
-      uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&socket_), &buf, 1, on_write);
+  const int rc = uv_write(&write->request, stream, &buf, 1, on_write);
   if (rc != 0) {
     delete write;
     close();
@@ -322,10 +339,18 @@ void ClientConnection::update_reading() {
   }
 }
 
+// Restarting a timer is a heap operation; most requests would do it twice. A timer that
+// already fires no later than needed is left alone: handle_timeout() re-arms it for the rest.
 void ClientConnection::arm_timer(uint64_t timeout_ms) {
-  if (state_ != State::Closing) {
-    uv_timer_start(&timer_, on_timer, std::max<uint64_t>(timeout_ms, 1), 0);
+  if (state_ == State::Closing) {
+    return;
   }
+  const uint64_t due = uv_now(worker_.loop()) + std::max<uint64_t>(timeout_ms, 1);
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) && timer_due_ms_ <= due) {
+    return;
+  }
+  timer_due_ms_ = due;
+  uv_timer_start(&timer_, on_timer, std::max<uint64_t>(timeout_ms, 1), 0);
 }
 
 void ClientConnection::on_timer(uv_timer_t* timer) {
@@ -394,7 +419,8 @@ void ClientConnection::close_gracefully() {
   }
   paused_by_exchange_ = false;
   update_reading();
-  arm_timer(kLingerMs);
+  timer_due_ms_ = uv_now(worker_.loop()) + kLingerMs;
+  uv_timer_start(&timer_, on_timer, kLingerMs, 0);
 }
 
 void ClientConnection::on_shutdown(uv_shutdown_t* request, int status) {

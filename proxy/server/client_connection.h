@@ -106,6 +106,7 @@ class ClientConnection final : public ClientSession, private RequestParser::List
   size_t queued_bytes_ = 0;
   uint64_t head_deadline_ms_ = 0;  // when the request head being read must be complete
   uint64_t last_activity_ms_ = 0;
+  uint64_t timer_due_ms_ = 0;  // when timer_ fires, while it is active
 };
 
 }  // namespace cachecar
