@@ -178,6 +178,14 @@ bool is_http_token(const std::string& text) {
   });
 }
 
+Duration rate_limit_window(const YAML::Node& node, const std::string& key) {
+  const Duration window = duration(node, key, Duration(1000));
+  if (window > kMaxRateLimitWindow) {
+    fail(key, node, "must be at most " + format_duration(kMaxRateLimitWindow));
+  }
+  return window;
+}
+
 RateLimitAlgorithm algorithm(const YAML::Node& node, const std::string& key) {
   const std::string text = scalar(node, key);
   if (text == "fixed_window") {
@@ -219,8 +227,8 @@ void read_rate_limit(const YAML::Node& node, const std::string& key, Config::Rat
       node, key,
       {{"limit", [&](const YAML::Node& v,
                      const std::string& k) { out.limit = integer(v, k, 1, 1'000'000'000); }},
-       {"window", [&](const YAML::Node& v,
-                      const std::string& k) { out.window = duration(v, k, Duration(1000)); }},
+       {"window",
+        [&](const YAML::Node& v, const std::string& k) { out.window = rate_limit_window(v, k); }},
        {"algorithm",
         [&](const YAML::Node& v, const std::string& k) { out.algorithm = algorithm(v, k); }},
        {"key_prefix",
@@ -268,7 +276,7 @@ RouteRateLimit route_rate_limit(const YAML::Node& node, const std::string& key) 
            {{"limit", [&](const YAML::Node& v,
                           const std::string& k) { out.limit = integer(v, k, 1, 1'000'000'000); }},
             {"window", [&](const YAML::Node& v,
-                           const std::string& k) { out.window = duration(v, k, Duration(1000)); }},
+                           const std::string& k) { out.window = rate_limit_window(v, k); }},
             {"algorithm",
              [&](const YAML::Node& v, const std::string& k) { out.algorithm = algorithm(v, k); }},
             {"scope", [&](const YAML::Node& v, const std::string& k) {

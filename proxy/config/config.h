@@ -27,6 +27,10 @@ enum class StoredFormat {
              // writes e.g. product:42 as plain JSON
 };
 
+// Longer windows are refused: a day is already beyond what a rate limit is for, and the
+// bound keeps the limiter's arithmetic exact.
+inline constexpr Duration kMaxRateLimitWindow{24 * 3600 * 1000};
+
 enum class RateLimitAlgorithm {
   FixedWindow,    // a counter per client that starts with the first hit of its window
   SlidingWindow,  // weighted two-window estimate: no burst of 2x the limit at a window edge

@@ -1,11 +1,18 @@
 #include "ratelimit/limiter.h"
 
+#include <algorithm>
+
 #include "ratelimit/client_identity.h"
 
 namespace cachecar {
 namespace {
 
 int64_t ceil_seconds(int64_t ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
+
+// Bounds that keep the sliding-window products in 64 bits: a count beyond 2^31 is "far over
+// any limit" (limits are at most 10^9), and the configuration allows no window over a day.
+constexpr int64_t kMaxCount = int64_t{1} << 31;
+constexpr int64_t kMaxWindowMs = kMaxRateLimitWindow.count();
 
 std::optional<int64_t> element_integer(const redisReply* reply, size_t index) {
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements <= index) {
@@ -75,21 +82,28 @@ std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* rep
   }
   LimitDecision decision;
   decision.limit = plan.limit;
+  // Counters come from Redis, which anyone with access can write: a negative or absurd count
+  // must deny, never overflow the arithmetic below.
+  const int64_t first_count = std::clamp<int64_t>(*first, 0, kMaxCount);
+  const int64_t second_value = *second;
   if (plan.algorithm == RateLimitAlgorithm::FixedWindow) {
-    const int64_t count = *first;
-    decision.allowed = count <= plan.limit;
-    decision.remaining = std::max<int64_t>(0, plan.limit - count);
-    decision.reset_seconds = ceil_seconds(*second);
+    decision.allowed = first_count <= plan.limit;
+    decision.remaining = std::max<int64_t>(0, plan.limit - first_count);
+    decision.reset_seconds =
+        ceil_seconds(std::clamp<int64_t>(second_value, 0, plan.window.count()));
     return decision;
   }
   // estimate = previous * (window - elapsed) / window + current, kept in whole numbers
   // (scaled by window) so an estimate that is exactly the limit is not rounded past it.
-  const int64_t window_ms = plan.window.count();
-  const int64_t scaled_estimate = *second * (window_ms - plan.elapsed_ms) + *first * window_ms;
+  // kMaxCount and the window's bound keep every product below 2^63.
+  const int64_t previous = std::clamp<int64_t>(second_value, 0, kMaxCount);
+  const int64_t window_ms = std::clamp<int64_t>(plan.window.count(), 1, kMaxWindowMs);
+  const int64_t elapsed_ms = std::clamp<int64_t>(plan.elapsed_ms, 0, window_ms);
+  const int64_t scaled_estimate = previous * (window_ms - elapsed_ms) + first_count * window_ms;
   decision.allowed = scaled_estimate <= plan.limit * window_ms;
   const int64_t estimate_ceiling = (scaled_estimate + window_ms - 1) / window_ms;
   decision.remaining = std::max<int64_t>(0, plan.limit - estimate_ceiling);
-  decision.reset_seconds = ceil_seconds(plan.window.count() - plan.elapsed_ms);
+  decision.reset_seconds = ceil_seconds(window_ms - elapsed_ms);
   return decision;
 }
 

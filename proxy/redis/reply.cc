@@ -1,5 +1,6 @@
 #include "redis/reply.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -72,7 +73,99 @@ RespReader::RespReader() : reader_(redisReaderCreate()) {
 RespReader::~RespReader() { redisReaderFree(reader_); }
 
 bool RespReader::feed(std::string_view bytes) {
-  return redisReaderFeed(reader_, bytes.data(), bytes.size()) == REDIS_OK;
+  if (!frame_error_.empty()) {
+    return false;  // the stream is unusable from the bad bytes on
+  }
+  const size_t valid = frame(bytes);
+  return redisReaderFeed(reader_, bytes.data(), valid) == REDIS_OK;
+}
+
+void RespReader::element_done() {
+  while (!open_.empty()) {
+    if (--open_.back() > 0) {
+      return;
+    }
+    open_.pop_back();  // the aggregate is complete: it is itself an element of its parent
+  }
+}
+
+size_t RespReader::frame(std::string_view bytes) {
+  constexpr size_t kMaxLine = 1 << 20;
+  size_t i = 0;
+  while (i < bytes.size()) {
+    switch (state_) {
+      case FrameState::Type:
+        type_ = bytes[i];
+        if (std::string_view("+-:$*").find(type_) == std::string_view::npos) {
+          frame_error_ = "unknown reply type";
+          return i;
+        }
+        ++i;
+        line_.clear();
+        state_ = FrameState::Line;
+        break;
+      case FrameState::Line: {
+        const size_t end = bytes.find('\n', i);
+        const size_t take = (end == std::string_view::npos ? bytes.size() : end + 1) - i;
+        line_.append(bytes.substr(i, take));
+        i += take;
+        if (line_.size() > kMaxLine) {
+          frame_error_ = "reply line too long";
+          return i - take;
+        }
+        if (line_.empty() || line_.back() != '\n') {
+          break;  // the rest of the line comes with the next bytes
+        }
+        if (type_ != '$' && type_ != '*') {
+          state_ = FrameState::Type;
+          element_done();
+          break;
+        }
+        int64_t count = 0;
+        const char* first = line_.data();
+        const char* last = line_.data() + line_.size() -
+                           (line_.size() >= 2 && line_[line_.size() - 2] == '\r' ? 2 : 1);
+        auto [end_ptr, ec] = std::from_chars(first, last, count);
+        if (ec != std::errc() || end_ptr != last || count < -1) {
+          frame_error_ = "invalid length";
+          return i - take;
+        }
+        state_ = FrameState::Type;
+        if (type_ == '$') {
+          if (count > kMaxBulkBytes) {
+            frame_error_ = "bulk reply larger than 512 MiB";
+            return i - take;
+          }
+          if (count >= 0) {
+            bulk_left_ = count + 2;  // the bytes and their CRLF
+            state_ = FrameState::Bulk;
+          } else {
+            element_done();
+          }
+        } else if (count > kMaxElements) {
+          frame_error_ = "array reply with too many elements";
+          return i - take;
+        } else if (count <= 0) {
+          element_done();
+        } else {
+          open_.push_back(count);
+        }
+        break;
+      }
+      case FrameState::Bulk: {
+        const auto take = static_cast<size_t>(
+            std::min<int64_t>(bulk_left_, static_cast<int64_t>(bytes.size() - i)));
+        bulk_left_ -= static_cast<int64_t>(take);
+        i += take;
+        if (bulk_left_ == 0) {
+          state_ = FrameState::Type;
+          element_done();
+        }
+        break;
+      }
+    }
+  }
+  return bytes.size();
 }
 
 std::optional<RedisReplyPtr> RespReader::next() {
@@ -80,9 +173,14 @@ std::optional<RedisReplyPtr> RespReader::next() {
   if (redisReaderGetReply(reader_, &reply) != REDIS_OK) {
     return std::nullopt;
   }
+  if (reply == nullptr && !frame_error_.empty()) {
+    return std::nullopt;  // every reply before the bad bytes has been taken
+  }
   return RedisReplyPtr(static_cast<redisReply*>(reply));
 }
 
-std::string RespReader::error() const { return reader_->errstr; }
+std::string RespReader::error() const {
+  return frame_error_.empty() ? std::string(reader_->errstr) : frame_error_;
+}
 
 }  // namespace cachecar

@@ -5,6 +5,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,7 +31,10 @@ std::optional<long long> reply_integer(const redisReply* reply);
 // True when an error reply starts with `code` ("NOSCRIPT", "READONLY", "OOM", ...).
 bool error_is(const redisReply* reply, std::string_view code);
 
-// Incremental RESP reader: feed bytes as they arrive, take whole replies out.
+// Incremental RESP reader: feed bytes as they arrive, take whole replies out. hiredis builds
+// the replies; before it sees any byte, a framer of ours checks every aggregate's element
+// count and every bulk length, because hiredis 0.14 allocates an array's element vector as
+// soon as it reads the count: "*300000000" from a broken or hostile server would cost gigabytes.
 class RespReader {
  public:
   RespReader();
@@ -38,15 +42,30 @@ class RespReader {
   RespReader(const RespReader&) = delete;
   RespReader& operator=(const RespReader&) = delete;
 
-  // False on a protocol error (the stream is then unusable).
+  // False when the stream is known to be broken. A framing error found in these bytes shows
+  // in next(), after the replies that preceded it; later feeds return false.
   bool feed(std::string_view bytes);
   // The next complete reply, nullptr when more bytes are needed, or nullopt on a protocol
   // error.
   std::optional<RedisReplyPtr> next();
   std::string error() const;
 
+  static constexpr int64_t kMaxElements = int64_t{1} << 20;
+  static constexpr int64_t kMaxBulkBytes = int64_t{512} << 20;  // Redis's proto-max-bulk-len
+
  private:
+  // How many of `bytes` are well framed; at the first bad one, frame_error_ says why.
+  size_t frame(std::string_view bytes);
+  void element_done();
+
   redisReader* reader_;
+  // Framer state: the reply structure seen so far, without building anything.
+  enum class FrameState { Type, Line, Bulk } state_ = FrameState::Type;
+  char type_ = 0;
+  std::string line_;
+  int64_t bulk_left_ = 0;
+  std::vector<int64_t> open_;  // elements still expected by each open aggregate
+  std::string frame_error_;
 };
 
 }  // namespace cachecar

@@ -1162,3 +1162,22 @@ TEST_CASE("render_config writes the rate limiting keys readably") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("a rate-limit window longer than a day is refused") {
+  const EnvLookup no_env = [](std::string_view) { return std::optional<std::string>(); };
+  for (const char* yaml :
+       {"rate_limit:\n  window: 25h\n",
+        "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      window: 2000m\n"}) {
+    CAPTURE(yaml);
+    auto parsed = parse_config(yaml, no_env);
+    REQUIRE(std::holds_alternative<ConfigError>(parsed));
+    CHECK(std::get<ConfigError>(parsed).reason == "must be at most 24h");
+  }
+  CHECK(std::holds_alternative<Config>(parse_config("rate_limit:\n  window: 24h\n", no_env)));
+}
+
+}  // namespace
+}  // namespace cachecar

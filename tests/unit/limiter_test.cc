@@ -670,3 +670,45 @@ TEST_CASE("header_lines renders Name: value lines in order") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+// Found by tests/fuzz (redis_reply): a foreign counter value overflowed the sliding-window
+// products. Counts from Redis are untrusted: absurd or negative ones deny or count as zero.
+TEST_CASE("decide: absurd or negative counters from Redis never overflow") {
+  LimitPlan sliding;
+  sliding.limit = 300;
+  sliding.window = Duration(58'766);
+  sliding.algorithm = RateLimitAlgorithm::SlidingWindow;
+  sliding.elapsed_ms = 100;
+  LimitPlan fixed = sliding;
+  fixed.algorithm = RateLimitAlgorithm::FixedWindow;
+  // Fixed window replies {count, ms left}; sliding window {current, previous}.
+  struct Case {
+    const char* reply;
+    bool sliding_allowed;
+    bool fixed_allowed;
+  };
+  const Case cases[] = {
+      {"*2\r\n:30\r\n:388888888888888888\r\n", false, true},
+      {"*2\r\n:9223372036854775807\r\n:9223372036854775807\r\n", false, false},
+      {"*2\r\n:-9223372036854775808\r\n:-9223372036854775808\r\n", true, true},
+      {"*2\r\n:-5\r\n:0\r\n", true, true},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.reply);
+    const RedisReplyPtr reply = reply_of(c.reply);
+    for (const LimitPlan* plan : {&sliding, &fixed}) {
+      const auto decision = decide(*plan, reply.get());
+      REQUIRE(decision.has_value());
+      CHECK(decision->allowed == (plan == &sliding ? c.sliding_allowed : c.fixed_allowed));
+      CHECK(decision->remaining >= 0);
+      CHECK(decision->remaining <= plan->limit);
+      CHECK(decision->reset_seconds >= 0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cachecar

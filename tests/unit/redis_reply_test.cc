@@ -336,3 +336,36 @@ TEST_CASE("error_is matches the error code, a whole word") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+// Found by tests/fuzz (redis_reply): hiredis allocates an array's element vector when it reads
+// the count, so "*288888301" asked for 2.3 GB. The framer refuses it before hiredis sees it.
+TEST_CASE("RespReader refuses absurd element counts and bulk lengths before allocating") {
+  const std::string_view cases[] = {
+      "*288888301\r\n:3\r\n",
+      "*1\r\n*1048577\r\n",
+      "$536870913\r\nab",
+      "*2\r\n:1\r\n$-2\r\n",
+  };
+  for (std::string_view bytes : cases) {
+    CAPTURE(bytes);
+    RespReader reader;
+    REQUIRE(reader.feed(bytes));
+    CHECK_FALSE(reader.next().has_value());
+    CHECK_FALSE(reader.error().empty());
+  }
+  // The replies before the bad one are still delivered.
+  RespReader reader;
+  REQUIRE(reader.feed("+OK\r\n*99999999\r\n"));
+  auto first = reader.next();
+  REQUIRE(first.has_value());
+  REQUIRE(*first != nullptr);
+  CHECK(reply_text(first->get()) == "OK");
+  CHECK_FALSE(reader.next().has_value());
+  CHECK(reader.error() == "array reply with too many elements");
+}
+
+}  // namespace
+}  // namespace cachecar

@@ -1,0 +1,26 @@
+// Fuzz target: values read from Redis as cache entries. Whatever decodes must encode back to
+// the same bytes and render to a response; nothing may crash or read out of bounds.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "cache/envelope.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace cachecar;
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string error;
+  auto decoded = decode_envelope(input, error);
+  if (!decoded) {
+    return 0;
+  }
+  if (encode_envelope(*decoded) != input) {
+    std::abort();  // a decoded envelope must be exactly what encodes to it
+  }
+  std::string out;
+  write_cached_response(*decoded, HitFraming{}, out);
+  return 0;
+}
