@@ -88,6 +88,18 @@ void remove_hop_by_hop(Headers& headers) {
 void prepare_upstream_request_headers(Headers& headers, const ForwardingInfo& info) {
   remove_hop_by_hop(headers);
   headers.remove("Expect");
+  // Fields some frameworks read to override the path or the method: they could change the
+  // upstream's answer without changing the cache key, so they never reach it.
+  for (std::string_view name : kOverrideFields) {
+    headers.remove(name);
+  }
+  // CGI-style backends read "Transfer_Encoding" as HTTP_TRANSFER_ENCODING, the same variable
+  // as Transfer-Encoding: a field cachecar did not frame by could frame the upstream's read.
+  // Dropped, as nginx does by default (underscores_in_headers off).
+  auto& list = headers.list();
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [](const Header& h) { return h.name.find('_') != std::string::npos; }),
+             list.end());
 
   std::string forwarded_for;
   headers.for_each("X-Forwarded-For", [&](std::string_view value) {

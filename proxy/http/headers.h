@@ -24,12 +24,32 @@ struct ForwardingInfo {
 };
 
 // Prepares a client's request head for the upstream: hop-by-hop fields removed, Expect
-// removed (cachecar answers 100-continue itself), X-Forwarded-For appended to, X-Forwarded-Proto
-// and X-Forwarded-Host set from what this hop saw, Via added. Host is passed through.
+// removed (cachecar answers 100-continue itself), kOverrideFields removed, X-Forwarded-For
+// appended to, X-Forwarded-Proto and X-Forwarded-Host set from what this hop saw, Via added.
+// Host is passed through.
 void prepare_upstream_request_headers(Headers& headers, const ForwardingInfo& info);
 
 // Prepares an upstream's response head for the client: hop-by-hop fields removed, Via added.
 void prepare_client_response_headers(Headers& headers);
+
+// Request fields that rewrite the target or method in common frameworks (IIS, Symfony,
+// Express method-override...). Removed before forwarding: a cached answer keyed on the
+// request line must not depend on them (cache poisoning).
+inline constexpr std::string_view kOverrideFields[] = {
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+    "X-Original-Method",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Path",
+    "X-Forwarded-Uri",
+    "X-Forwarded-Server",
+    "X-Host",
+    "X-Forwarded-Port",
+    "X-Forwarded-Scheme",
+};
 
 // The Via entry cachecar adds (RFC 9110 §7.6.3).
 inline constexpr std::string_view kViaValue = "1.1 cachecar";

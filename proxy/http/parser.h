@@ -49,6 +49,10 @@ class RequestParser {
     ~Listener() = default;
   };
 
+  // Extensions are legal on every chunk but nobody needs many bytes of them; without a bound a
+  // client could stream megabytes that are neither body nor header.
+  static constexpr size_t kMaxChunkExtensionBytes = 1024;
+
   struct Limits {
     uint64_t max_header_bytes = 16 * 1024;  // request line plus header section
     int max_headers = 100;
@@ -83,11 +87,14 @@ class RequestParser {
   int on_header_value_complete();
   int on_headers_complete();
   int on_body(std::string_view piece);
+  int on_chunk_header();
+  int on_chunk_extension(std::string_view piece);
   int on_message_complete();
 
   int add_head_bytes(size_t n);
   int reject(int status, const char* reason);
   int step(ParseStep step);
+  bool check_chunk_crlf();
 
   Listener& listener_;
   Limits limits_;
@@ -97,6 +104,12 @@ class RequestParser {
   std::string value_;
   uint64_t head_bytes_ = 0;
   uint64_t body_bytes_ = 0;
+  size_t chunk_extension_bytes_ = 0;  // of the chunk header being read
+  uint64_t chunk_left_ = 0;           // data bytes of the current chunk not yet seen
+  int64_t chunk_crlf_at_ = -1;        // stream position where a chunk's CRLF must be, or -1
+  uint64_t stream_offset_ = 0;        // stream position of input_'s first byte
+  std::string_view input_;            // the buffer execute() is parsing
+  char last_significant_byte_ = 0;    // the last byte consumed that is not SP or HTAB
   bool in_message_ = false;
   int error_status_ = 0;  // set by reject(); 0 means llhttp found the error (400)
   const char* error_reason_ = nullptr;

@@ -10,6 +10,7 @@
 #include "cache/scripts.h"
 #include "http/error_page.h"
 #include "http/headers.h"
+#include "http/target.h"
 #include "http/writer.h"
 #include "log/logging.h"
 #include "ratelimit/client_identity.h"
@@ -78,6 +79,14 @@ Exchange::~Exchange() {
 }
 
 void Exchange::start() {
+  std::string reason;
+  auto target = normalize_target(head_.target, reason);
+  if (!target) {
+    head_.keep_alive = false;  // a malformed request: answer, then close
+    respond_error(400, reason);
+    return;
+  }
+  head_.target = std::move(*target);
   plan_ = plan_request(head_, *config_);
   client_wants_body_ = method_ != "HEAD";
   const IpAddress client =

@@ -1014,3 +1014,49 @@ TEST_CASE("ResponseParser: the listener can reject a head (502)") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+// llhttp 8.1 leniencies that cachecar closes itself (tests/integration/security_test.cc has
+// the end-to-end view): any two bytes taken as a chunk's CRLF, and obs-fold.
+TEST_CASE("RequestParser: a chunk not followed by CRLF and obs-fold are 400 at every split") {
+  const std::string_view cases[] = {
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\rX0\r\n\r\n",
+      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\nX0\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\tc\r\n\r\n",
+  };
+  for (std::string_view bytes : cases) {
+    CAPTURE(bytes);
+    for (Pausing pausing : {Pausing::OnComplete, Pausing::Everywhere}) {
+      for (const auto& cuts : all_cuts(bytes.size())) {
+        CAPTURE(cuts_text(cuts));
+        const Run run = run_request(bytes, cuts, {}, pausing);
+        CHECK(kind_name(run.kind) == "error");
+        CHECK(run.status == 400);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("RequestParser: a folded Transfer-Encoding is 400 at every split") {
+  const std::string_view bytes =
+      "POST / HTTP/1.1\r\nTransfer-Encoding:\r\n chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  for (const auto& cuts : all_cuts(bytes.size())) {
+    CAPTURE(cuts_text(cuts));
+    const Run run = run_request(bytes, cuts, {}, Pausing::OnComplete);
+    CHECK(kind_name(run.kind) == "error");
+    CHECK(run.status == 400);
+  }
+}
+
+}  // namespace
+}  // namespace cachecar

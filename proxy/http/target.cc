@@ -1,0 +1,124 @@
+#include "http/target.h"
+
+#include <vector>
+
+namespace cachecar {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+bool unreserved(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
+}
+
+// Decodes escapes of unreserved characters, upper-cases the others.
+bool normalize_escapes(std::string_view path, std::string& out, std::string& reason) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  out.reserve(path.size());
+  for (size_t i = 0; i < path.size(); ++i) {
+    const char c = path[i];
+    if (c == '\0') {
+      reason = "NUL byte in the request target";
+      return false;
+    }
+    if (c != '%') {
+      out += c;
+      continue;
+    }
+    if (i + 2 >= path.size()) {
+      reason = "truncated percent-escape in the path";
+      return false;
+    }
+    const int hi = hex_value(path[i + 1]);
+    const int lo = hex_value(path[i + 2]);
+    if (hi < 0 || lo < 0) {
+      reason = "invalid percent-escape in the path";
+      return false;
+    }
+    const char decoded = static_cast<char>(hi * 16 + lo);
+    if (decoded == '\0') {
+      reason = "NUL byte in the request target";
+      return false;
+    }
+    if (unreserved(decoded)) {
+      out += decoded;
+    } else {
+      out += '%';
+      out += kHex[hi];
+      out += kHex[lo];
+    }
+    i += 2;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<std::string> normalize_target(std::string_view target, std::string& reason) {
+  if (target.empty() || target.front() != '/') {
+    reason = "the request target must be a path (origin-form)";
+    return std::nullopt;
+  }
+  const size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  std::string escaped;
+  if (!normalize_escapes(path, escaped, reason)) {
+    return std::nullopt;
+  }
+  // Segments between slashes; empty ones (from "//") are merged away, except a trailing one,
+  // which keeps "/dir/" distinct from "/dir".
+  std::vector<std::string_view> segments;
+  std::string_view rest = std::string_view(escaped).substr(1);
+  bool trailing_slash = false;
+  while (true) {
+    const size_t slash = rest.find('/');
+    const std::string_view segment = rest.substr(0, slash);
+    const bool last = slash == std::string_view::npos;
+    if (segment == "..") {
+      if (segments.empty()) {
+        reason = "the path climbs above the root";
+        return std::nullopt;
+      }
+      segments.pop_back();
+      trailing_slash = true;
+    } else if (segment == ".") {
+      trailing_slash = true;
+    } else if (!segment.empty()) {
+      segments.push_back(segment);
+      trailing_slash = false;
+    } else {
+      trailing_slash = !segments.empty() || last;
+    }
+    if (last) {
+      break;
+    }
+    rest.remove_prefix(slash + 1);
+  }
+  std::string out;
+  out.reserve(target.size());
+  for (std::string_view segment : segments) {
+    out += '/';
+    out += segment;
+  }
+  if (out.empty() || trailing_slash) {
+    out += '/';
+  }
+  if (question != std::string_view::npos) {
+    out += target.substr(question);
+  }
+  return out;
+}
+
+}  // namespace cachecar

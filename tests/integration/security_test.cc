@@ -1,0 +1,263 @@
+// Hostile input: request smuggling vectors are refused with 400 and a close, cache poisoning
+// and deception vectors cannot reach a stored entry, and slow-header connections do not starve
+// normal requests. Each test is one a naive proxy (forwarding framing and headers as sent,
+// keying the raw path) would fail.
+
+#include <doctest/doctest.h>
+#include <sys/resource.h>
+
+#include <future>
+#include <thread>
+
+#include "harness.h"
+
+namespace cachecar::test {
+namespace {
+
+constexpr const char* kRoutes =
+    "  - path: /products/{id}\n"
+    "    key: product:{id}\n"
+    "    ttl: 60s\n";
+
+// Sends `bytes` on a fresh connection; expects a 400, the connection closed, and nothing
+// forwarded.
+void check_refused(Stack& stack, const std::string& bytes) {
+  CAPTURE(bytes);
+  const size_t forwarded = stack.upstream.request_count();
+  HttpConnection client(stack.port());
+  client.try_send_raw(bytes);
+  auto response = client.read_response();
+  REQUIRE(response);
+  CHECK(response->status == 400);
+  CHECK(client.closed_by_peer(1s));
+  CHECK(stack.upstream.request_count() == forwarded);
+}
+
+TEST_CASE("smuggling: CL.TE, TE.CL and TE.TE requests are refused") {
+  Stack stack;
+  const std::string post = "POST /a HTTP/1.1\r\nHost: t\r\n";
+  // CL.TE: a front end that reads Content-Length forwards "G..." as the start of the next
+  // request to a back end that reads chunked.
+  check_refused(stack, post + "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG");
+  // TE.CL: the reverse.
+  check_refused(stack, post +
+                           "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "8\r\nSMUGGLED\r\n0\r\n\r\n");
+  // TE.TE: obfuscated Transfer-Encoding that one hop ignores and the other honours.
+  for (const char* te :
+       {"Transfer-Encoding: xchunked\r\n", "Transfer-Encoding: chunked, identity\r\n",
+        "Transfer-Encoding: identity\r\n", "Transfer-Encoding : chunked\r\n",
+        "Transfer-Encoding: chunked\r\nTransfer-Encoding: cow\r\n",
+        "Transfer-Encoding:\r\n chunked\r\n"}) {
+    check_refused(stack, post + te + "\r\n5\r\nhello\r\n0\r\n\r\n");
+  }
+}
+
+TEST_CASE("smuggling: a Transfer_Encoding field never reaches the upstream") {
+  Stack stack;
+  HttpConnection client(stack.port());
+  // Not a framing field to cachecar (underscore), but HTTP_TRANSFER_ENCODING to a CGI-style
+  // upstream. The POST is forwarded without it and without a body; the "chunks" after it are
+  // then a malformed next request.
+  client.send_raw(
+      "POST /a HTTP/1.1\r\nHost: t\r\nTransfer_Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  auto first = client.read_response();
+  REQUIRE(first);
+  CHECK(first->status == 200);
+  auto second = client.read_response();
+  REQUIRE(second);
+  CHECK(second->status == 400);
+  CHECK(client.closed_by_peer(1s));
+  REQUIRE(stack.upstream.request_count() == 1);
+  auto seen = stack.upstream.last_request();
+  CHECK_FALSE(seen->header("Transfer_Encoding").has_value());
+  CHECK(seen->body.empty());
+}
+
+TEST_CASE("smuggling: ambiguous lengths, bad chunks, folds and bare line ends are refused") {
+  Stack stack;
+  const std::string post = "POST /a HTTP/1.1\r\nHost: t\r\n";
+  check_refused(stack, post + "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+  check_refused(stack, post + "Content-Length: 3, 4\r\n\r\nabcd");
+  check_refused(stack, post + "Content-Length: +3\r\n\r\nabc");
+  check_refused(stack, post + "Content-Length: 0x3\r\n\r\nabc");
+  for (const char* chunk :
+       {"zz\r\nhello\r\n0\r\n\r\n", "-1\r\nx\r\n0\r\n\r\n", "5 5\r\nhello\r\n0\r\n\r\n",
+        "fffffffffffffffff1\r\nx\r\n", "5\r\nhelloXX0\r\n\r\n"}) {
+    check_refused(stack, post + "Transfer-Encoding: chunked\r\n\r\n" + chunk);
+  }
+  // A chunk extension longer than any real one.
+  check_refused(stack, post + "Transfer-Encoding: chunked\r\n\r\n5;" + std::string(2000, 'x') +
+                           "\r\nhello\r\n0\r\n\r\n");
+  // obs-fold, whitespace before the colon, bare CR, bare LF.
+  check_refused(stack, "GET /a HTTP/1.1\r\nHost: t\r\nX-A: b\r\n c\r\n\r\n");
+  check_refused(stack, "GET /a HTTP/1.1\r\nHost : t\r\n\r\n");
+  check_refused(stack, "GET /a HTTP/1.1\r\nHost: t\rX-B: c\r\n\r\n");
+  check_refused(stack, "GET /a HTTP/1.1\nHost: t\n\n");
+  // Dot segments above the root and broken escapes in the path.
+  check_refused(stack, "GET /../etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n");
+  check_refused(stack, "GET /a%zz HTTP/1.1\r\nHost: t\r\n\r\n");
+}
+
+TEST_CASE("smuggling: the upstream sees cachecar's framing, never the client's") {
+  Stack stack;
+  HttpConnection client(stack.port());
+  client.send_raw(
+      "POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+      "chunked\r\n\r\n3;ext=1\r\nabc\r\n0\r\n\r\n");
+  auto response = client.read_response();
+  REQUIRE(response);
+  CHECK(response->status == 200);
+  auto seen = stack.upstream.last_request();
+  REQUIRE(seen);
+  CHECK(seen->body == "abc");
+  CHECK(seen->header("Transfer-Encoding") == "chunked");
+  CHECK_FALSE(seen->header("Content-Length"));
+}
+
+TEST_CASE("poisoning: fields that rewrite the path, method or host never reach the upstream") {
+  Stack stack("", kRoutes);
+  stack.upstream.set_handler([](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    // A naive upstream framework honouring every override.
+    std::string body = request.target;
+    for (const char* name : {"X-Original-URL", "X-Rewrite-URL", "X-HTTP-Method-Override",
+                             "X-Forwarded-Host", "X-Host"}) {
+      if (auto value = request.header(name)) {
+        body += std::string(" ") + name + "=" + *value;
+      }
+    }
+    reply.body = body;
+    return reply;
+  });
+  auto poisoned = http_request(stack.port(), "GET", "/products/1",
+                               {{"Host", "shop"},
+                                {"X-Original-URL", "/admin"},
+                                {"X-Rewrite-URL", "/admin"},
+                                {"X-HTTP-Method-Override", "DELETE"},
+                                {"X-Forwarded-Host", "evil.example"},
+                                {"X-Host", "evil.example"}});
+  CHECK(poisoned.body == "/products/1 X-Forwarded-Host=shop");
+  auto victim = http_request(stack.port(), "GET", "/products/1", {{"Host", "shop"}});
+  CHECK(victim.header("X-Cache") == "HIT");
+  CHECK(victim.body == "/products/1 X-Forwarded-Host=shop");
+}
+
+TEST_CASE("poisoning: the path is normalised the same way for the key and the upstream") {
+  Stack stack("", kRoutes);
+  stack.upstream.set_handler([](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    reply.body = request.target;
+    return reply;
+  });
+  // Every spelling reaches the upstream as the canonical path and shares one entry.
+  CHECK(http_request(stack.port(), "GET", "/products/%34%32").body == "/products/42");
+  for (const char* spelling : {"/products/42", "//products//42", "/products/./42",
+                               "/products/x/../42", "/products/%2e/42"}) {
+    CAPTURE(spelling);
+    auto response = http_request(stack.port(), "GET", spelling);
+    CHECK(response.header("X-Cache") == "HIT");
+    CHECK(response.body == "/products/42");
+  }
+  CHECK(stack.upstream.request_count() == 1);
+  // One write invalidates every spelling, since there is only one entry.
+  CHECK(http_request(stack.port(), "PUT", "/products/%34%32", {}, "{}").status == 200);
+  CHECK(http_request(stack.port(), "GET", "//products/42").header("X-Cache") == "MISS");
+}
+
+TEST_CASE("poisoning: parameter cloaking, Range and a GET with a body cannot poison an entry") {
+  Stack stack("", kRoutes);
+  stack.upstream.set_handler([](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    reply.body = "full:" + request.target;
+    if (request.header("Range")) {
+      reply.status = 206;
+      reply.body = "part";
+      reply.headers = {{"Content-Range", "bytes 0-3/20"}};
+    }
+    if (!request.body.empty()) {
+      reply.body = "body-dependent:" + request.body;
+    }
+    return reply;
+  });
+  // ';' is part of the segment: a cloaked path is its own key, not product 42's.
+  CHECK(http_request(stack.port(), "GET", "/products/42;.css").body == "full:/products/42;.css");
+  // A Range request is passed through and its 206 never stored.
+  auto partial = http_request(stack.port(), "GET", "/products/42", {{"Range", "bytes=0-3"}});
+  CHECK(partial.status == 206);
+  CHECK(partial.header("X-Cache") == "BYPASS");
+  // A GET with a body may change the answer without changing the key: not cached.
+  auto with_body = http_request(stack.port(), "GET", "/products/42", {}, "evil");
+  CHECK(with_body.header("X-Cache") == "BYPASS");
+  auto clean = http_request(stack.port(), "GET", "/products/42");
+  CHECK(clean.header("X-Cache") == "MISS");
+  CHECK(clean.body == "full:/products/42");
+  CHECK(http_request(stack.port(), "GET", "/products/42").body == "full:/products/42");
+}
+
+TEST_CASE("faults: an upstream reset mid-body is never cached") {
+  Stack stack("", kRoutes);
+  std::atomic<int> calls{0};
+  stack.upstream.set_handler([&calls](const ReceivedRequest&) {
+    UpstreamReply reply;
+    reply.body = std::string(100'000, 'b');
+    if (calls++ == 0) {
+      reply.fault = UpstreamReply::Fault::ResetMidBody;
+    }
+    return reply;
+  });
+  HttpConnection broken(stack.port());
+  broken.send_raw("GET /products/9 HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto truncated = broken.read_response();
+  REQUIRE(truncated);
+  CHECK_FALSE(truncated->complete);
+  std::this_thread::sleep_for(100ms);
+  CHECK_FALSE(stack.redis.get("product:9").has_value());
+  auto whole = http_request(stack.port(), "GET", "/products/9");
+  CHECK(whole.header("X-Cache") == "MISS");
+  CHECK(whole.body.size() == 100'000);
+  stack.upstream.stop();
+}
+
+TEST_CASE("exhaustion: 1,000 slow-header connections do not slow normal requests") {
+  rlimit files{};
+  getrlimit(RLIMIT_NOFILE, &files);
+  if (files.rlim_cur < 4096 && files.rlim_max >= 4096) {
+    files.rlim_cur = 4096;  // the test process and cachecar (inherited) hold 1,000+ sockets
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+  REQUIRE(files.rlim_cur >= 4096);
+  Stack stack("limits:\n  header_timeout: 30s\n");
+  HttpConnection warm(stack.port());
+  CHECK(warm.request("GET", "/a").status == 200);
+  const auto baseline_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    warm.request("GET", "/a");
+  }
+  const auto baseline = (std::chrono::steady_clock::now() - baseline_start) / 20;
+
+  std::vector<HttpConnection> slow;
+  for (int i = 0; i < 1000; ++i) {
+    slow.emplace_back(stack.port());
+    slow.back().send_raw("GET /slow HTTP/1.1\r\nHost: t\r\nX-Drip: ");
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (auto& connection : slow) {
+      connection.try_send_raw("a");
+    }
+  }
+  HttpConnection fresh(stack.port());
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    CHECK(fresh.request("GET", "/a").status == 200);
+  }
+  const auto with_slowloris = (std::chrono::steady_clock::now() - start) / 20;
+  CAPTURE(std::chrono::duration_cast<std::chrono::microseconds>(baseline).count());
+  CAPTURE(std::chrono::duration_cast<std::chrono::microseconds>(with_slowloris).count());
+  // Usual latency: the same order as without them, and far from waiting on any of them.
+  CHECK(with_slowloris < baseline * 5 + 20ms);
+  CHECK(stack.upstream.request_count() == 41);
+}
+
+}  // namespace
+}  // namespace cachecar::test
