@@ -31,7 +31,7 @@ class CacheStore final : private RedisWaiter {
   bool available() const { return redis_.ready(); }
   RedisClient& redis() { return redis_; }
 
-  // GET key, GET guard and, for format: body (no stored time), PTTL key for the Age.
+  // MGET key guard and, for format: body (no stored time), PTTL key for the Age.
   static std::vector<RedisCommand> lookup_commands(const RequestPlan& plan);
 
   // Stores `value` if the guard still holds `seen_guard`.

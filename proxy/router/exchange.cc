@@ -19,6 +19,15 @@
 namespace cachecar {
 namespace {
 
+// Element `index` of the lookup's MGET reply, or nullptr when the reply is not that array.
+const redisReply* mget_element(const std::vector<RedisReplyPtr>& replies, size_t index) {
+  const redisReply* array = replies.empty() ? nullptr : replies[0].get();
+  if (array == nullptr || array->type != REDIS_REPLY_ARRAY || array->elements <= index) {
+    return nullptr;
+  }
+  return array->element[index];
+}
+
 double elapsed_ms(uint64_t from_ns, uint64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
 }
@@ -182,7 +191,7 @@ void Exchange::on_lookup_done(std::vector<RedisReplyPtr>& replies) {
     serve_cached(*hit, age_seconds);
     return;
   }
-  const redisReply* guard = replies.size() > 1 ? replies[1].get() : nullptr;
+  const redisReply* guard = mget_element(replies, 1);
   if (is_nil(guard)) {
     seen_guard_ = std::string();
   } else if (guard != nullptr && guard->type == REDIS_REPLY_STRING) {
@@ -194,7 +203,10 @@ void Exchange::on_lookup_done(std::vector<RedisReplyPtr>& replies) {
 
 std::optional<CachedResponse> Exchange::decode_hit(std::vector<RedisReplyPtr>& replies,
                                                    int64_t& age_seconds) {
-  const redisReply* value = replies[0].get();
+  const redisReply* value = mget_element(replies, 0);
+  if (value == nullptr && is_error(replies[0].get())) {
+    value = replies[0].get();  // the whole MGET failed (e.g. OOM, NOSCRIPT-free errors)
+  }
   if (is_nil(value)) {
     return std::nullopt;
   }
@@ -205,7 +217,7 @@ std::optional<CachedResponse> Exchange::decode_hit(std::vector<RedisReplyPtr>& r
   }
   if (plan_.route != nullptr && plan_.route->format == StoredFormat::Body) {
     // No stored time in a bare body: the age is how much of the TTL has run out.
-    const auto remaining_ms = replies.size() > 2 ? reply_integer(replies[2].get()) : std::nullopt;
+    const auto remaining_ms = replies.size() > 1 ? reply_integer(replies[1].get()) : std::nullopt;
     if (remaining_ms && *remaining_ms >= 0) {
       age_seconds = std::max<int64_t>(0, (plan_.ttl.count() - *remaining_ms) / 1000);
     }
