@@ -33,7 +33,7 @@ A reverse caching proxy in front of an HTTP API, with its cache and rate limits 
   --version            print the version and exit
   --help               print this text and exit
 
-Environment overrides: REDIS_URL, UPSTREAM_URL, LISTEN, LOG_LEVEL.
+Environment overrides: REDIS_URL, UPSTREAM_URL, LISTEN, ADMIN_LISTEN, LOG_LEVEL.
 Signals: SIGTERM or SIGINT drain in-flight requests (up to drain_timeout) and exit 0, a second
 one exits at once; SIGHUP reloads the configuration file.
 )";

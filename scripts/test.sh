@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Installs what is needed, builds, and runs every test twice: under AddressSanitizer and
-# UndefinedBehaviorSanitizer (Debug), then the optimised build with warnings as errors. The
-# last lines are ctest's summary of the optimised run.
+# Installs what is needed, builds, and runs every test: the unit and integration suites under
+# AddressSanitizer and UndefinedBehaviorSanitizer (Debug); the fuzz targets for FUZZ_SECONDS
+# each; the container image built and run for real; the Kubernetes manifests rendered and
+# validated; and last the suites again in the optimised build with warnings as errors, so the
+# final lines are ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +24,11 @@ configure_and_build build -DCMAKE_BUILD_TYPE=Release
 echo "== tests under ASan/UBSan =="
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j "$jobs")
+echo "== fuzzing =="
+tests/fuzz/run.sh
+echo "== container image =="
+tests/container/run.sh
+echo "== Kubernetes manifests =="
+tests/deploy/validate.sh
 echo "== tests, optimised build =="
 (cd build && ctest --output-on-failure -j "$jobs")

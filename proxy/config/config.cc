@@ -628,6 +628,13 @@ void apply_environment(Config& config, const EnvLookup& env) {
     }
     config.listen = std::move(*address);
   }
+  if (auto value = env("ADMIN_LISTEN")) {
+    auto address = parse_host_port(*value, reason);
+    if (!address) {
+      fail_env("ADMIN_LISTEN", reason);
+    }
+    config.admin.listen = std::move(*address);
+  }
   if (auto value = env("LOG_LEVEL")) {
     if (!valid_log_level(*value)) {
       fail_env("LOG_LEVEL", "expected one of: " + join(log_levels()));

@@ -150,8 +150,8 @@ struct ConfigError {
 // Looks up an environment variable; nullopt when unset.
 using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 
-// Parses and validates `yaml_text`, then applies REDIS_URL, UPSTREAM_URL, LISTEN and
-// LOG_LEVEL from `env`. An empty document yields the defaults.
+// Parses and validates `yaml_text`, then applies REDIS_URL, UPSTREAM_URL, LISTEN,
+// ADMIN_LISTEN and LOG_LEVEL from `env`. An empty document yields the defaults.
 std::variant<Config, ConfigError> parse_config(std::string_view yaml_text, const EnvLookup& env);
 
 // The effective configuration as YAML that parse_config accepts again (the Redis password

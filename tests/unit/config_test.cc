@@ -505,7 +505,8 @@ TEST_CASE("environment overrides are applied over the file") {
   CHECK(c.log.format == LogFormat::Json);
   // Exactly the documented variables are consulted.
   std::sort(asked.begin(), asked.end());
-  CHECK(asked == std::vector<std::string>{"LISTEN", "LOG_LEVEL", "REDIS_URL", "UPSTREAM_URL"});
+  CHECK(asked == std::vector<std::string>{"ADMIN_LISTEN", "LISTEN", "LOG_LEVEL", "REDIS_URL",
+                                          "UPSTREAM_URL"});
 }
 
 // The four fields the environment can override, as one line.
@@ -1177,6 +1178,29 @@ TEST_CASE("a rate-limit window longer than a day is refused") {
     CHECK(std::get<ConfigError>(parsed).reason == "must be at most 24h");
   }
   CHECK(std::holds_alternative<Config>(parse_config("rate_limit:\n  window: 24h\n", no_env)));
+}
+
+}  // namespace
+}  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("ADMIN_LISTEN overrides admin.listen and is validated") {
+  auto with = [](std::string value) {
+    return [value](std::string_view name) -> std::optional<std::string> {
+      if (name == "ADMIN_LISTEN") {
+        return value;
+      }
+      return std::nullopt;
+    };
+  };
+  auto parsed = parse_config("", with("0.0.0.0:9901"));
+  REQUIRE(std::holds_alternative<Config>(parsed));
+  CHECK(std::get<Config>(parsed).admin.listen.to_string() == "0.0.0.0:9901");
+  auto bad = parse_config("", with("nope"));
+  REQUIRE(std::holds_alternative<ConfigError>(bad));
+  CHECK(std::get<ConfigError>(bad).key == "ADMIN_LISTEN (environment)");
 }
 
 }  // namespace
