@@ -2,8 +2,9 @@
 # Installs what is needed, builds, and runs every test: the unit and integration suites under
 # AddressSanitizer and UndefinedBehaviorSanitizer (Debug); the fuzz targets for FUZZ_SECONDS
 # each; the container image built and run for real; the Kubernetes manifests rendered and
-# validated; and last the suites again in the optimised build with warnings as errors, so the
-# final lines are ctest's summary.
+# validated; a soak of a million mixed requests (flat memory, clean sanitizers); and last the
+# suites again in the optimised build with warnings as errors, so the final lines are ctest's
+# summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,5 +31,7 @@ echo "== container image =="
 tests/container/run.sh
 echo "== Kubernetes manifests =="
 tests/deploy/validate.sh
+echo "== soak: a million mixed requests, optimised and under sanitizers =="
+tests/soak/run.sh
 echo "== tests, optimised build =="
 (cd build && ctest --output-on-failure -j "$jobs")

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Soak: SOAK_REQUESTS (default 1,000,000) mixed requests (hits, misses, invalidating writes,
+# 429s, 404s, unrouted) through cachecar, twice: the optimised build, whose resident
+# memory must stay flat (growth after the warm-up below SOAK_RSS_BOUND_KB, default 4 MiB), and
+# the ASan/UBSan build, which must finish without a sanitizer report or a leak and exit 0 on
+# SIGTERM. Expects the builds scripts/test.sh makes (build/ and build-asan/).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+scripts/install-deps.sh wrk
+
+total_wanted=${SOAK_REQUESTS:-1000000}
+rss_bound_kb=${SOAK_RSS_BOUND_KB:-4096}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+  local port
+  while true; do
+    port=$((20000 + RANDOM % 20000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+wait_for_port() {
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "soak: nothing listens on port $1" >&2
+  return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+passed=0
+failed=0
+check() {
+  if [ "$2" = ok ]; then
+    echo "PASS soak $1"
+    passed=$((passed + 1))
+  else
+    echo "FAIL soak $1"
+    failed=$((failed + 1))
+  fi
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
+  --daemonize no >"$work/redis.log" 2>&1 &
+pids+=($!)
+api_port=$(free_port)
+build/tests/support/product_api --port "$api_port" >"$work/api.log" 2>&1 &
+pids+=($!)
+wait_for_port "$redis_port"
+wait_for_port "$api_port"
+
+# binary name, then label
+soak_one() {
+  local binary=$1 label=$2
+  local port admin
+  port=$(free_port)
+  admin=$(free_port)
+  cat >"$work/$label.yaml" <<YAML
+listen: 127.0.0.1:$port
+admin:
+  listen: 127.0.0.1:$admin
+upstream:
+  url: http://127.0.0.1:$api_port
+redis:
+  url: redis://127.0.0.1:$redis_port
+  command_timeout: 500ms
+rate_limit:
+  limit: 1000000000
+log:
+  access: false
+routes:
+  - path: /products/{id}
+    key: soak:{id}
+    ttl: 2s
+    invalidate: [soak:list]
+  - path: /limited/{id}
+    key: limited:{id}
+    ttl: 2s
+    rate_limit:
+      limit: 50
+      window: 1s
+YAML
+  ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$binary" --config "$work/$label.yaml" >"$work/$label.log" 2>&1 &
+  local pid=$!
+  pids+=("$pid")
+  wait_for_port "$port"
+  sleep 0.5
+
+  local done_requests=0 errors=0 chunk=0 baseline=0 peak=0
+  while [ "$done_requests" -lt "$total_wanted" ]; do
+    wrk -t1 -c32 -d5s -s tests/soak/mixed.lua "http://127.0.0.1:$port" >"$work/wrk.out" 2>&1
+    local got
+    got=$(awk '/^soak-total/ {print $2}' "$work/wrk.out")
+    errors=$((errors + $(awk '/^soak-errors/ {print $2 + $3 + $4}' "$work/wrk.out")))
+    done_requests=$((done_requests + got))
+    chunk=$((chunk + 1))
+    local rss
+    rss=$(rss_kb "$pid")
+    if [ "$chunk" -eq 2 ]; then
+      baseline=$rss  # after a warm-up chunk: pools, buffers and the allocator have settled
+    fi
+    [ "$rss" -gt "$peak" ] && peak=$rss
+    echo "soak $label: $done_requests requests, RSS ${rss} kB"
+  done
+  local growth=$((peak - baseline))
+  check "$label: $done_requests requests without a socket error ($errors)" \
+    "$([ "$errors" -eq 0 ] && echo ok || echo no)"
+  if [ "$label" = optimised ]; then
+    check "$label: RSS flat, ${growth} kB growth after warm-up (bound ${rss_bound_kb} kB; peak ${peak} kB)" \
+      "$([ "$growth" -le "$rss_bound_kb" ] && echo ok || echo no)"
+  fi
+  kill -TERM "$pid"
+  local code=0
+  wait "$pid" || code=$?
+  check "$label: exits 0 after SIGTERM" "$([ "$code" -eq 0 ] && echo ok || echo no)"
+  if grep -qE "ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:" "$work/$label.log"; then
+    check "$label: no sanitizer report" no
+    grep -E -A20 "Sanitizer|runtime error" "$work/$label.log" | head -60
+  else
+    check "$label: no sanitizer report" ok
+  fi
+}
+
+soak_one build/cachecar optimised
+soak_one build-asan/cachecar sanitizers
+echo "soak: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
