@@ -120,11 +120,20 @@ std::string encode_envelope(const CachedResponse& response) {
 }
 
 std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::string& error) {
+  auto view = view_envelope(bytes, error);
+  if (!view) {
+    return std::nullopt;
+  }
+  return CachedResponse{view->status, std::string(view->head_lines), std::string(view->body),
+                        view->stored_at_ms};
+}
+
+std::optional<CachedView> view_envelope(std::string_view bytes, std::string& error) {
   if (bytes.size() < kFixedSize || bytes.substr(0, kMagic.size()) != kMagic) {
     error = "not a cachecar envelope";
     return std::nullopt;
   }
-  CachedResponse out;
+  CachedView out;
   out.stored_at_ms = static_cast<int64_t>(get_le(bytes, 4, 8));
   out.status = static_cast<int>(get_le(bytes, 12, 2));
   if (out.status < 200 || out.status > 599) {
@@ -148,8 +157,8 @@ std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::strin
   if (!valid_head_lines(head, error)) {
     return std::nullopt;
   }
-  out.head_lines.assign(head);
-  out.body.assign(bytes.substr(offset));
+  out.head_lines = head;
+  out.body = bytes.substr(offset);
   return out;
 }
 
@@ -163,7 +172,7 @@ CachedResponse response_from_body(std::string_view body, std::string_view conten
   return out;
 }
 
-void write_cached_response(const CachedResponse& response, const HitFraming& framing,
+void write_cached_response(const CachedView& response, const HitFraming& framing,
                            std::string& out) {
   out.reserve(out.size() + 128 + response.head_lines.size() +
               (framing.head_only ? 0 : response.body.size()));

@@ -21,11 +21,22 @@
 
 namespace cachecar {
 
+// A stored response seen in place: views into the bytes it was read from (a Redis reply) or
+// into a CachedResponse. Valid while those live.
+struct CachedView {
+  int status = 200;
+  std::string_view head_lines;
+  std::string_view body;
+  int64_t stored_at_ms = 0;
+};
+
 struct CachedResponse {
   int status = 200;
   std::string head_lines;  // "Name: value\r\n" for each end-to-end header kept
   std::string body;
   int64_t stored_at_ms = 0;  // Unix time
+
+  CachedView view() const { return CachedView{status, head_lines, body, stored_at_ms}; }
 };
 
 // Header lines worth storing from a response about to be cached: every field except the
@@ -34,7 +45,10 @@ std::string stored_head_lines(const Headers& headers);
 
 std::string encode_envelope(const CachedResponse& response);
 
-// nullopt (with `error` set) for a truncated, foreign or malformed value.
+// nullopt (with `error` set) for a truncated, foreign or malformed value. The view points
+// into `bytes`: a hit is served without copying the entry.
+std::optional<CachedView> view_envelope(std::string_view bytes, std::string& error);
+// The same, copied out of `bytes`.
 std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::string& error);
 
 // A route with format: body stores the body alone; a hit is then a 200 with the route's
@@ -51,7 +65,6 @@ struct HitFraming {
 
 // The complete response bytes for a client: status line, stored lines, Age, X-Cache, Via,
 // Content-Length, Connection: close when not keeping alive, then the body.
-void write_cached_response(const CachedResponse& response, const HitFraming& framing,
-                           std::string& out);
+void write_cached_response(const CachedView& response, const HitFraming& framing, std::string& out);
 
 }  // namespace cachecar

@@ -73,6 +73,11 @@ std::optional<std::string> normalize_target(std::string_view target, std::string
   }
   const size_t question = target.find('?');
   const std::string_view path = target.substr(0, question);
+  // Nearly every path is canonical already: no escape, no empty or dot segment.
+  if (path.find_first_of(std::string_view("%\0", 2)) == std::string_view::npos &&
+      path.find("//") == std::string_view::npos && path.find("/.") == std::string_view::npos) {
+    return std::string(target);
+  }
   std::string escaped;
   if (!normalize_escapes(path, escaped, reason)) {
     return std::nullopt;

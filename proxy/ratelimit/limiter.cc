@@ -1,6 +1,7 @@
 #include "ratelimit/limiter.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "ratelimit/client_identity.h"
 
@@ -107,26 +108,29 @@ std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* rep
   return decision;
 }
 
-Headers rate_limit_headers(const LimitPlan& plan, const LimitDecision& decision) {
-  Headers headers;
-  headers.add("RateLimit-Limit", std::to_string(decision.limit));
-  headers.add("RateLimit-Remaining", std::to_string(decision.remaining));
-  headers.add("RateLimit-Reset", std::to_string(decision.reset_seconds));
-  headers.add("RateLimit-Policy", std::to_string(plan.limit) +
-                                      ";w=" + std::to_string(ceil_seconds(plan.window.count())));
-  if (!decision.allowed) {
-    headers.add("Retry-After", std::to_string(std::max<int64_t>(1, decision.reset_seconds)));
-  }
-  return headers;
+namespace {
+
+void append_line(std::string_view name, int64_t value, std::string& out) {
+  out += name;
+  out += ": ";
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out.append(digits, end);
+  out += "\r\n";
 }
 
-std::string header_lines(const Headers& headers) {
+}  // namespace
+
+std::string rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision) {
   std::string out;
-  for (const Header& h : headers.list()) {
-    out += h.name;
-    out += ": ";
-    out += h.value;
-    out += "\r\n";
+  out.reserve(128);
+  append_line("RateLimit-Limit", decision.limit, out);
+  append_line("RateLimit-Remaining", decision.remaining, out);
+  append_line("RateLimit-Reset", decision.reset_seconds, out);
+  append_line("RateLimit-Policy", plan.limit, out);
+  out.insert(out.size() - 2, ";w=" + std::to_string(ceil_seconds(plan.window.count())));
+  if (!decision.allowed) {
+    append_line("Retry-After", std::max<int64_t>(1, decision.reset_seconds), out);
   }
   return out;
 }

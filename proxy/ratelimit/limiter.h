@@ -48,13 +48,11 @@ struct LimitDecision {
 // nullopt for an error or a reply of the wrong shape.
 std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* reply);
 
-// RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset and RateLimit-Policy ("100;w=60"),
-// the fields express-rate-limit sends (draft-ietf-httpapi-ratelimit-headers), plus
-// Retry-After when the request was denied.
-Headers rate_limit_headers(const LimitPlan& plan, const LimitDecision& decision);
-
-// "Name: value\r\n" lines for `headers`.
-std::string header_lines(const Headers& headers);
+// "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset" and "RateLimit-Policy"
+// ("100;w=60") lines, the fields express-rate-limit sends (draft-ietf-httpapi-ratelimit-
+// headers), plus Retry-After when the request was denied; each "Name: value\r\n", ready to be
+// written into any response head.
+std::string rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision);
 
 inline const RedisScript kFixedWindowScript{"fixed_window", R"lua(
 local count = redis.call('INCR', KEYS[1])

@@ -293,26 +293,27 @@ RedisClient::Call* RedisClient::enqueue(std::vector<RedisCommand> commands, Redi
 
 void RedisClient::encode(const RedisCommand& command, bool as_eval, std::string& out) {
   if (command.script == nullptr) {
-    std::vector<std::string_view> argv(command.args.begin(), command.args.end());
-    append_command(argv, out);
+    append_array_header(command.args.size(), out);
+    for (const std::string& arg : command.args) {
+      append_bulk(arg, out);
+    }
     return;
   }
   const auto found = std::find(scripts_.begin(), scripts_.end(), command.script);
   const size_t index = static_cast<size_t>(found - scripts_.begin());
   const bool have_sha = found != scripts_.end() && !script_shas_[index].empty();
-  const std::string num_keys = std::to_string(command.num_keys);
-  std::vector<std::string_view> argv;
-  argv.reserve(command.args.size() + 3);
+  append_array_header(command.args.size() + 3, out);
   if (as_eval || !have_sha) {
-    argv.push_back("EVAL");
-    argv.push_back(command.script->source);
+    append_bulk("EVAL", out);
+    append_bulk(command.script->source, out);
   } else {
-    argv.push_back("EVALSHA");
-    argv.push_back(script_shas_[index]);
+    append_bulk("EVALSHA", out);
+    append_bulk(script_shas_[index], out);
   }
-  argv.push_back(num_keys);
-  argv.insert(argv.end(), command.args.begin(), command.args.end());
-  append_command(argv, out);
+  append_bulk(std::to_string(command.num_keys), out);
+  for (const std::string& arg : command.args) {
+    append_bulk(arg, out);
+  }
 }
 
 void RedisClient::schedule_flush() {

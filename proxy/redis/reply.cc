@@ -18,12 +18,18 @@ void append_length_line(char prefix, size_t value, std::string& out) {
 
 }  // namespace
 
+void append_array_header(size_t count, std::string& out) { append_length_line('*', count, out); }
+
+void append_bulk(std::string_view arg, std::string& out) {
+  append_length_line('$', arg.size(), out);
+  out += arg;
+  out += "\r\n";
+}
+
 void append_command(const std::vector<std::string_view>& argv, std::string& out) {
-  append_length_line('*', argv.size(), out);
+  append_array_header(argv.size(), out);
   for (std::string_view arg : argv) {
-    append_length_line('$', arg.size(), out);
-    out += arg;
-    out += "\r\n";
+    append_bulk(arg, out);
   }
 }
 

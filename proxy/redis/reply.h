@@ -21,6 +21,9 @@ using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
 
 // Appends "*<n>\r\n" and "$<len>\r\n<arg>\r\n" per argument.
 void append_command(const std::vector<std::string_view>& argv, std::string& out);
+// The two pieces of append_command, for callers that have their arguments in several places.
+void append_array_header(size_t count, std::string& out);
+void append_bulk(std::string_view arg, std::string& out);
 
 bool is_error(const redisReply* reply);
 bool is_nil(const redisReply* reply);

@@ -175,7 +175,7 @@ bool Exchange::apply_limit(const redisReply* reply) {
     limit_.reset();  // fail open: no limit, and so no RateLimit headers
     return true;
   }
-  rate_header_lines_ = header_lines(rate_limit_headers(*limit_, *decision));
+  rate_header_lines_ = rate_limit_lines(*limit_, *decision);
   if (!decision->allowed) {
     context_.metrics->rate_limited.add();
     respond_error(429, "rate limit exceeded");
@@ -201,8 +201,8 @@ void Exchange::on_lookup_done(std::vector<RedisReplyPtr>& replies) {
   miss();
 }
 
-std::optional<CachedResponse> Exchange::decode_hit(std::vector<RedisReplyPtr>& replies,
-                                                   int64_t& age_seconds) {
+std::optional<CachedView> Exchange::decode_hit(std::vector<RedisReplyPtr>& replies,
+                                               int64_t& age_seconds) {
   const redisReply* value = mget_element(replies, 0);
   if (value == nullptr && is_error(replies[0].get())) {
     value = replies[0].get();  // the whole MGET failed (e.g. OOM, NOSCRIPT-free errors)
@@ -221,10 +221,11 @@ std::optional<CachedResponse> Exchange::decode_hit(std::vector<RedisReplyPtr>& r
     if (remaining_ms && *remaining_ms >= 0) {
       age_seconds = std::max<int64_t>(0, (plan_.ttl.count() - *remaining_ms) / 1000);
     }
-    return response_from_body(reply_text(value), plan_.route->content_type);
+    body_head_lines_ = "Content-Type: " + plan_.route->content_type + "\r\n";
+    return CachedView{200, body_head_lines_, reply_text(value), 0};
   }
   std::string error;
-  auto decoded = decode_envelope(reply_text(value), error);
+  auto decoded = view_envelope(reply_text(value), error);
   if (!decoded) {
     spdlog::warn("cache key {}: {}; treated as a miss and never served", plan_.key, error);
     return std::nullopt;
@@ -244,7 +245,7 @@ void Exchange::miss() {
   forward(false);
 }
 
-void Exchange::serve_cached(const CachedResponse& response, int64_t age_seconds) {
+void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
   status_ = response.status;
   response_started_ = true;
   keep_alive_ = keep_alive_now();
@@ -265,7 +266,7 @@ void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& res
   following_ = false;
   coalesced_ = true;
   cache_status_ = "HIT";
-  serve_cached(*response, 0);
+  serve_cached(response->view(), 0);
 }
 
 void Exchange::on_flight_abandoned() {

@@ -63,10 +63,10 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   // False when the request was answered (429, or 503 when the limiter fails closed).
   bool apply_limit(const redisReply* reply);
   void on_lookup_done(std::vector<RedisReplyPtr>& replies);
-  std::optional<CachedResponse> decode_hit(std::vector<RedisReplyPtr>& replies,
-                                           int64_t& age_seconds);
+  // A view into `replies` (or into body_head_lines_): serve it before they go.
+  std::optional<CachedView> decode_hit(std::vector<RedisReplyPtr>& replies, int64_t& age_seconds);
   void miss();
-  void serve_cached(const CachedResponse& response, int64_t age_seconds);
+  void serve_cached(const CachedView& response, int64_t age_seconds);
   void on_flight_landed(const std::shared_ptr<const CachedResponse>& response) override;
   void on_flight_abandoned() override;
   void abandon_flight();
@@ -109,6 +109,7 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   uint64_t lookup_ms_ = 0;
   bool storing_ = false;  // the response being streamed is kept for the fill
   CachedResponse fill_;
+  std::string body_head_lines_;  // format: body hits: the route's Content-Type line
   Duration fill_ttl_{0};
   bool holding_ = false;  // a write's 2xx answer waits for its invalidation
   bool completed_while_holding_ = false;

@@ -358,7 +358,7 @@ TEST_CASE("response_from_body") {
     CHECK(response.stored_at_ms == 0);
   }
   std::string out;
-  write_cached_response(response_from_body("{}", "application/json"), HitFraming{}, out);
+  write_cached_response(response_from_body("{}", "application/json").view(), HitFraming{}, out);
   CHECK(out ==
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nAge: 0\r\nX-Cache: HIT\r\n"
         "Via: 1.1 cachecar\r\nContent-Length: 2\r\n\r\n{}");
@@ -425,7 +425,7 @@ TEST_CASE("write_cached_response writes the exact bytes of a hit") {
   for (const Case& c : cases) {
     CAPTURE(c.name);
     std::string out;
-    write_cached_response(*c.response, c.framing, out);
+    write_cached_response(c.response->view(), c.framing, out);
     CHECK(printable(out) == printable(c.expected));
   }
 }
@@ -450,10 +450,31 @@ TEST_CASE("a decoded envelope writes the response it was made from") {
   CAPTURE(error);
   REQUIRE(decoded.has_value());
   std::string out;
-  write_cached_response(*decoded, HitFraming{12, "HIT", true, false, {}}, out);
+  write_cached_response(decoded->view(), HitFraming{12, "HIT", true, false, {}}, out);
   CHECK(out ==
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: max-age=60\r\n"
         "Age: 12\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\nContent-Length: 9\r\n\r\n{\"id\":42}");
+}
+
+}  // namespace
+}  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("view_envelope sees the same response as decode_envelope, in place") {
+  const CachedResponse original{201, "A: 1\r\nB: two\r\n", std::string("bo\0dy", 5), 1234};
+  const std::string bytes = encode_envelope(original);
+  std::string error;
+  const auto view = view_envelope(bytes, error);
+  REQUIRE(view.has_value());
+  CHECK(view->status == 201);
+  CHECK(view->head_lines == original.head_lines);
+  CHECK(view->body == original.body);
+  CHECK(view->stored_at_ms == 1234);
+  // In place: the views point into the bytes.
+  CHECK(view->body.data() == bytes.data() + bytes.size() - original.body.size());
+  CHECK_FALSE(view_envelope(bytes.substr(0, bytes.size() - 1), error).has_value());
 }
 
 }  // namespace
