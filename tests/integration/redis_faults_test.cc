@@ -132,6 +132,34 @@ TEST_CASE("redis faults: Redis down at start-up, then up: caching starts by itse
   CHECK(http_request(cachecar.port(), "GET", "/products/1").header("X-Cache") == "HIT");
 }
 
+TEST_CASE("redis faults: flushed, scripts lost and failed over to a replica under load") {
+  Stack stack("rate_limit:\n  limit: 1000000\n", kRoutes);
+  Traffic traffic;
+  const int port = stack.port();
+  auto runner = std::async(std::launch::async, [&traffic, port] { traffic.run(port); });
+  std::this_thread::sleep_for(300ms);
+
+  // Everything gone at once: entries, guards, counters and the script cache.
+  CHECK(stack.redis.command({"FLUSHALL"}) == "OK");
+  CHECK(stack.redis.command({"SCRIPT", "FLUSH"}) == "OK");
+  std::this_thread::sleep_for(300ms);
+  const int hits_after_flush = traffic.hits;
+
+  // A failover that left this node a replica: reads work, every write is READONLY.
+  CHECK(stack.redis.command({"REPLICAOF", "127.0.0.1", "1"}) == "OK");
+  std::this_thread::sleep_for(500ms);
+  CHECK(stack.redis.command({"REPLICAOF", "NO", "ONE"}) == "OK");
+  std::this_thread::sleep_for(500ms);
+
+  traffic.stop = true;
+  runner.get();
+  CAPTURE(traffic.requests.load());
+  CHECK(traffic.failures == 0);
+  CHECK(traffic.hits > hits_after_flush);  // caching came back after the failover
+  const std::string output = stack.cachecar->output();
+  CHECK(output.find("READONLY") != std::string::npos);
+}
+
 TEST_CASE("redis faults: error replies (OOM, READONLY) never fail a request") {
   Stack stack("", kRoutes);
   HttpConnection client(stack.port());
