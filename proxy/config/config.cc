@@ -7,6 +7,8 @@
 #include <sstream>
 #include <utility>
 
+#include "http/error_page.h"
+
 namespace cachecar {
 namespace {
 
@@ -644,30 +646,10 @@ void apply_environment(Config& config, const EnvLookup& env) {
 }
 
 // A YAML double-quoted scalar that reads back as exactly `text` (YAML would fold a raw line
-// break into a space).
+// break into a space). JSON's string escapes are all valid in YAML double quotes.
 std::string quoted(const std::string& text) {
   std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        out += c;
-    }
-  }
+  append_json_escaped(text, out);
   return out + "\"";
 }
 

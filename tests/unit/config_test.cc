@@ -1110,7 +1110,7 @@ TEST_CASE("render_config round-trips the rate limiting keys") {
   }
 }
 
-TEST_CASE("render_config round-trips line breaks in rate limiting text") {
+TEST_CASE("render_config round-trips line breaks and control characters in rate limiting text") {
   // Redis keys are binary-safe, and a YAML "\n" escape puts a line break in a key_prefix or a
   // scope. Written raw inside double quotes, YAML folds it into a space when read back.
   struct Case {
@@ -1121,6 +1121,7 @@ TEST_CASE("render_config round-trips line breaks in rate limiting text") {
       {"line break in key_prefix", "rate_limit:\n  key_prefix: \"rl\\n:\"\n"},
       {"line break in a route scope",
        "routes:\n  - path: /a\n    key: a\n    rate_limit: {scope: \"a\\nb\"}\n"},
+      {"control characters in key_prefix", "rate_limit:\n  key_prefix: \"rl\\x01\\x1f\\x7f:\"\n"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
