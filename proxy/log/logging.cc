@@ -1,12 +1,14 @@
 #include "log/logging.h"
 
 #include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 
 #include "http/error_page.h"
 
@@ -15,6 +17,7 @@ namespace {
 
 std::atomic<bool> g_access_enabled{true};
 std::atomic<LogFormat> g_format{LogFormat::Text};
+thread_local bool t_access_pending = false;
 
 // %*: the message escaped for a JSON string, so error lines stay one valid JSON object.
 class JsonMessageFlag final : public spdlog::custom_flag_formatter {
@@ -30,16 +33,28 @@ class JsonMessageFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
+// spdlog's stdout sink flushes after every line, a write(2) per request; this one leaves the
+// line in stdio's buffer for flush_access_log(). Lines stay whole: stdio locks each fwrite, and
+// the event log's sink writes to the same FILE.
+class DeferredStdoutSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(msg, formatted);
+    std::fwrite(formatted.data(), 1, formatted.size(), stdout);
+  }
+  void flush_() override { std::fflush(stdout); }
+};
+
 // Each logger has its own sink: spdlog keeps the formatter in the sink, and the access log's
-// bare "%v" must not replace the event log's pattern. stdio locks each line's fwrite, so the
-// two never interleave within a line.
+// bare "%v" must not replace the event log's pattern.
 std::shared_ptr<spdlog::logger> access_logger() {
   static auto logger = [] {
-    auto created = std::make_shared<spdlog::logger>(
-        "access", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+    auto created =
+        std::make_shared<spdlog::logger>("access", std::make_shared<DeferredStdoutSink>());
     created->set_pattern("%v");
     created->set_level(spdlog::level::info);
-    created->flush_on(spdlog::level::info);
+    created->flush_on(spdlog::level::off);
     return created;
   }();
   return logger;
@@ -147,6 +162,14 @@ void log_access(const AccessRecord& record) {
     return;
   }
   access_logger()->info(format_access(record, g_format.load(std::memory_order_relaxed)));
+  t_access_pending = true;
+}
+
+void flush_access_log() {
+  if (t_access_pending) {
+    t_access_pending = false;
+    access_logger()->flush();
+  }
 }
 
 }  // namespace cachecar

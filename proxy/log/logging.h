@@ -25,7 +25,11 @@ struct AccessRecord {
   std::string_view cache;  // "HIT", "MISS", "BYPASS" or "" when not applicable
 };
 
+// Access lines wait in stdout's buffer until flush_access_log(), which each worker loop calls
+// once per iteration: one write(2) for a loop's worth of requests instead of one per request,
+// as nginx's access_log buffer= does. A crash loses at most that iteration's lines.
 void log_access(const AccessRecord& record);
+void flush_access_log();
 
 // The text of one access line (tests and the JSON formatter use it).
 std::string format_access(const AccessRecord& record, LogFormat format);

@@ -8,6 +8,7 @@
 
 #include "cache/cache_store.h"
 #include "cache/coalescer.h"
+#include "log/logging.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
 #include "server/client_connection.h"
@@ -119,11 +120,19 @@ void Worker::start() {
   uv_check("uv_idle_init", uv_idle_init(&loop_, ready_idle_.get()));
   ready_idle_->data = this;
 
+  // Prepare runs just before the loop blocks, so every line of an iteration, from a timer, a
+  // read or a close callback, is written before the loop waits again.
+  access_log_flush_.reset(new uv_prepare_t);
+  uv_check("uv_prepare_init", uv_prepare_init(&loop_, access_log_flush_.get()));
+  uv_prepare_start(access_log_flush_.get(), [](uv_prepare_t*) { flush_access_log(); });
+  uv_unref(reinterpret_cast<uv_handle_t*>(access_log_flush_.get()));
+
   thread_ = std::thread([this] { run(); });
 }
 
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
+  flush_access_log();
   cache_.reset();
   coalescer_.reset();
   redis_.reset();
@@ -299,6 +308,7 @@ void Worker::finish_if_drained() {
   heartbeat_timer_.reset();
   drain_timer_.reset();
   ready_idle_.reset();
+  access_log_flush_.reset();
   redis_->stop();
   pool_->shutdown();
 }

@@ -104,6 +104,7 @@ class Worker {
   std::atomic<uint64_t> heartbeat_ms_{0};
   UvPtr<uv_timer_t> drain_timer_;
   UvPtr<uv_idle_t> ready_idle_;
+  UvPtr<uv_prepare_t> access_log_flush_;
   std::vector<ClientConnection*> ready_;
   ClientConnection* connections_ = nullptr;  // intrusive list head
   int connection_count_ = 0;
