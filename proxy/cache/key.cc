@@ -41,11 +41,8 @@ std::string template_key(std::string_view prefix, const KeyTemplate& key_templat
   return key;
 }
 
-std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
-                            const Captures& captures, std::string_view query) {
-  std::string key = template_key(prefix, route.key, captures);
-  const size_t query_start = key.size();
-  bool first = true;
+std::string keyed_query(const RouteConfig& route, std::string_view query) {
+  std::string keyed;
   for (const std::string& wanted : route.query_params) {
     std::string_view rest = query;
     while (!rest.empty()) {
@@ -53,9 +50,8 @@ std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
       const std::string_view pair = rest.substr(0, amp);
       const std::string_view name = pair.substr(0, pair.find('='));
       if (name == wanted) {
-        key += first ? '?' : '&';
-        key += pair;
-        first = false;
+        keyed += keyed.empty() ? "" : "&";
+        keyed += pair;
         break;
       }
       if (amp == std::string_view::npos) {
@@ -64,7 +60,19 @@ std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
       rest.remove_prefix(amp + 1);
     }
   }
-  escape_braces(key, query_start);
+  return keyed;
+}
+
+std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
+                            const Captures& captures, std::string_view query) {
+  std::string key = template_key(prefix, route.key, captures);
+  const std::string keyed = keyed_query(route, query);
+  if (!keyed.empty()) {
+    const size_t query_start = key.size();
+    key += '?';
+    key += keyed;
+    escape_braces(key, query_start);
+  }
   return key;
 }
 

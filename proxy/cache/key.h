@@ -20,8 +20,11 @@ namespace cachecar {
 std::string template_key(std::string_view prefix, const KeyTemplate& key_template,
                          const Captures& captures);
 
-// template_key() of the route's key, then "?name=value&..." for the route's query_params
-// present in `query`, in the route's order (first occurrence of each).
+// "name=value&..." for the route's query_params present in `query`, in the route's order,
+// the first occurrence of each; "" when none is present.
+std::string keyed_query(const RouteConfig& route, std::string_view query);
+
+// template_key() of the route's key, then "?" + keyed_query() when that is not empty.
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query);
 

@@ -3,11 +3,13 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <sstream>
 #include <utility>
 
 #include "http/error_page.h"
+#include "http/host.h"
 
 namespace cachecar {
 namespace {
@@ -212,6 +214,24 @@ std::vector<Cidr> cidr_list(const YAML::Node& node, const std::string& key) {
       fail(item, node[i], reason);
     }
     out.push_back(*cidr);
+  }
+  return out;
+}
+
+std::vector<std::string> host_list(const YAML::Node& node, const std::string& key) {
+  if (!node.IsSequence()) {
+    fail(key, node, "expected a list of host names, e.g. [shop.example, \"*.shop.example\"]");
+  }
+  std::vector<std::string> out;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const std::string item = key + "[" + std::to_string(i) + "]";
+    std::string name = scalar(node[i], item);
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!valid_host_pattern(name)) {
+      fail(item, node[i], "'" + name + "' is not a host name without a port, nor \"*.\" and one");
+    }
+    out.push_back(std::move(name));
   }
   return out;
 }
@@ -473,6 +493,8 @@ void read_document(const YAML::Node& root, Config& config) {
            [&](const YAML::Node& v, const std::string& k) {
              config.workers = static_cast<int>(integer(v, k, 1, 256));
            }},
+          {"hosts",
+           [&](const YAML::Node& v, const std::string& k) { config.hosts = host_list(v, k); }},
           {"upstream",
            [&](const YAML::Node& v, const std::string& k) {
              read_map(v, k,
@@ -702,6 +724,11 @@ std::string render_config(const Config& config) {
   std::ostringstream out;
   out << "listen: " << quoted(config.listen.to_string()) << "\n";
   out << "workers: " << config.workers << "\n";
+  out << "hosts: [";
+  for (size_t i = 0; i < config.hosts.size(); ++i) {
+    out << (i == 0 ? "" : ", ") << quoted(config.hosts[i]);
+  }
+  out << "]\n";
   out << "upstream:\n";
   out << "  url: " << quoted(config.upstream.url.to_string()) << "\n";
   out << "  connect_timeout: " << format_duration(config.upstream.connect_timeout) << "\n";

@@ -69,6 +69,9 @@ enum class LogFormat { Text, Json };
 struct Config {
   HostPort listen{"0.0.0.0", 8080};
   int workers = 1;
+  // Host names served (lowercase; "*.example" matches any subdomain); any other Host gets
+  // 421 before Redis or the upstream see the request. Empty: every host (see http/host.h).
+  std::vector<std::string> hosts;
 
   struct Upstream {
     UpstreamUrl url{{"127.0.0.1", 3000}, ""};

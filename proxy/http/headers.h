@@ -32,9 +32,10 @@ void prepare_upstream_request_headers(Headers& headers, const ForwardingInfo& in
 // Prepares an upstream's response head for the client: hop-by-hop fields removed, Via added.
 void prepare_client_response_headers(Headers& headers);
 
-// Request fields that rewrite the target or method in common frameworks (IIS, Symfony,
-// Express method-override...). Removed before forwarding: a cached answer keyed on the
-// request line must not depend on them (cache poisoning).
+// Request fields that rewrite the target, the method or the site in common frameworks (IIS,
+// Symfony, Express method-override, RFC 7239 Forwarded...). Removed before forwarding: a
+// cached answer keyed on the request line must not depend on them (cache poisoning).
+// cachecar sets the X-Forwarded-For, -Proto and -Host the upstream should believe.
 inline constexpr std::string_view kOverrideFields[] = {
     "X-Original-URL",
     "X-Rewrite-URL",
@@ -49,6 +50,8 @@ inline constexpr std::string_view kOverrideFields[] = {
     "X-Host",
     "X-Forwarded-Port",
     "X-Forwarded-Scheme",
+    "X-Original-Host",
+    "Forwarded",
 };
 
 // The Via entry cachecar adds (RFC 9110 §7.6.3).

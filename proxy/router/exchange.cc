@@ -10,6 +10,7 @@
 #include "cache/scripts.h"
 #include "http/error_page.h"
 #include "http/headers.h"
+#include "http/host.h"
 #include "http/target.h"
 #include "http/writer.h"
 #include "log/logging.h"
@@ -96,6 +97,14 @@ void Exchange::start() {
     return;
   }
   head_.target = std::move(*target);
+  const HostCheck host = check_host(head_, config_->hosts);
+  if (host.verdict != HostVerdict::Accepted) {
+    if (host.verdict == HostVerdict::Malformed) {
+      head_.keep_alive = false;
+    }
+    respond_error(host.verdict == HostVerdict::Malformed ? 400 : 421, host.reason);
+    return;
+  }
   plan_ = plan_request(head_, *config_);
   client_wants_body_ = method_ != "HEAD";
   const IpAddress client =
@@ -334,8 +343,9 @@ void Exchange::forward(bool fresh_connection) {
     const std::string client_address(client_.peer_address());
     prepare_upstream_request_headers(head_.headers, ForwardingInfo{client_address, "http"});
     const std::string& prefix = config_->upstream.url.path_prefix;
-    write_request_head(head_, prefix.empty() ? head_.target : prefix + head_.target,
-                       upstream_head_);
+    const std::string& target =
+        plan_.upstream_target.empty() ? head_.target : plan_.upstream_target;
+    write_request_head(head_, prefix.empty() ? target : prefix + target, upstream_head_);
   }
   upstream_ = context_.upstream->acquire(fresh_connection);
   if (upstream_ == nullptr) {

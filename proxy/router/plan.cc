@@ -70,6 +70,14 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
   if (route != nullptr) {
     plan.key = route_cache_key(prefix, *route, captures, query);
     plan.ttl = route->ttl;
+    std::string keyed = keyed_query(*route, query);
+    if (keyed != query) {
+      plan.upstream_target = path;
+      if (!keyed.empty()) {
+        plan.upstream_target += '?';
+        plan.upstream_target += keyed;
+      }
+    }
   } else {
     plan.key = default_cache_key(prefix, path, query);
     plan.ttl = *config.cache.default_ttl;

@@ -27,6 +27,10 @@ struct RequestPlan {
   std::vector<std::string> invalidate_keys;    // Invalidate: cache keys
   std::vector<std::string> invalidate_guards;  // Invalidate: their guards, in the same order
   std::string_view reason;                     // Bypass: why, for debug logs
+  // Lookup on a route: the target the upstream gets when it differs from the client's, with
+  // only the keyed query parameters. An answer that is stored must depend on nothing the key
+  // leaves out, or one client's "?lang=evil" is served to everyone (cache poisoning).
+  std::string upstream_target;
 };
 
 // Requires: `config` outlives the plan (route points into it).

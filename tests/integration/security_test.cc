@@ -195,6 +195,80 @@ TEST_CASE("poisoning: parameter cloaking, Range and a GET with a body cannot poi
   CHECK(http_request(stack.port(), "GET", "/products/42").body == "full:/products/42");
 }
 
+TEST_CASE("poisoning: query parameters the key leaves out never reach the upstream") {
+  Stack stack("", std::string(kRoutes) +
+                      "  - path: /list\n"
+                      "    key: list\n"
+                      "    ttl: 60s\n"
+                      "    query: [page]\n");
+  stack.upstream.set_handler([](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    reply.body = request.target;  // an upstream whose answer depends on every parameter
+    return reply;
+  });
+  // An unkeyed parameter would otherwise be stored under the key without it.
+  auto poisoned = http_request(stack.port(), "GET", "/products/42?lang=evil");
+  CHECK(poisoned.header("X-Cache") == "MISS");
+  CHECK(poisoned.body == "/products/42");
+  CHECK(http_request(stack.port(), "GET", "/products/42").body == "/products/42");
+  // A repeated keyed parameter, or one cloaked behind ';' in an unkeyed one: the key reads
+  // "page=1", and so must the upstream, whichever occurrence or separator it prefers.
+  for (const char* target : {"/list?page=1&page=evil", "/list?x=1;page=evil&page=1"}) {
+    CAPTURE(target);
+    auto response = http_request(stack.port(), "GET", target);
+    CHECK(response.status == 200);
+    CHECK(response.body == "/list?page=1");
+  }
+  CHECK(http_request(stack.port(), "GET", "/list?page=1").header("X-Cache") == "HIT");
+  std::vector<std::string> seen;
+  for (const ReceivedRequest& request : stack.upstream.requests()) {
+    seen.push_back(request.target);
+  }
+  CHECK(seen == std::vector<std::string>{"/products/42", "/list?page=1"});
+}
+
+TEST_CASE("poisoning: a forged or repeated Host cannot reach a stored entry") {
+  // The upstream builds links from the host it is told, as frameworks do.
+  auto link_builder = [](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    reply.body = "https://" + request.header("X-Forwarded-Host").value_or("?") + "/products/1";
+    for (const char* name : {"Forwarded", "X-Original-Host"}) {
+      if (auto value = request.header(name)) {
+        reply.body += std::string(" ") + name + "=" + *value;
+      }
+    }
+    return reply;
+  };
+  SUBCASE("two Host fields, or none in HTTP/1.1, are refused") {
+    Stack stack("", kRoutes);
+    stack.upstream.set_handler(link_builder);
+    check_refused(stack, "GET /products/1 HTTP/1.1\r\nHost: shop\r\nHost: evil.example\r\n\r\n");
+    check_refused(stack, "GET /products/1 HTTP/1.1\r\n\r\n");
+    check_refused(stack, "GET /products/1 HTTP/1.1\r\nHost: evil.example@shop\r\n\r\n");
+    check_refused(stack, "GET /products/1 HTTP/1.1\r\nHost: shop/evil\r\n\r\n");
+  }
+  SUBCASE("with hosts configured, any other host gets 421 and touches nothing") {
+    Stack stack("hosts: [shop, \"*.shop.example\"]\n", kRoutes);
+    stack.upstream.set_handler(link_builder);
+    auto forged = http_request(stack.port(), "GET", "/products/1", {{"Host", "evil.example"}});
+    CHECK(forged.status == 421);
+    CHECK(forged.header("Content-Type") == "application/json");
+    CHECK(stack.upstream.request_count() == 0);
+    CHECK(stack.redis.command({"EXISTS", "product:1"}) == "0");
+    // Fields that name another host are dropped; cachecar says which host it was asked for.
+    auto served = http_request(
+        stack.port(), "GET", "/products/1",
+        {{"Host", "SHOP:8080"}, {"Forwarded", "host=evil.example"}, {"X-Original-Host", "evil"}});
+    CHECK(served.status == 200);
+    CHECK(served.body == "https://SHOP:8080/products/1");
+    auto subdomain =
+        http_request(stack.port(), "GET", "/products/1", {{"Host", "eu.shop.example"}});
+    CHECK(subdomain.header("X-Cache") == "HIT");
+    CHECK(http_request(stack.port(), "GET", "/products/1", {{"Host", "shop.example"}}).status ==
+          421);
+  }
+}
+
 TEST_CASE("faults: an upstream reset mid-body is never cached") {
   Stack stack("", kRoutes);
   std::atomic<int> calls{0};

@@ -71,6 +71,7 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.listen.host == b.listen.host);
   CHECK(a.listen.port == b.listen.port);
   CHECK(a.workers == b.workers);
+  CHECK(a.hosts == b.hosts);
   CHECK(a.upstream.url.address.host == b.upstream.url.address.host);
   CHECK(a.upstream.url.address.port == b.upstream.url.address.port);
   CHECK(a.upstream.url.path_prefix == b.upstream.url.path_prefix);
@@ -110,6 +111,7 @@ void check_defaults(const Config& c) {
   CHECK(c.listen.host == "0.0.0.0");
   CHECK(c.listen.port == 8080);
   CHECK(c.workers == 1);
+  CHECK(c.hosts.empty());
   CHECK(c.upstream.url.address.host == "127.0.0.1");
   CHECK(c.upstream.url.address.port == 3000);
   CHECK(c.upstream.url.path_prefix == "");
@@ -142,6 +144,7 @@ void check_defaults(const Config& c) {
 // Sets every key to a value that differs from its default.
 constexpr std::string_view kFullConfig = R"(listen: 127.0.0.2:8081
 workers: 4
+hosts: [Shop.example, "*.cdn.example"]
 upstream:
   url: http://api.internal:8000/v1/
   connect_timeout: 250ms
@@ -212,6 +215,8 @@ TEST_CASE("every key is read") {
   CHECK(c.listen.host == "127.0.0.2");
   CHECK(c.listen.port == 8081);
   CHECK(c.workers == 4);
+  // Host names compare case-insensitively: stored lowercase.
+  CHECK(c.hosts == std::vector<std::string>{"shop.example", "*.cdn.example"});
   CHECK(c.upstream.url.address.host == "api.internal");
   CHECK(c.upstream.url.address.port == 8000);
   CHECK(c.upstream.url.path_prefix == "/v1");
@@ -287,7 +292,14 @@ TEST_CASE("configuration errors name the key, the line and the reason") {
   const ErrorCase cases[] = {
       // unknown keys, with the known ones listed
       {"unknown top-level key", "listen: 0.0.0.0:8080\nlistne: 1\n", "listne", 2,
-       "unknown key; expected one of: listen, workers, upstream"},
+       "unknown key; expected one of: listen, workers, hosts, upstream"},
+      // hosts
+      {"hosts a scalar", "hosts: shop.example\n", "hosts", 1, "expected a list of host names"},
+      {"a host with a port", "hosts:\n  - shop.example\n  - \"shop.example:8080\"\n", "hosts[1]", 3,
+       "'shop.example:8080' is not a host name without a port"},
+      {"a misplaced wildcard", "hosts: [\"shop.*.example\"]\n", "hosts[0]", 1,
+       "is not a host name"},
+      {"a host with a path", "hosts: [shop.example/admin]\n", "hosts[0]", 1, "is not a host name"},
       {"unknown nested key", "upstream:\n  url: http://a:1\n  tmeout: 5s\n", "upstream.tmeout", 3,
        "unknown key; expected one of: url, connect_timeout, timeout, max_idle_connections"},
       {"unknown key deeper in the file",

@@ -91,6 +91,7 @@ struct Expected {
   int64_t ttl_ms = 0;
   Keys invalidate_keys = {};
   Keys invalidate_guards = {};
+  std::string_view upstream_target = "";  // "" when the client's target goes as it is
 };
 
 struct Case {
@@ -128,6 +129,7 @@ void check_plan(const Case& c) {
   CHECK(plan.ttl == Duration(c.expected.ttl_ms));
   CHECK(plan.invalidate_keys == c.expected.invalidate_keys);
   CHECK(plan.invalidate_guards == c.expected.invalidate_guards);
+  CHECK(plan.upstream_target == c.expected.upstream_target);
   // A bypass says why; the other plans have nothing to explain.
   CHECK(plan.reason.empty() == (c.expected.action != CacheAction::Bypass));
 }
@@ -165,15 +167,57 @@ TEST_CASE("plan_request: reads on a route are looked up") {
       {kRoutes,
        {"HEAD", "/products/42"},
        {CacheAction::Lookup, 0, "cc:product:42", "cc:gen:{cc:product:42}", 60'000}},
-      // A route without query params ignores the query.
+      // A route without query params ignores the query, and keeps it from the upstream: an
+      // answer stored under the key must not depend on what the key leaves out.
       {kRoutes,
        {"GET", "/products/42?x=1&page=2"},
-       {CacheAction::Lookup, 0, "cc:product:42", "cc:gen:{cc:product:42}", 60'000}},
-      // Query params in the route's order; others are left out.
+       {CacheAction::Lookup,
+        0,
+        "cc:product:42",
+        "cc:gen:{cc:product:42}",
+        60'000,
+        {},
+        {},
+        "/products/42"}},
+      // Query params in the route's order; others are left out, of the key and the upstream's
+      // target alike.
       {kRoutes,
        {"GET", "/products?x=1&sort=asc&page=2"},
+       {CacheAction::Lookup,
+        1,
+        "cc:products:list?page=2&sort=asc",
+        "cc:gen:{cc:products:list?page=2&sort=asc}",
+        10'000,
+        {},
+        {},
+        "/products?page=2&sort=asc"}},
+      // Already in the key's form: the target goes as it is.
+      {kRoutes,
+       {"GET", "/products?page=2&sort=asc"},
        {CacheAction::Lookup, 1, "cc:products:list?page=2&sort=asc",
         "cc:gen:{cc:products:list?page=2&sort=asc}", 10'000}},
+      // Parameter cloaking: a second "page", or one hidden behind ';' in an unkeyed
+      // parameter, would reach an upstream that reads the last value or splits on ';'.
+      {kRoutes,
+       {"GET", "/products?page=1&page=evil"},
+       {CacheAction::Lookup,
+        1,
+        "cc:products:list?page=1",
+        "cc:gen:{cc:products:list?page=1}",
+        10'000,
+        {},
+        {},
+        "/products?page=1"}},
+      {kRoutes,
+       {"GET", "/products?page=1&x=1;page=evil"},
+       {CacheAction::Lookup,
+        1,
+        "cc:products:list?page=1",
+        "cc:gen:{cc:products:list?page=1}",
+        10'000,
+        {},
+        {},
+        "/products?page=1"}},
       {kRoutes,
        {"GET", "/products"},
        {CacheAction::Lookup, 1, "cc:products:list", "cc:gen:{cc:products:list}", 10'000}},
@@ -182,8 +226,14 @@ TEST_CASE("plan_request: reads on a route are looked up") {
        {CacheAction::Lookup, 1, "cc:products:list", "cc:gen:{cc:products:list}", 10'000}},
       {kRoutes,
        {"GET", "/products?page=1&page=2"},
-       {CacheAction::Lookup, 1, "cc:products:list?page=1", "cc:gen:{cc:products:list?page=1}",
-        10'000}},
+       {CacheAction::Lookup,
+        1,
+        "cc:products:list?page=1",
+        "cc:gen:{cc:products:list?page=1}",
+        10'000,
+        {},
+        {},
+        "/products?page=1"}},
       // The first matching route wins: /products/special is route 0's, not route 3's.
       {kRoutes,
        {"GET", "/products/special"},
@@ -351,7 +401,7 @@ TEST_CASE("plan_request: cache.default caches reads no route matches") {
       // A matching route still uses its own key and TTL.
       {kDefault,
        {"GET", "/products/9?x=1"},
-       {CacheAction::Lookup, 0, "product:9", "gen:{product:9}", 60'000}},
+       {CacheAction::Lookup, 0, "product:9", "gen:{product:9}", 60'000, {}, {}, "/products/9"}},
       // The read checks apply to the default too.
       {kDefault, {"GET", "/about", {{"Authorization", "Bearer t"}}}, {CacheAction::Bypass, -1}},
       {kDefault, {"GET", "/about", {{"Range", "bytes=1-2"}}}, {CacheAction::Bypass, -1}},
