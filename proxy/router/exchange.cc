@@ -88,6 +88,12 @@ Exchange::~Exchange() {
   }
 }
 
+void Exchange::answered_by_connection(int status, uint64_t body_bytes) {
+  status_ = status;
+  body_bytes_sent_ = body_bytes;
+  response_finished_ = true;
+}
+
 void Exchange::start() {
   std::string reason;
   auto target = normalize_target(head_.target, reason);

@@ -49,6 +49,9 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   void on_client_drained();
 
   bool response_started() const { return response_started_; }
+  // The connection answered this request itself (a body over the limit, a broken chunk) and
+  // is about to destroy the exchange: its access line and metrics carry that answer, not 499.
+  void answered_by_connection(int status, uint64_t body_bytes);
 
  private:
   // A request body of at most this many bytes is kept until the response starts, so the

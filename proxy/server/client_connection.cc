@@ -6,6 +6,7 @@
 
 #include "admin/metrics.h"
 #include "http/error_page.h"
+#include "log/logging.h"
 #include "server/worker.h"
 #include "uv/handle.h"
 #include "uv/resolver.h"
@@ -182,22 +183,44 @@ ParseStep ClientConnection::on_request_complete() {
   return ParseStep::Pause;
 }
 
-void ClientConnection::reject(int status, std::string_view reason) {
+void ClientConnection::reject(int status, std::string_view reason, bool write_access_line) {
+  std::string response = error_response(status, reason, false);
+  const uint64_t body_bytes = response.size() - response.find("\r\n\r\n") - 4;
   if (exchange_ != nullptr) {
     if (exchange_->response_started()) {
       close();  // a response is under way: the only honest signal left is the close
       return;
     }
+    exchange_->answered_by_connection(status, body_bytes);
     exchange_.reset();  // safe: called from a read callback, no exchange code on the stack
+  } else {
+    worker_.context().metrics->record_request("OTHER", status, CacheResult::None, 0);
+    if (write_access_line) {
+      log_refused_request(status, body_bytes);
+    }
   }
   pending_input_.clear();
-  worker_.context().metrics->record_request("OTHER", status, CacheResult::None, 0);
-  send(error_response(status, reason, false));
+  send(std::move(response));
   response_finished_ = true;
   keep_alive_after_ = false;
   if (pending_writes_ == 0) {
     close_gracefully();
   }
+}
+
+// A request refused before its head was complete has no method or target to log ("-", as
+// nginx writes for a request line it could not read).
+void ClientConnection::log_refused_request(int status, uint64_t body_bytes) {
+  const uint64_t header_timeout = ms(worker_.context().config->limits.header_timeout);
+  const uint64_t head_began_ms = head_deadline_ms_ - std::min(head_deadline_ms_, header_timeout);
+  AccessRecord record;
+  record.client = peer_address_;
+  record.method = "-";
+  record.target = "-";
+  record.status = status;
+  record.bytes = body_bytes;
+  record.total_ms = static_cast<double>(uv_now(worker_.loop()) - head_began_ms);
+  log_access(record);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,7 +410,7 @@ void ClientConnection::handle_timeout() {
       return;
     }
     spdlog::debug("{}: request head not complete within limits.header_timeout", peer_address_);
-    reject(408, "request header timeout");
+    reject(408, "request header timeout", parser_.in_message() || !pending_input_.empty());
     return;
   }
   const uint64_t idle_for = now - last_activity_ms_;

@@ -74,7 +74,11 @@ class ClientConnection final : public ClientSession, private RequestParser::List
   static void on_closed(uv_handle_t* handle);
 
   void process_input(std::string_view data);
-  void reject(int status, std::string_view reason);
+  // Answers a request cachecar refuses before or while reading it, then closes.
+  // `write_access_line`: false for a connection that never sent a byte of a request (nginx logs
+  // none either).
+  void reject(int status, std::string_view reason, bool write_access_line = true);
+  void log_refused_request(int status, uint64_t body_bytes);
   void complete_response();
   void close_gracefully();
   void update_reading();

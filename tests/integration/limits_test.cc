@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "harness.h"
@@ -107,6 +108,44 @@ TEST_CASE("limits: a head not complete within header_timeout gets 408 and a clos
   // A connection that sends nothing at all is closed too.
   HttpConnection silent(stack.port());
   CHECK(silent.closed_by_peer(2s));
+}
+
+TEST_CASE("limits: every refused request has its access line, with the status it got") {
+  Stack stack(std::string(kLimits) + "log:\n  format: json\n");
+  auto send = [&](const std::string& bytes) {
+    HttpConnection client(stack.port());
+    client.try_send_raw(bytes);
+    auto response = client.read_response();
+    REQUIRE(response);
+    return response->status;
+  };
+  CHECK(send("GARBAGE\r\n\r\n") == 400);
+  CHECK(send("GET /big HTTP/1.1\r\nHost: t\r\nX-Big: " + std::string(5000, 'a') + "\r\n\r\n") ==
+        431);
+  // Refused mid-body, after the exchange began: its line says 413, not 499 (client gone).
+  CHECK(send("PUT /chunks HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" +
+             std::string("800\r\n") + std::string(2048, 'c') + "\r\n") == 413);
+  {
+    HttpConnection slow(stack.port());
+    slow.send_raw("GET /slow HTTP/1.1\r\n");
+    auto response = slow.read_response();
+    REQUIRE(response);
+    CHECK(response->status == 408);
+  }
+  REQUIRE(stack.cachecar->process().wait_for_output(R"("status":408)", 2s));
+  const std::string output = stack.cachecar->output();
+  CAPTURE(output);
+  CHECK(output.find(R"("method":"-","target":"-","status":400)") != std::string::npos);
+  CHECK(output.find(R"("method":"-","target":"-","status":431)") != std::string::npos);
+  CHECK(output.find(R"("method":"PUT","target":"/chunks","status":413)") != std::string::npos);
+  CHECK(output.find(R"("status":499)") == std::string::npos);
+  // A connection that never sends a byte is closed without a line, as nginx does.
+  const size_t lines = std::count(output.begin(), output.end(), '\n');
+  HttpConnection silent(stack.port());
+  CHECK(silent.closed_by_peer(2s));
+  std::this_thread::sleep_for(100ms);
+  const std::string after = stack.cachecar->output();
+  CHECK(static_cast<size_t>(std::count(after.begin(), after.end(), '\n')) == lines);
 }
 
 TEST_CASE("limits: an idle keep-alive connection is closed after idle_timeout") {
