@@ -12,6 +12,7 @@ UpstreamPool::UpstreamPool(uv_loop_t* loop, const UpstreamUrl& url,
                            const UpstreamSettings& settings, std::optional<SocketAddress> address)
     : loop_(loop),
       url_(url),
+      name_(url.address.to_string()),
       settings_(settings),
       address_(std::move(address)),
       resolver_(loop),

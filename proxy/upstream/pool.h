@@ -55,6 +55,8 @@ class UpstreamPool {
   void set_settings(const UpstreamSettings& settings) { settings_ = settings; }
   const UpstreamSettings& settings() const { return settings_; }
   uv_loop_t* loop() const { return loop_; }
+  // "host:port" of upstream.url, for log lines.
+  const std::string& name() const { return name_; }
   size_t idle_count() const { return idle_.size(); }
   size_t open_count() const { return open_; }
   const UpstreamPoolStats& stats() const { return stats_; }
@@ -77,6 +79,7 @@ class UpstreamPool {
 
   uv_loop_t* loop_;
   UpstreamUrl url_;
+  std::string name_;
   UpstreamSettings settings_;
   std::optional<SocketAddress> address_;
   AsyncResolver resolver_;

@@ -37,7 +37,7 @@ UpstreamConnection* UpstreamConnection::connect(UpstreamPool& pool, const sockad
   const int rc =
       uv_tcp_connect(&connection->connect_request_, &connection->socket_, address, on_connect);
   if (rc != 0) {
-    spdlog::error("upstream connect: {}", uv_strerror(rc));
+    spdlog::error("upstream {}: connect: {}", pool.name(), uv_strerror(rc));
     connection->close();
     return nullptr;
   }
@@ -137,7 +137,7 @@ void UpstreamConnection::on_connect(uv_connect_t* request, int status) {
     return;
   }
   if (status != 0) {
-    spdlog::warn("upstream connect failed: {}", uv_strerror(status));
+    spdlog::warn("upstream {}: connect failed: {}", self->pool_.name(), uv_strerror(status));
     self->fail(status == UV_ETIMEDOUT ? UpstreamError::Timeout : UpstreamError::Refused);
     return;
   }
@@ -168,7 +168,8 @@ void UpstreamConnection::on_read(uv_stream_t* stream, ssize_t nread, const uv_bu
       self->close();
       return;
     }
-    spdlog::debug("upstream read error: {}", uv_strerror(static_cast<int>(nread)));
+    spdlog::debug("upstream {}: read error: {}", self->pool_.name(),
+                  uv_strerror(static_cast<int>(nread)));
     self->fail(UpstreamError::Reset);
   }
 }
@@ -202,7 +203,7 @@ void UpstreamConnection::on_timer(uv_timer_t* timer) {
     case State::Closing:
       return;
     case State::Connecting:
-      spdlog::warn("upstream connect timed out");
+      spdlog::warn("upstream {}: connect timed out", self->pool_.name());
       self->fail(UpstreamError::Timeout);
       return;
     case State::Idle:
@@ -222,7 +223,7 @@ void UpstreamConnection::on_timer(uv_timer_t* timer) {
     self->arm_timer();
     return;
   }
-  spdlog::warn("upstream timed out after {} ms without data", timeout);
+  spdlog::warn("upstream {}: timed out after {} ms without data", self->pool_.name(), timeout);
   self->fail(UpstreamError::Timeout);
 }
 
@@ -264,7 +265,7 @@ void UpstreamConnection::handle_data(std::string_view data) {
     case ParseResult::Kind::Ok:
       return;
     case ParseResult::Kind::Error:
-      spdlog::warn("invalid response from upstream: {}", result.reason);
+      spdlog::warn("upstream {}: invalid response: {}", pool_.name(), result.reason);
       fail(UpstreamError::Invalid);
       return;
     case ParseResult::Kind::Paused:

@@ -17,12 +17,15 @@ void check_json_error(const HttpResponse& response, int status) {
 
 TEST_CASE("upstream: nothing listening gives 502") {
   RedisServer redis;
-  Cachecar cachecar("upstream:\n  url: http://127.0.0.1:" + std::to_string(free_tcp_port()) +
-                    "\nredis:\n  url: " + redis.url() + "\n");
+  const std::string upstream = "127.0.0.1:" + std::to_string(free_tcp_port());
+  Cachecar cachecar("upstream:\n  url: http://" + upstream + "\nredis:\n  url: " + redis.url() +
+                    "\n");
   HttpConnection client(cachecar.port());
   check_json_error(client.request("GET", "/products/1"), 502);
   // The client connection is still usable after a 502 for a complete request.
   check_json_error(client.request("GET", "/products/2"), 502);
+  // The error line says which upstream failed.
+  CHECK(cachecar.process().wait_for_output("upstream " + upstream + ": connect failed", 2s));
 }
 
 TEST_CASE("upstream: no response head within upstream.timeout gives 504") {
