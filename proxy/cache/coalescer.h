@@ -5,6 +5,9 @@
 // not cacheable, or the leader failed or went away) is abandoned: each follower then fetches
 // for itself, because an uncacheable response (Set-Cookie, private) must never be shared.
 //
+// The flight key is the caller's: the exchange uses the cache key plus the invalidation guard
+// its lookup saw, so a miss after a write never shares a fetch that began before that write.
+//
 // Per worker, no locks. Followers are borrowed: one that goes away must leave().
 
 #include <memory>

@@ -54,7 +54,7 @@ Exchange::~Exchange() {
     context_.cache->redis().cancel(redis_call_);
   }
   if (following_) {
-    context_.coalescer->leave(plan_.key, *this);
+    context_.coalescer->leave(flight_key_, *this);
   }
   abandon_flight();
   if (upstream_ != nullptr) {
@@ -251,11 +251,22 @@ std::optional<CachedView> Exchange::decode_hit(std::vector<RedisReplyPtr>& repli
 
 void Exchange::miss() {
   cache_status_ = "MISS";
-  if (context_.coalescer->follow(plan_.key, *this)) {
+  if (!seen_guard_) {
+    // Without the guard nothing says which writes this miss came after: fetch alone.
+    forward(false);
+    return;
+  }
+  // Only misses that saw the same guard share a fetch. One that looked up after a write
+  // (the guard moved) must not be answered by a fetch that began before it: that answer may
+  // predate the write the client has already seen confirmed.
+  flight_key_ = plan_.key;
+  flight_key_ += '\0';
+  flight_key_ += *seen_guard_;
+  if (context_.coalescer->follow(flight_key_, *this)) {
     following_ = true;
     return;
   }
-  context_.coalescer->lead(plan_.key);
+  context_.coalescer->lead(flight_key_);
   leading_ = true;
   forward(false);
 }
@@ -293,7 +304,7 @@ void Exchange::on_flight_abandoned() {
 void Exchange::abandon_flight() {
   if (leading_) {
     leading_ = false;
-    context_.coalescer->abandon(plan_.key);
+    context_.coalescer->abandon(flight_key_);
   }
 }
 
@@ -317,7 +328,7 @@ void Exchange::finish_fill() {
   }
   if (leading_) {
     leading_ = false;
-    context_.coalescer->land(plan_.key, response);
+    context_.coalescer->land(flight_key_, response);
   }
 }
 

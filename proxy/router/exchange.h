@@ -109,6 +109,7 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   bool following_ = false;                    // waiting for another exchange's flight
   bool coalesced_ = false;                    // answered from another exchange's fetch
   std::optional<std::string> seen_guard_;     // set when a miss may be filled
+  std::string flight_key_;                    // the coalescing flight: key and seen guard
   uint64_t lookup_ms_ = 0;
   bool storing_ = false;  // the response being streamed is kept for the fill
   CachedResponse fill_;

@@ -254,6 +254,23 @@ TEST_CASE("cache: a slow miss that overlaps a PUT does not store the old version
   CHECK(http_request(port, "GET", "/products/9").header("X-Cache") == "HIT");
 }
 
+TEST_CASE("cache: a read after a confirmed write never shares a fetch begun before it") {
+  CacheStack stack;
+  stack.products->slow_gets = 1;
+  const int port = stack.port();
+  // A miss reads version 0 and is slow to answer; a read that joined it would get that.
+  auto slow =
+      std::async(std::launch::async, [port] { return http_request(port, "GET", "/products/9"); });
+  REQUIRE(stack.upstream.wait_for_requests(1, 2s));
+  CHECK(http_request(port, "PUT", "/products/9", {}, "{}").status == 200);
+  // The client has seen its write confirmed: its next read must show it.
+  auto after = http_request(port, "GET", "/products/9");
+  CHECK(after.header("X-Cache") == "MISS");
+  CHECK(after.body.find(R"("version":1)") != std::string::npos);
+  CHECK(slow.get().body.find(R"("version":0)") != std::string::npos);
+  CHECK(stack.upstream.request_count() == 3);
+}
+
 TEST_CASE("cache: 50 concurrent misses for one key cause one upstream request") {
   CacheStack stack;
   stack.upstream.set_handler([](const ReceivedRequest&) {
