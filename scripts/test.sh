@@ -10,6 +10,11 @@ cd "$(dirname "$0")/.."
 
 # promtool and prometheus check and scrape /metrics in the admin tests.
 scripts/install-deps.sh prometheus
+# tests/deploy runs on Node.js. Debian's, where the machine has none: one installed from
+# elsewhere (which bundles its own npm) would conflict with Debian's npm package.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  scripts/install-deps.sh nodejs npm
+fi
 
 jobs=$(nproc)
 configure_and_build() {
