@@ -601,7 +601,9 @@ void Exchange::on_upstream_error(UpstreamError error, bool retryable) {
 // Client
 
 bool Exchange::keep_alive_now() const {
-  return head_.keep_alive && client_.may_keep_alive() && request_complete_;
+  // A request without a body is complete once its head is: an answer given from start()
+  // (421, 503 with Redis known down) need not cost the connection.
+  return head_.keep_alive && client_.may_keep_alive() && (request_complete_ || !head_.has_body());
 }
 
 void Exchange::respond_error(int status, std::string_view message) {

@@ -279,7 +279,10 @@ void ClientConnection::resume_reading() {
 
 void ClientConnection::finish_response(bool keep_alive) {
   response_finished_ = true;
-  keep_alive_after_ = keep_alive && request_complete_;
+  // An exchange may answer from its head callback, before the parser has seen the (empty)
+  // body end: whether the request is complete is asked in complete_response(), which runs
+  // after the read callback.
+  keep_alive_after_ = keep_alive;
   if (pending_writes_ == 0) {
     worker_.schedule_ready(this);
   }
@@ -327,7 +330,7 @@ void ClientConnection::on_ready() {
 void ClientConnection::complete_response() {
   response_finished_ = false;
   exchange_.reset();
-  if (!keep_alive_after_ || draining_ || worker_.draining()) {
+  if (!keep_alive_after_ || !request_complete_ || draining_ || worker_.draining()) {
     close_gracefully();
     return;
   }

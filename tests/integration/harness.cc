@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <doctest/doctest.h>
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -73,6 +75,24 @@ Cachecar::Cachecar(const std::string& yaml, std::vector<std::pair<std::string, s
     throw std::runtime_error("cachecar did not report its admin port:\n" + process_->output());
   }
   admin_port_ = std::stoi(*admin_port);
+}
+
+Cachecar::~Cachecar() {
+  if (process_->running()) {
+    process_->signal(SIGTERM);
+    // A test may leave a request hanging on a stalled upstream; past this the drain is not
+    // waited for and ChildProcess's SIGKILL ends it.
+    process_->wait_exit(3s);
+  }
+  const std::string output = process_->output();
+  for (const char* marker : {"Sanitizer", "runtime error:"}) {
+    const size_t at = output.find(marker);
+    if (at != std::string::npos) {
+      FAIL_CHECK("cachecar reported a sanitizer finding:\n",
+                 output.substr(at > 2000 ? at - 2000 : 0, 6000));
+      break;
+    }
+  }
 }
 
 long Cachecar::rss_kb() const { return proc_status_kb(process_->pid(), "VmRSS"); }

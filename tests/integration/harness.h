@@ -37,6 +37,11 @@ class Cachecar {
   // has a top-level rate_limit block, rate limiting is turned off.
   explicit Cachecar(const std::string& yaml,
                     std::vector<std::pair<std::string, std::string>> env = {});
+  // Stops cachecar with SIGTERM, as an orchestrator would, so that the sanitizers' exit-time
+  // checks (LeakSanitizer) run; a sanitizer report anywhere in its output fails the test.
+  ~Cachecar();
+  Cachecar(const Cachecar&) = delete;
+  Cachecar& operator=(const Cachecar&) = delete;
 
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }

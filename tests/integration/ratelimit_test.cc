@@ -5,8 +5,10 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <thread>
+#include <utility>
 
 #include "harness.h"
 
@@ -49,12 +51,18 @@ TEST_CASE("ratelimit: the sixth request gets 429 while another client still gets
   }
   auto limited = client.request("GET", "/x/6", from("203.0.113.1"));
   CHECK(limited.status == 429);
+  CHECK(limited.header("RateLimit-Limit") == "5");
   CHECK(limited.header("RateLimit-Remaining") == "0");
+  CHECK(limited.header("RateLimit-Policy") == "5;w=60");
+  const int limited_reset = std::stoi(limited.header("RateLimit-Reset").value_or("-1"));
+  CHECK(limited_reset >= 1);
+  CHECK(limited_reset <= 60);
   CHECK(limited.header("Content-Type") == "application/json");
   CHECK(limited.body == R"({"error":"rate limit exceeded"})");
   const int retry_after = std::stoi(limited.header("Retry-After").value_or("0"));
   CHECK(retry_after >= 1);
   CHECK(retry_after <= 60);
+  CHECK(retry_after == limited_reset);
   // The limited request did not reach the upstream.
   CHECK(stack.upstream.request_count() == 5);
 
@@ -176,6 +184,38 @@ TEST_CASE("ratelimit: with Redis stopped, allow lets requests through and deny a
     CHECK(refused.status == 503);
     CHECK(refused.body == R"({"error":"rate limiter unavailable"})");
   }
+}
+
+TEST_CASE("ratelimit: a hung Redis costs the limiter one command_timeout, then nothing") {
+  RedisServer redis;
+  TestUpstream upstream;
+  const std::string redis_yaml = "  command_timeout: 200ms\n";
+  Cachecar open(stack_yaml(upstream, redis, redis_yaml) + limit_yaml("  limit: 1000\n"));
+  Cachecar closed(stack_yaml(upstream, redis, redis_yaml) +
+                  limit_yaml("  limit: 1000\n  on_redis_error: deny\n"));
+  REQUIRE(open.process().wait_for_output(": connected", 5s));
+  REQUIRE(closed.process().wait_for_output(": connected", 5s));
+  HttpConnection to_open(open.port());
+  HttpConnection to_closed(closed.port());
+  CHECK(to_open.request("GET", "/a").header("RateLimit-Limit") == "1000");
+  CHECK(to_closed.request("GET", "/a").header("RateLimit-Limit") == "1000");
+  redis.pause();
+  auto timed = [](HttpConnection& client, int expected_status) {
+    const auto started = std::chrono::steady_clock::now();
+    auto response = client.request("GET", "/a");
+    CHECK(response.status == expected_status);
+    return std::chrono::steady_clock::now() - started;
+  };
+  for (auto [client, status] : {std::pair{&to_open, 200}, std::pair{&to_closed, 503}}) {
+    CAPTURE(status);
+    const auto first = timed(*client, status);
+    CHECK(first >= 150ms);  // the timeout that finds Redis hung
+    CHECK(first < 200ms + 400ms);
+    for (int i = 0; i < 5; ++i) {
+      CHECK(timed(*client, status) < 100ms);  // known down: nobody waits for it again
+    }
+  }
+  redis.resume();
 }
 
 TEST_CASE("ratelimit: NOSCRIPT after SCRIPT FLUSH is recovered without a failed request") {
