@@ -245,19 +245,51 @@ TEST_CASE("reload: a bad file is rejected, a good one applied, under load with n
   CHECK(std::regex_search(cachecar.output(),
                           std::regex(R"(config\.yaml:\d+: log\.level: expected one of)")));
 
-  cachecar.rewrite_config(base + "log:\n  level: info\nworkers: 2\n");
+  // At level info a malformed request is answered but not described.
+  auto send_garbage = [port] {
+    HttpConnection client(port);
+    client.try_send_raw("GARBAGE\r\n\r\n");
+    auto response = client.read_response();
+    return response ? response->status : 0;
+  };
+  CHECK(send_garbage() == 400);
+
+  // The good file changes what a reload applies (log level, rate limit, a route and its TTL)
+  // and what it cannot (listen, workers), written whole because it moves listen.
+  {
+    std::ofstream file(cachecar.config_path());
+    file << "listen: 127.0.0.1:1\nadmin:\n  listen: 127.0.0.1:0\n"
+         << base << "workers: 2\nlog:\n  level: debug\nrate_limit:\n  limit: 1000000\n"
+         << "routes:\n  - path: /products/{id}\n    key: product:{id}\n    ttl: 7s\n";
+  }
   cachecar.process().signal(SIGHUP);
   CHECK(cachecar.process().wait_for_output("configuration reloaded", 5s));
-  // Threads already run: reported, not applied.
-  CHECK(cachecar.output().find("workers changed from 1 to 2; it takes effect after a restart") !=
+  // Sockets are bound and threads run: reported, not applied.
+  const std::string output = cachecar.output();
+  CHECK(output.find("workers changed from 1 to 2; it takes effect after a restart") !=
         std::string::npos);
+  CHECK(output.find("listen changed from 127.0.0.1:0 to 127.0.0.1:1; it takes effect after a "
+                    "restart") != std::string::npos);
   std::this_thread::sleep_for(300ms);
   stop = true;
   traffic.get();
   CHECK(sent > 50);
   CHECK(failed == 0);
-  // Still serving on its original port.
-  CHECK(http_request(port, "GET", "/after").status == 200);
+  CHECK(cachecar.output().find("bad request (400)") == std::string::npos);
+
+  // Still serving on its original port, now with the new rate limit, route and log level.
+  auto after = http_request(port, "GET", "/products/3");
+  CHECK(after.status == 200);
+  CHECK(after.header("RateLimit-Limit") == "1000000");
+  CHECK(after.header("X-Cache") == "MISS");
+  for (int i = 0; i < 200 && !redis.get("product:3"); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  const long long ttl = redis.ttl("product:3");
+  CHECK(ttl >= 1);
+  CHECK(ttl <= 7);
+  CHECK(send_garbage() == 400);
+  CHECK(cachecar.process().wait_for_output("bad request (400)", 2s));
 }
 
 }  // namespace
