@@ -81,9 +81,17 @@ void CacheStore::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& rep
   const redisReply* reply = replies.front().get();
   if (is_error(reply)) {
     ++stats_.fill_errors;
-    spdlog::warn("cache fill refused by Redis: {}", reply_text(reply));
+    if (!fills_failing_) {
+      spdlog::warn("cache fill refused by Redis: {}; misses say BYPASS until a fill succeeds",
+                   reply_text(reply));
+    }
+    fills_failing_ = true;
     return;
   }
+  if (fills_failing_) {
+    spdlog::info("cache fills succeed again");
+  }
+  fills_failing_ = false;
   if (reply_integer(reply) == 1) {
     ++stats_.fills;
   } else {

@@ -42,6 +42,10 @@ class CacheStore final : private RedisWaiter {
   RedisClient::Call* invalidate(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag);
 
   const CacheStats& stats() const { return stats_; }
+  // Redis refused the last fill it answered (OOM under noeviction, READONLY after a failover):
+  // new misses are told BYPASS, since their answer will most likely not be stored either.
+  // Fills are still attempted, and the first one Redis runs clears it.
+  bool fills_failing() const { return fills_failing_; }
 
  private:
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
@@ -50,6 +54,7 @@ class CacheStore final : private RedisWaiter {
   std::string token_prefix_;  // random per process, so guard tokens are unique fleet-wide
   uint64_t token_counter_ = 0;
   CacheStats stats_;
+  bool fills_failing_ = false;
 };
 
 }  // namespace cachecar

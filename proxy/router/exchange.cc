@@ -252,7 +252,9 @@ std::optional<CachedView> Exchange::decode_hit(std::vector<RedisReplyPtr>& repli
 void Exchange::miss() {
   cache_status_ = "MISS";
   if (!seen_guard_) {
-    // Without the guard nothing says which writes this miss came after: fetch alone.
+    // Without the guard nothing says which writes this miss came after: fetch alone, and
+    // store nothing.
+    cache_status_ = "BYPASS";
     forward(false);
     return;
   }
@@ -449,6 +451,9 @@ void Exchange::on_upstream_head(ResponseHead& head) {
     const StoreDecision decision = decide_storage(head, plan_.route, plan_.ttl, config_->cache);
     if (decision.store) {
       storing_ = true;
+      if (context_.cache->fills_failing()) {
+        cache_status_ = "BYPASS";  // still tried, in case Redis has recovered
+      }
       fill_.status = head.status;
       fill_.head_lines = stored_head_lines(head.headers);
       fill_ttl_ = decision.ttl;

@@ -168,10 +168,26 @@ TEST_CASE("redis faults: error replies (OOM, READONLY) never fail a request") {
   CHECK(stack.redis.command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}) == "OK");
   auto response = client.request("GET", "/products/1");
   CHECK(response.status == 200);
+  CHECK(response.header("X-Cache") == "MISS");  // nothing says yet that the fill will fail
+  REQUIRE(stack.cachecar->process().wait_for_output("refused by Redis", 2s));
+  CHECK(stack.redis.command({"EXISTS", "product:1"}) == "0");
+  // Now it is known: the misses that follow are told the truth, that nothing is stored.
+  auto refused = client.request("GET", "/products/2");
+  CHECK(refused.status == 200);
+  CHECK(refused.header("X-Cache") == "BYPASS");
   CHECK(client.request("PUT", "/products/1", {}, "{}").status == 200);
   CHECK(client.request("GET", "/products/1").status == 200);
+  CHECK(stack.redis.command({"EXISTS", "product:2"}) == "0");
+
+  // Redis recovers: the next fill is still tried, succeeds, and MISS means stored again.
   CHECK(stack.redis.command({"CONFIG", "SET", "maxmemory", "0"}) == "OK");
-  CHECK(stack.cachecar->process().wait_for_output("refused by Redis", 2s));
+  CHECK(client.request("GET", "/products/3").status == 200);
+  REQUIRE(stack.cachecar->process().wait_for_output("cache fills succeed again", 2s));
+  CHECK(client.request("GET", "/products/4").header("X-Cache") == "MISS");
+  for (int i = 0; i < 100 && stack.redis.command({"EXISTS", "product:4"}) != "1"; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(client.request("GET", "/products/4").header("X-Cache") == "HIT");
 }
 
 }  // namespace
