@@ -105,12 +105,18 @@ YAML
   sleep 0.5
 
   local done_requests=0 errors=0 chunk=0 baseline=0 peak=0
+  local ok=0 hits=0 not_found=0 limited=0 server_errors=0 unexpected=0
   while [ "$done_requests" -lt "$total_wanted" ]; do
     wrk -t1 -c32 -d5s -s tests/soak/mixed.lua "http://127.0.0.1:$port" >"$work/wrk.out" 2>&1
     local got
     got=$(awk '/^soak-total/ {print $2}' "$work/wrk.out")
     errors=$((errors + $(awk '/^soak-errors/ {print $2 + $3 + $4}' "$work/wrk.out")))
     done_requests=$((done_requests + got))
+    local s_ok s_hits s_404 s_429 s_5xx s_other
+    read -r _ s_ok s_hits s_404 s_429 s_5xx s_other < <(grep '^soak-statuses' "$work/wrk.out")
+    ok=$((ok + s_ok)) hits=$((hits + s_hits)) not_found=$((not_found + s_404))
+    limited=$((limited + s_429)) server_errors=$((server_errors + s_5xx))
+    unexpected=$((unexpected + s_other))
     chunk=$((chunk + 1))
     local rss
     rss=$(rss_kb "$pid")
@@ -123,6 +129,12 @@ YAML
   local growth=$((peak - baseline))
   check "$label: $done_requests requests without a socket error ($errors)" \
     "$([ "$errors" -eq 0 ] && echo ok || echo no)"
+  # The mix is 55% repeated reads of 50 products, 15% unknown ids, 9% a route limited to 50 a
+  # second: every kind of answer must show up, and no other.
+  check "$label: answers by kind: $ok 200 ($hits hits), $not_found 404, $limited 429, $server_errors 5xx, $unexpected other" \
+    "$([ "$server_errors" -eq 0 ] && [ "$unexpected" -eq 0 ] && [ "$hits" -gt $((done_requests / 4)) ] &&
+      [ "$not_found" -gt $((done_requests / 10)) ] && [ "$limited" -gt 0 ] &&
+      [ $((ok + not_found + limited)) -eq "$done_requests" ] && echo ok || echo no)"
   if [ "$label" = optimised ]; then
     check "$label: RSS flat, ${growth} kB growth after warm-up (bound ${rss_bound_kb} kB; peak ${peak} kB)" \
       "$([ "$growth" -le "$rss_bound_kb" ] && echo ok || echo no)"
