@@ -8,6 +8,7 @@
 #include <future>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include "harness.h"
 #include "support/free_port.h"
@@ -144,6 +145,73 @@ TEST_CASE("admin: metrics pass promtool and count hits, misses, limits and error
   ChildProcess promtool("sh", {"-c", "promtool check metrics < '" + file + "'"});
   CHECK(promtool.wait_exit(10s) == 0);
   CAPTURE(promtool.output());
+}
+
+TEST_CASE("admin: metrics count coalescing, each upstream failure and each Redis failure") {
+  RedisServer redis;
+  TestUpstream upstream;
+  upstream.set_handler([](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    if (request.target == "/products/7") {
+      reply.delay = 200ms;  // long enough for the other misses to join its flight
+    } else if (request.target == "/hang") {
+      reply.delay = 2s;
+    } else if (request.target == "/garbage") {
+      reply.fault = UpstreamReply::Fault::Garbage;
+    } else if (request.target == "/reset") {
+      reply.fault = UpstreamReply::Fault::ResetBeforeResponse;
+    }
+    return reply;
+  });
+  Cachecar cachecar("upstream:\n  url: " + upstream.url() + "\n  timeout: 600ms\n" +
+                    "redis:\n  url: " + redis.url() + "\n  command_timeout: 200ms\n" + "routes:\n" +
+                    kRoutes);
+  REQUIRE(cachecar.process().wait_for_output(": connected", 5s));
+  const int port = cachecar.port();
+  auto metric = [&cachecar](const std::string& series) {
+    return sample_value(http_request(cachecar.admin_port(), "GET", "/metrics").body, series);
+  };
+
+  std::vector<std::future<HttpResponse>> misses;
+  for (int i = 0; i < 5; ++i) {
+    misses.push_back(std::async(std::launch::async,
+                                [port] { return http_request(port, "GET", "/products/7"); }));
+  }
+  for (auto& miss : misses) {
+    CHECK(miss.get().status == 200);
+  }
+  CHECK(upstream.request_count() == 1);
+  CHECK(metric(R"(cachecar_requests_total{method="GET",status_class="2xx",cache="MISS"})") == 1);
+  CHECK(metric(R"(cachecar_requests_total{method="GET",status_class="2xx",cache="COALESCED"})") ==
+        4);
+  CHECK(metric("cachecar_upstream_duration_seconds_count") == 1);
+
+  CHECK(http_request(port, "GET", "/hang").status == 504);
+  CHECK(http_request(port, "GET", "/garbage").status == 502);
+  CHECK(http_request(port, "GET", "/reset").status == 502);
+  CHECK(metric(R"(cachecar_upstream_errors_total{kind="timeout"})") == 1);
+  CHECK(metric(R"(cachecar_upstream_errors_total{kind="invalid"})") == 1);
+  CHECK(metric(R"(cachecar_upstream_errors_total{kind="reset"})") == 1);
+
+  // Redis refuses a fill (an error reply), then hangs (a timeout and a disconnect).
+  CHECK(redis.command({"CONFIG", "SET", "maxmemory", "1"}) == "OK");
+  CHECK(redis.command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}) == "OK");
+  CHECK(http_request(port, "GET", "/products/8").status == 200);
+  REQUIRE(cachecar.process().wait_for_output("refused by Redis", 2s));
+  CHECK(redis.command({"CONFIG", "SET", "maxmemory", "0"}) == "OK");
+  redis.pause();
+  CHECK(http_request(port, "GET", "/products/9").status == 200);
+  std::this_thread::sleep_for(1100ms);  // gauges and Redis counters are copied every second
+  const std::string metrics = http_request(cachecar.admin_port(), "GET", "/metrics").body;
+  CAPTURE(metrics);
+  CHECK(sample_value(metrics, "cachecar_cache_fill_errors_total") == 1);
+  CHECK(sample_value(metrics, "cachecar_redis_errors_total") >= 1);
+  CHECK(sample_value(metrics, "cachecar_redis_timeouts_total") == 1);
+  CHECK(sample_value(metrics, "cachecar_redis_disconnects_total") >= 1);
+  CHECK(sample_value(metrics, R"(cachecar_redis_connected{worker="0"})") == 0);
+  CHECK(sample_value(metrics, R"(cachecar_upstream_connections{state="idle"})") >= 1);
+  CHECK(sample_value(metrics, R"(cachecar_upstream_connections{state="busy"})") == 0);
+  redis.resume();
 }
 
 TEST_CASE("admin: a real Prometheus scrapes cachecar") {
