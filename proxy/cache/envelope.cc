@@ -45,7 +45,10 @@ bool never_stored(std::string_view name) {
       return true;
     }
   }
-  return name.size() >= 6 && iequals(name.substr(0, 6), "Proxy-");
+  // RateLimit fields (and the older X-RateLimit-*) describe one client's quota at one moment:
+  // stored, they would be served to every client.
+  return starts_with_ci(name, "Proxy-") || starts_with_ci(name, "RateLimit") ||
+         starts_with_ci(name, "X-RateLimit");
 }
 
 // Every line "token: value\r\n", and no field cachecar frames or adds itself.

@@ -31,10 +31,6 @@ void for_each_token(std::string_view value, Fn&& fn) {
   }
 }
 
-bool starts_with_ci(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
-
 void append_via(Headers& headers) {
   std::string via;
   headers.for_each("Via", [&](std::string_view value) {
@@ -121,6 +117,13 @@ void prepare_upstream_request_headers(Headers& headers, const ForwardingInfo& in
 void prepare_client_response_headers(Headers& headers) {
   remove_hop_by_hop(headers);
   append_via(headers);
+}
+
+void remove_rate_limit_fields(Headers& headers) {
+  auto& list = headers.list();
+  list.erase(std::remove_if(list.begin(), list.end(),
+                            [](const Header& h) { return starts_with_ci(h.name, "RateLimit"); }),
+             list.end());
 }
 
 }  // namespace cachecar

@@ -32,6 +32,10 @@ void prepare_upstream_request_headers(Headers& headers, const ForwardingInfo& in
 // Prepares an upstream's response head for the client: hop-by-hop fields removed, Via added.
 void prepare_client_response_headers(Headers& headers);
 
+// Removes the RateLimit fields (RateLimit, RateLimit-*): cachecar's own replace the upstream's
+// when cachecar limits the request, so a client never reads two quotas.
+void remove_rate_limit_fields(Headers& headers);
+
 // Request fields that rewrite the target, the method or the site in common frameworks (IIS,
 // Symfony, Express method-override, RFC 7239 Forwarded...). Removed before forwarding: a
 // cached answer keyed on the request line must not depend on them (cache poisoning).

@@ -24,6 +24,10 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+bool starts_with_ci(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
 std::optional<std::string_view> Headers::get(std::string_view name) const {
   for (const Header& h : list_) {
     if (iequals(h.name, name)) {

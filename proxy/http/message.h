@@ -12,6 +12,7 @@ namespace cachecar {
 
 // ASCII case-insensitive comparison, as RFC 9110 §5.1 requires for field names.
 bool iequals(std::string_view a, std::string_view b);
+bool starts_with_ci(std::string_view s, std::string_view prefix);
 
 struct Header {
   std::string name;

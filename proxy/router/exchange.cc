@@ -447,6 +447,9 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   body_replayable_ = false;
 
   prepare_client_response_headers(head.headers);
+  if (!rate_header_lines_.empty()) {
+    remove_rate_limit_fields(head.headers);
+  }
   if (cache_status_ == "MISS") {
     const StoreDecision decision = decide_storage(head, plan_.route, plan_.ttl, config_->cache);
     if (decision.store) {

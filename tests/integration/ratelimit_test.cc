@@ -72,6 +72,31 @@ TEST_CASE("ratelimit: the sixth request gets 429 while another client still gets
   CHECK(stack.redis.get("rl:global:203.0.113.1") == "6");
 }
 
+TEST_CASE("ratelimit: the upstream's own quota fields are neither doubled nor cached") {
+  Stack stack(limit_yaml("  limit: 5\n  window: 60s\n"), kRoutes);
+  stack.upstream.set_handler([](const ReceivedRequest&) {
+    UpstreamReply reply;
+    reply.headers = {{"RateLimit-Limit", "1000"},
+                     {"RateLimit-Remaining", "999"},
+                     {"X-RateLimit-Remaining", "41"}};
+    return reply;
+  });
+  auto miss = http_request(stack.port(), "GET", "/products/1", from("203.0.113.9"));
+  CHECK(miss.header("X-Cache") == "MISS");
+  CHECK(miss.header_count("RateLimit-Limit") == 1);
+  CHECK(miss.header("RateLimit-Limit") == "5");
+  CHECK(miss.header("RateLimit-Remaining") == "4");
+  for (int i = 0; i < 100 && !stack.redis.get("product:1"); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  // Another client's hit: cachecar's quota for that client, nothing of the first one's.
+  auto hit = http_request(stack.port(), "GET", "/products/1", from("203.0.113.10"));
+  CHECK(hit.header("X-Cache") == "HIT");
+  CHECK(hit.header_count("RateLimit-Remaining") == 1);
+  CHECK(hit.header("RateLimit-Remaining") == "4");
+  CHECK_FALSE(hit.header("X-RateLimit-Remaining").has_value());
+}
+
 TEST_CASE("ratelimit: X-Forwarded-For from an untrusted peer does not choose the bucket") {
   Stack stack("rate_limit:\n  limit: 2\n  window: 60s\n");
   CHECK(http_request(stack.port(), "GET", "/a", from("198.51.100.1")).status == 200);

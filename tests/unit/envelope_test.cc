@@ -165,6 +165,12 @@ TEST_CASE("stored_head_lines keeps end-to-end fields only") {
         {"Upgrade", "h2c"}},
        ""},
       {{{"Proxy-Authenticate", "Basic"}, {"Proxy-Connection", "close"}, {"proxy-x", "1"}}, ""},
+      // One client's quota at one moment, never to be served to another.
+      {{{"RateLimit-Remaining", "99"},
+        {"ratelimit-policy", "100;w=60"},
+        {"RateLimit", "limit=100, remaining=99"},
+        {"X-RateLimit-Remaining", "5"}},
+       ""},
       // Case-insensitively.
       {{{"set-cookie", "a=1"}, {"CONTENT-LENGTH", "5"}, {"x-cache", "HIT"}, {"aGe", "1"}}, ""},
       // Names that only start like a dropped one are kept.

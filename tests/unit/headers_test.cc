@@ -241,6 +241,20 @@ TEST_CASE("prepare_upstream_request_headers") {
   }
 }
 
+TEST_CASE("remove_rate_limit_fields removes RateLimit fields only") {
+  Headers headers = make({{"RateLimit-Limit", "10"},
+                          {"ratelimit-remaining", "3"},
+                          {"RateLimit-Policy", "10;w=1"},
+                          {"RateLimit", "limit=10"},
+                          {"Retry-After", "1"},
+                          {"X-RateLimit-Remaining", "3"},
+                          {"Content-Type", "text/plain"}});
+  remove_rate_limit_fields(headers);
+  CHECK(
+      dump(headers) ==
+      dump({{"Retry-After", "1"}, {"X-RateLimit-Remaining", "3"}, {"Content-Type", "text/plain"}}));
+}
+
 TEST_CASE("prepare_client_response_headers") {
   struct Case {
     std::string_view name;
