@@ -1,14 +1,20 @@
 // Fuzz target: request parsing and routing. Bytes arrive split where the input's first byte
-// says, as the network splits them; every head is planned against a configuration with routes,
-// a cache default and rate limits, as a worker would.
+// says, as the network splits them; every head is normalised, host-checked and planned against
+// a configuration with routes, a cache default and rate limits, as a worker would. One property
+// is checked as well: the target sent upstream for a lookup plans to the same cache key (what
+// the upstream answers is what the key names).
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <string_view>
 
 #include "config/config.h"
 #include "http/headers.h"
+#include "http/host.h"
 #include "http/parser.h"
+#include "http/target.h"
 #include "ratelimit/client_identity.h"
 #include "ratelimit/limiter.h"
 #include "router/plan.h"
@@ -19,6 +25,7 @@ namespace {
 const Config& fuzz_config() {
   static const Config config = [] {
     auto parsed = parse_config(R"(
+hosts: [shop.example, "*.cdn.example"]
 cache:
   default:
     ttl: 30s
@@ -46,8 +53,22 @@ routes:
 class Planner final : public RequestParser::Listener {
  public:
   ParseStep on_request_head(RequestHead& head) override {
+    std::string reason;
+    auto target = normalize_target(head.target, reason);
+    if (!target) {
+      return ParseStep::Continue;  // answered 400
+    }
+    head.target = std::move(*target);
+    (void)check_host(head, fuzz_config().hosts);
     const RequestPlan plan = plan_request(head, fuzz_config());
-    (void)plan;
+    if (!plan.upstream_target.empty()) {
+      RequestHead upstream_head = head;
+      upstream_head.target = plan.upstream_target;
+      if (plan.action != CacheAction::Lookup ||
+          plan_request(upstream_head, fuzz_config()).key != plan.key) {
+        std::abort();
+      }
+    }
     const IpAddress peer = *parse_ip("127.0.0.1");
     const IpAddress client =
         resolve_client(peer, head.headers, fuzz_config().rate_limit.trusted_proxies);
