@@ -15,6 +15,26 @@ int64_t ceil_seconds(int64_t ms) { return ms <= 0 ? 0 : (ms + 999) / 1000; }
 constexpr int64_t kMaxCount = int64_t{1} << 31;
 constexpr int64_t kMaxWindowMs = kMaxRateLimitWindow.count();
 
+// Sliding window, denied: how long until one more request would be allowed if none came
+// before it. The end of the window is no answer: the count of this window then weighs in as
+// the next one's previous, nearly in full. The previous window's weight decays through this
+// window; after it, this window's does. Rounded up, so a client that waits is let in.
+int64_t sliding_wait_ms(int64_t limit, int64_t window_ms, int64_t elapsed_ms, int64_t current,
+                        int64_t previous) {
+  // Requests this window could still count while previous * (window - t) / window shrinks.
+  const int64_t room = limit - current - 1;
+  if (room >= 0 && previous > 0) {
+    const int64_t allowed_at = window_ms - room * window_ms / previous;
+    if (allowed_at < window_ms) {
+      return std::max<int64_t>(0, allowed_at - elapsed_ms);
+    }
+  }
+  // Next window: current * (window - t) / window + 1 <= limit.
+  const int64_t allowed_at_next =
+      current > 0 ? std::max<int64_t>(0, window_ms - (limit - 1) * window_ms / current) : 0;
+  return window_ms - elapsed_ms + allowed_at_next;
+}
+
 std::optional<int64_t> element_integer(const redisReply* reply, size_t index) {
   if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements <= index) {
     return std::nullopt;
@@ -104,7 +124,10 @@ std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* rep
   decision.allowed = scaled_estimate <= plan.limit * window_ms;
   const int64_t estimate_ceiling = (scaled_estimate + window_ms - 1) / window_ms;
   decision.remaining = std::max<int64_t>(0, plan.limit - estimate_ceiling);
-  decision.reset_seconds = ceil_seconds(window_ms - elapsed_ms);
+  decision.reset_seconds =
+      decision.allowed
+          ? ceil_seconds(window_ms - elapsed_ms)
+          : ceil_seconds(sliding_wait_ms(plan.limit, window_ms, elapsed_ms, first_count, previous));
   return decision;
 }
 

@@ -41,7 +41,9 @@ struct LimitDecision {
   bool allowed = true;
   int64_t limit = 0;
   int64_t remaining = 0;
-  int64_t reset_seconds = 0;  // until the counter's window ends (Retry-After when denied)
+  // Until the counter's window ends; when denied, until a request would be let in again
+  // (the same for a fixed window; for a sliding one, often sooner or later). Retry-After.
+  int64_t reset_seconds = 0;
 };
 
 // Reads the script's reply: {count, ms left} (fixed) or {current, previous} (sliding).

@@ -465,17 +465,17 @@ TEST_CASE("decide: sliding window, previous*(window-elapsed)/window + current") 
   const SlidingCase cases[] = {
       {"window start, nothing before", 10, 60'000, 0, 1, 0, true, 9, 60},
       {"window start, previous counts fully", 10, 60'000, 0, 1, 9, true, 0, 60},
-      {"window start, one over", 10, 60'000, 0, 1, 10, false, 0, 60},
+      {"window start, one over", 10, 60'000, 0, 1, 10, false, 0, 12},
       {"just after the start", 10, 60'000, 1, 1, 0, true, 9, 60},
       {"half way, at the limit", 10, 60'000, 30'000, 5, 10, true, 0, 30},
-      {"half way, one over", 10, 60'000, 30'000, 6, 10, false, 0, 30},
+      {"half way, one over", 10, 60'000, 30'000, 6, 10, false, 0, 12},
       {"half way, fractional estimate rounds remaining down", 10, 60'000, 30'000, 1, 9, true, 4,
        30},
-      {"half way, fractional estimate over the limit", 10, 60'000, 30'000, 6, 9, false, 0, 30},
+      {"half way, fractional estimate over the limit", 10, 60'000, 30'000, 6, 9, false, 0, 10},
       {"a fifth in, previous weighs 0.8", 10, 60'000, 12'000, 2, 10, true, 0, 48},
       {"three quarters in", 10, 60'000, 45'000, 3, 20, true, 2, 15},
-      {"current alone over the limit", 10, 60'000, 45'000, 11, 0, false, 0, 15},
-      {"the last millisecond, previous almost gone", 10, 60'000, 59'999, 10, 1'000, false, 0, 1},
+      {"current alone over the limit", 10, 60'000, 45'000, 11, 0, false, 0, 26},
+      {"the last millisecond, previous almost gone", 10, 60'000, 59'999, 10, 1'000, false, 0, 7},
       {"the last millisecond, at the limit", 10, 60'000, 59'999, 10, 0, true, 0, 1},
       {"reset rounds up", 10, 60'000, 59'001, 1, 0, true, 9, 1},
       {"reset exact", 10, 60'000, 59'000, 1, 0, true, 9, 1},
@@ -486,6 +486,51 @@ TEST_CASE("decide: sliding window, previous*(window-elapsed)/window + current") 
   };
   for (const SlidingCase& c : cases) {
     check_sliding(c);
+  }
+}
+
+TEST_CASE("decide: a denied sliding-window client is told when a request would pass again") {
+  // Each case: the wait Retry-After gives, and the proof that it is right, by asking decide()
+  // again at that moment (the next request counted) and one second earlier.
+  struct Case {
+    std::string_view name;
+    int64_t limit, window_ms, elapsed_ms, current, previous;
+  };
+  const Case cases[] = {
+      {"previous decays within this window", 10, 60'000, 0, 1, 10},
+      {"half way", 10, 60'000, 30'000, 6, 10},
+      {"this window alone is over: wait into the next", 10, 60'000, 45'000, 11, 0},
+      {"both over", 10, 60'000, 59'999, 10, 1'000},
+      {"far over: most of the next window too", 100, 60'000, 1'000, 1'000, 0},
+      {"a 1s window", 5, 1'000, 100, 6, 5},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const auto denied = decide(make_plan(kSliding, c.limit, c.window_ms, c.elapsed_ms),
+                               reply_of("*2\r\n:" + std::to_string(c.current) +
+                                        "\r\n:" + std::to_string(c.previous) + "\r\n")
+                                   .get());
+    REQUIRE(denied.has_value());
+    REQUIRE_FALSE(denied->allowed);
+    CHECK(denied->reset_seconds >= 1);
+    // The client comes back after `wait` ms (in this window or the next) as request current+1.
+    auto retry_at = [&](int64_t wait_ms) {
+      const int64_t at = c.elapsed_ms + wait_ms;
+      const bool next_window = at >= c.window_ms;
+      const int64_t current = next_window ? 1 : c.current + 1;
+      const int64_t previous = next_window ? c.current : c.previous;
+      const auto later =
+          decide(make_plan(kSliding, c.limit, c.window_ms, next_window ? at - c.window_ms : at),
+                 reply_of("*2\r\n:" + std::to_string(current) + "\r\n:" + std::to_string(previous) +
+                          "\r\n")
+                     .get());
+      REQUIRE(later.has_value());
+      return later->allowed;
+    };
+    CHECK(retry_at(denied->reset_seconds * 1000));
+    if (denied->reset_seconds > 1) {
+      CHECK_FALSE(retry_at((denied->reset_seconds - 1) * 1000 - 1));
+    }
   }
 }
 
@@ -627,11 +672,12 @@ TEST_CASE("rate_limit_lines from a Redis reply, end to end") {
        "*2\r\n:5\r\n:4\r\n", kNow + 2'500,
        "RateLimit-Limit: 10\r\nRateLimit-Remaining: 2\r\nRateLimit-Reset: 8\r\n"
        "RateLimit-Policy: 10;w=10\r\n"},
-      // 12 * 0.75 + 2 = 11 of 10.
+      // 12 * 0.75 + 2 = 11 of 10. The next request passes once 12 * (10 - t) / 10 + 3 <= 10,
+      // at t = 4.17s: in 1.67s, so 2.
       {"rate_limit:\n  limit: 10\n  window: 10s\n  algorithm: sliding_window\n",
        "*2\r\n:2\r\n:12\r\n", kNow + 2'500,
-       "RateLimit-Limit: 10\r\nRateLimit-Remaining: 0\r\nRateLimit-Reset: 8\r\n"
-       "RateLimit-Policy: 10;w=10\r\nRetry-After: 8\r\n"},
+       "RateLimit-Limit: 10\r\nRateLimit-Remaining: 0\r\nRateLimit-Reset: 2\r\n"
+       "RateLimit-Policy: 10;w=10\r\nRetry-After: 2\r\n"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.yaml);
