@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "cache/scripts.h"
 
 namespace cachecar {
@@ -47,8 +49,18 @@ void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, st
   const int64_t seconds = std::max<int64_t>(1, ttl.count() / 1000);
   RedisCommand command;
   command.script = &kFillScript;
-  command.num_keys = 2;
-  command.args = {plan.key, plan.guard_key, seen_guard, std::move(value), std::to_string(seconds)};
+  if (plan.variants_key.empty()) {
+    command.num_keys = 2;
+    command.args = {plan.key, plan.guard_key, seen_guard, std::move(value),
+                    std::to_string(seconds)};
+  } else {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    command.num_keys = 3;
+    command.args = {plan.key,         plan.guard_key,          plan.variants_key,     seen_guard,
+                    std::move(value), std::to_string(seconds), std::to_string(now_ms)};
+  }
   std::vector<RedisCommand> commands;
   commands.push_back(std::move(command));
   if (redis_.submit(std::move(commands), *this, kFillTag) == nullptr) {
@@ -60,11 +72,13 @@ RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& 
                                           uint64_t tag) {
   RedisCommand command;
   command.script = &kInvalidateScript;
-  command.num_keys = static_cast<int>(plan.invalidate_keys.size() * 2);
-  command.args.reserve(plan.invalidate_keys.size() * 2 + 2);
+  command.num_keys = static_cast<int>(plan.invalidate_keys.size() * 3);
+  command.args.reserve(plan.invalidate_keys.size() * 3 + 2);
   command.args.insert(command.args.end(), plan.invalidate_keys.begin(), plan.invalidate_keys.end());
   command.args.insert(command.args.end(), plan.invalidate_guards.begin(),
                       plan.invalidate_guards.end());
+  command.args.insert(command.args.end(), plan.invalidate_variants.begin(),
+                      plan.invalidate_variants.end());
   command.args.push_back(token_prefix_ + "-" + std::to_string(++token_counter_));
   command.args.push_back(std::to_string(kGuardLifetime.count()));
   ++stats_.invalidations;

@@ -89,17 +89,30 @@ std::string default_cache_key(std::string_view prefix, std::string_view path,
   return key;
 }
 
-std::string guard_key_for(std::string_view prefix, std::string_view key) {
-  std::string guard(prefix);
-  guard += "gen:";
+namespace {
+
+// prefix + label + key, with a hash tag that puts it in the key's own slot (see key.h).
+std::string companion_key(std::string_view prefix, std::string_view label, std::string_view key) {
+  std::string out(prefix);
+  out += label;
   if (has_hash_tag(key)) {
-    guard += key;
+    out += key;
   } else {
-    guard += '{';
-    guard += key;
-    guard += '}';
+    out += '{';
+    out += key;
+    out += '}';
   }
-  return guard;
+  return out;
+}
+
+}  // namespace
+
+std::string guard_key_for(std::string_view prefix, std::string_view key) {
+  return companion_key(prefix, "gen:", key);
+}
+
+std::string variants_key_for(std::string_view prefix, std::string_view key) {
+  return companion_key(prefix, "variants:", key);
 }
 
 }  // namespace cachecar

@@ -40,4 +40,9 @@ std::string default_cache_key(std::string_view prefix, std::string_view path,
 // Requires: `key` came from the functions above (no braces but a prefix's "{tag}").
 std::string guard_key_for(std::string_view prefix, std::string_view key);
 
+// The sorted set of a route key's query variants ("variants:{search}" holds "search?q=a", ...),
+// scored by expiry time, so that a write to the route deletes every variant along with the key.
+// Variants share the route key's guard: one write moves it for all of them.
+std::string variants_key_for(std::string_view prefix, std::string_view key);
+
 }  // namespace cachecar

@@ -14,26 +14,45 @@
 
 namespace cachecar {
 
-// KEYS[1] cache key, KEYS[2] its guard. ARGV[1] the guard seen at lookup ("" for none),
-// ARGV[2] the value, ARGV[3] the TTL in seconds. Returns 1 if stored, 0 if the guard moved.
+// KEYS[1] cache key, KEYS[2] its guard, and for a query variant KEYS[3] the route key's
+// variant set. ARGV[1] the guard seen at lookup ("" for none), ARGV[2] the value, ARGV[3] the
+// TTL in seconds, ARGV[4] the time in milliseconds. Returns 1 if stored, 0 if the guard moved.
+// A variant is listed with its expiry time as score; members past it are pruned here, so the
+// set holds only variants that may still exist.
 inline const RedisScript kFillScript{"fill", R"lua(
 local guard = redis.call('GET', KEYS[2])
 if (guard or '') ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+if #KEYS >= 3 then
+  local now = tonumber(ARGV[4])
+  local ttl_ms = tonumber(ARGV[3]) * 1000
+  redis.call('ZADD', KEYS[3], now + ttl_ms, KEYS[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  if redis.call('PTTL', KEYS[3]) < ttl_ms then
+    redis.call('PEXPIRE', KEYS[3], ttl_ms)
+  end
+end
 return 1
 )lua"};
 
-// KEYS: n cache keys, then their n guards. ARGV[1] a token not used before, ARGV[2] the guard
-// lifetime in milliseconds. SET rather than INCR: a guard holding something that is not a
-// number must not make the invalidation fail. Returns the number of cache keys deleted.
+// KEYS: n cache keys, their n guards, then their n variant sets. ARGV[1] a token not used
+// before, ARGV[2] the guard lifetime in milliseconds. SET rather than INCR: a guard holding
+// something that is not a number must not make the invalidation fail. Each key's variants go
+// with it (their names are read from the set: a Redis Cluster would need them in the key's
+// slot). Returns the number of cache keys deleted, variants included.
 inline const RedisScript kInvalidateScript{"invalidate", R"lua(
-local n = #KEYS / 2
+local n = #KEYS / 3
 local deleted = 0
 for i = 1, n do
   redis.call('SET', KEYS[n + i], ARGV[1], 'PX', ARGV[2])
   deleted = deleted + redis.call('DEL', KEYS[i])
+  local variants = redis.call('ZRANGE', KEYS[2 * n + i], 0, -1)
+  for first = 1, #variants, 1000 do
+    deleted = deleted + redis.call('DEL', unpack(variants, first, math.min(first + 999, #variants)))
+  end
+  redis.call('DEL', KEYS[2 * n + i])
 end
 return deleted
 )lua"};

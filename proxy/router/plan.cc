@@ -47,6 +47,7 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
     }
     for (const std::string& key : plan.invalidate_keys) {
       plan.invalidate_guards.push_back(guard_key_for(prefix, key));
+      plan.invalidate_variants.push_back(variants_key_for(prefix, key));
     }
     return plan;
   }
@@ -71,6 +72,12 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
     plan.key = route_cache_key(prefix, *route, captures, query);
     plan.ttl = route->ttl;
     std::string keyed = keyed_query(*route, query);
+    if (!keyed.empty()) {
+      // A variant: guarded by its route key, and listed under it for the writes to find.
+      const std::string route_key = template_key(prefix, route->key, captures);
+      plan.guard_key = guard_key_for(prefix, route_key);
+      plan.variants_key = variants_key_for(prefix, route_key);
+    }
     if (keyed != query) {
       plan.upstream_target = path;
       if (!keyed.empty()) {
@@ -82,7 +89,9 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
     plan.key = default_cache_key(prefix, path, query);
     plan.ttl = *config.cache.default_ttl;
   }
-  plan.guard_key = guard_key_for(prefix, plan.key);
+  if (plan.guard_key.empty()) {
+    plan.guard_key = guard_key_for(prefix, plan.key);
+  }
   return plan;
 }
 

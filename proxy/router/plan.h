@@ -22,11 +22,13 @@ struct RequestPlan {
   CacheAction action = CacheAction::Bypass;
   const RouteConfig* route = nullptr;  // null when no route matched; points into the Config
   std::string key;                     // Lookup: the cache key
-  std::string guard_key;               // Lookup: its invalidation guard
+  std::string guard_key;               // Lookup: its invalidation guard (the route key's)
+  std::string variants_key;            // Lookup of a query variant: the route key's variant set
   Duration ttl{0};
-  std::vector<std::string> invalidate_keys;    // Invalidate: cache keys
-  std::vector<std::string> invalidate_guards;  // Invalidate: their guards, in the same order
-  std::string_view reason;                     // Bypass: why, for debug logs
+  std::vector<std::string> invalidate_keys;      // Invalidate: cache keys
+  std::vector<std::string> invalidate_guards;    // Invalidate: their guards, in the same order
+  std::vector<std::string> invalidate_variants;  // Invalidate: their variant sets, same order
+  std::string_view reason;                       // Bypass: why, for debug logs
   // Lookup on a route: the target the upstream gets when it differs from the client's, with
   // only the keyed query parameters. An answer that is stored must depend on nothing the key
   // leaves out, or one client's "?lang=evil" is served to everyone (cache poisoning).

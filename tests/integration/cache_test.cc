@@ -219,6 +219,37 @@ TEST_CASE("cache: PUT, PATCH and DELETE invalidate the key and its invalidate li
   CHECK(is_nil(stack.redis, "products:list"));
 }
 
+TEST_CASE("cache: a write deletes every query variant of the key, and races none") {
+  CacheStack stack;
+  const int port = stack.port();
+  for (const char* target : {"/search?q=a", "/search?q=b&page=2"}) {
+    CAPTURE(target);
+    CHECK(http_request(port, "GET", target).header("X-Cache") == "MISS");
+  }
+  REQUIRE(stored(stack.redis, "search?q=a"));
+  REQUIRE(stored(stack.redis, "search?q=b&page=2"));
+  CHECK(stack.redis.command({"ZCARD", "variants:{search}"}) == "2");
+  const long long set_ttl = std::stoll(stack.redis.command({"PTTL", "variants:{search}"}));
+  CHECK(set_ttl > 50'000);
+  CHECK(set_ttl <= 60'000);
+  CHECK(http_request(port, "GET", "/search?q=a").header("X-Cache") == "HIT");
+
+  // A slow variant miss is under way when the write comes: it must not store afterwards.
+  stack.products->slow_gets = 1;
+  auto slow =
+      std::async(std::launch::async, [port] { return http_request(port, "GET", "/search?q=c"); });
+  REQUIRE(stack.upstream.wait_for_requests(3, 2s));
+  CHECK(http_request(port, "PUT", "/search", {}, "{}").status == 200);
+  CHECK(is_nil(stack.redis, "search?q=a"));
+  CHECK(is_nil(stack.redis, "search?q=b&page=2"));
+  CHECK(stack.redis.command({"EXISTS", "variants:{search}"}) == "0");
+  CHECK(slow.get().status == 200);
+  std::this_thread::sleep_for(100ms);  // the fill, had it been accepted, would have landed
+  CHECK(is_nil(stack.redis, "search?q=c"));
+  CHECK(http_request(port, "GET", "/search?q=a").header("X-Cache") == "MISS");
+  CHECK(http_request(port, "GET", "/search?q=c").header("X-Cache") == "MISS");
+}
+
 TEST_CASE("cache: a write that fails invalidates nothing") {
   CacheStack stack;
   HttpConnection client(stack.port());

@@ -177,6 +177,13 @@ TEST_CASE("guard_key_for adds a hash tag unless the key already has one") {
   }
 }
 
+TEST_CASE("variants_key_for shares the key's slot, as its guard does") {
+  CHECK(variants_key_for("", "search") == "variants:{search}");
+  CHECK(variants_key_for("cc:", "cc:products:list") == "cc:variants:{cc:products:list}");
+  // A key with its own hash tag keeps it.
+  CHECK(variants_key_for("{t}:", "{t}:search") == "{t}:variants:{t}:search");
+}
+
 TEST_CASE("guard_key_for does not keep empty braces as a hash tag") {
   // "{}" is no hash tag to Redis Cluster: "gen:{}" would hash as the whole string, away from
   // the key's slot.

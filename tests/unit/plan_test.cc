@@ -92,6 +92,7 @@ struct Expected {
   Keys invalidate_keys = {};
   Keys invalidate_guards = {};
   std::string_view upstream_target = "";  // "" when the client's target goes as it is
+  std::string_view variants = "";         // a query variant's set, listed under its route key
 };
 
 struct Case {
@@ -130,6 +131,9 @@ void check_plan(const Case& c) {
   CHECK(plan.invalidate_keys == c.expected.invalidate_keys);
   CHECK(plan.invalidate_guards == c.expected.invalidate_guards);
   CHECK(plan.upstream_target == c.expected.upstream_target);
+  CHECK(plan.variants_key == c.expected.variants);
+  // Every invalidated key takes its query variants with it.
+  REQUIRE(plan.invalidate_variants.size() == plan.invalidate_keys.size());
   // A bypass says why; the other plans have nothing to explain.
   CHECK(plan.reason.empty() == (c.expected.action != CacheAction::Bypass));
 }
@@ -186,16 +190,24 @@ TEST_CASE("plan_request: reads on a route are looked up") {
        {CacheAction::Lookup,
         1,
         "cc:products:list?page=2&sort=asc",
-        "cc:gen:{cc:products:list?page=2&sort=asc}",
+        "cc:gen:{cc:products:list}",
         10'000,
         {},
         {},
-        "/products?page=2&sort=asc"}},
+        "/products?page=2&sort=asc",
+        "cc:variants:{cc:products:list}"}},
       // Already in the key's form: the target goes as it is.
       {kRoutes,
        {"GET", "/products?page=2&sort=asc"},
-       {CacheAction::Lookup, 1, "cc:products:list?page=2&sort=asc",
-        "cc:gen:{cc:products:list?page=2&sort=asc}", 10'000}},
+       {CacheAction::Lookup,
+        1,
+        "cc:products:list?page=2&sort=asc",
+        "cc:gen:{cc:products:list}",
+        10'000,
+        {},
+        {},
+        "",
+        "cc:variants:{cc:products:list}"}},
       // Parameter cloaking: a second "page", or one hidden behind ';' in an unkeyed
       // parameter, would reach an upstream that reads the last value or splits on ';'.
       {kRoutes,
@@ -203,21 +215,23 @@ TEST_CASE("plan_request: reads on a route are looked up") {
        {CacheAction::Lookup,
         1,
         "cc:products:list?page=1",
-        "cc:gen:{cc:products:list?page=1}",
+        "cc:gen:{cc:products:list}",
         10'000,
         {},
         {},
-        "/products?page=1"}},
+        "/products?page=1",
+        "cc:variants:{cc:products:list}"}},
       {kRoutes,
        {"GET", "/products?page=1&x=1;page=evil"},
        {CacheAction::Lookup,
         1,
         "cc:products:list?page=1",
-        "cc:gen:{cc:products:list?page=1}",
+        "cc:gen:{cc:products:list}",
         10'000,
         {},
         {},
-        "/products?page=1"}},
+        "/products?page=1",
+        "cc:variants:{cc:products:list}"}},
       {kRoutes,
        {"GET", "/products"},
        {CacheAction::Lookup, 1, "cc:products:list", "cc:gen:{cc:products:list}", 10'000}},
@@ -229,11 +243,12 @@ TEST_CASE("plan_request: reads on a route are looked up") {
        {CacheAction::Lookup,
         1,
         "cc:products:list?page=1",
-        "cc:gen:{cc:products:list?page=1}",
+        "cc:gen:{cc:products:list}",
         10'000,
         {},
         {},
-        "/products?page=1"}},
+        "/products?page=1",
+        "cc:variants:{cc:products:list}"}},
       // The first matching route wins: /products/special is route 0's, not route 3's.
       {kRoutes,
        {"GET", "/products/special"},
@@ -362,6 +377,20 @@ TEST_CASE("plan_request: writes on a route invalidate its keys") {
          "cc:gen:{cc:product:special:reviews}"}}},
   };
   run(std::begin(cases), std::end(cases));
+}
+
+TEST_CASE("plan_request: a write takes the query variants of each key it invalidates") {
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan plan = plan_request(make_head({"PUT", "/products/42"}), config);
+  CHECK(plan.invalidate_variants == Keys{"cc:variants:{cc:product:42}",
+                                         "cc:variants:{cc:products:list}",
+                                         "cc:variants:{cc:product:42:reviews}"});
+  // The variant a read fills is in the set its route key's write clears, under the same guard.
+  const RequestPlan read = plan_request(make_head({"GET", "/products?page=3"}), config);
+  const RequestPlan write = plan_request(make_head({"POST", "/products"}), config);
+  REQUIRE(write.invalidate_keys.size() == 1);
+  CHECK(read.variants_key == write.invalidate_variants[0]);
+  CHECK(read.guard_key == write.invalidate_guards[0]);
 }
 
 TEST_CASE("plan_request: other methods bypass") {
