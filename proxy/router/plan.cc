@@ -34,16 +34,27 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
   const bool read = head.method == "GET" || head.method == "HEAD";
 
   if (!read) {
-    if (route == nullptr || std::find(route->invalidate_on.begin(), route->invalidate_on.end(),
-                                      head.method) == route->invalidate_on.end()) {
+    // Without a route, cache.default's entry for the path (and its query variants) is what a
+    // write makes stale, on the default invalidate_on methods.
+    static const std::vector<std::string> kDefaultInvalidateOn = RouteConfig().invalidate_on;
+    const std::vector<std::string>& invalidate_on =
+        route != nullptr ? route->invalidate_on : kDefaultInvalidateOn;
+    const bool invalidates =
+        (route != nullptr || config.cache.default_ttl) &&
+        std::find(invalidate_on.begin(), invalidate_on.end(), head.method) != invalidate_on.end();
+    if (!invalidates) {
       return bypass(route, "method does not read or invalidate");
     }
     RequestPlan plan;
     plan.action = CacheAction::Invalidate;
     plan.route = route;
-    plan.invalidate_keys.push_back(route_cache_key(prefix, *route, captures, {}));
-    for (const KeyTemplate& extra : route->invalidate) {
-      plan.invalidate_keys.push_back(template_key(prefix, extra, captures));
+    if (route == nullptr) {
+      plan.invalidate_keys.push_back(default_cache_key(prefix, path, {}));
+    } else {
+      plan.invalidate_keys.push_back(route_cache_key(prefix, *route, captures, {}));
+      for (const KeyTemplate& extra : route->invalidate) {
+        plan.invalidate_keys.push_back(template_key(prefix, extra, captures));
+      }
     }
     for (const std::string& key : plan.invalidate_keys) {
       plan.invalidate_guards.push_back(guard_key_for(prefix, key));
@@ -88,6 +99,11 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
   } else {
     plan.key = default_cache_key(prefix, path, query);
     plan.ttl = *config.cache.default_ttl;
+    if (!query.empty()) {
+      const std::string path_key = default_cache_key(prefix, path, {});
+      plan.guard_key = guard_key_for(prefix, path_key);
+      plan.variants_key = variants_key_for(prefix, path_key);
+    }
   }
   if (plan.guard_key.empty()) {
     plan.guard_key = guard_key_for(prefix, plan.key);

@@ -466,8 +466,15 @@ TEST_CASE("cache: key_prefix, cache.default and respect_cache_control") {
     return reply;
   });
   CHECK(http_request(stack.port(), "GET", "/other?x=1").header("X-Cache") == "MISS");
+  CHECK(http_request(stack.port(), "GET", "/other").header("X-Cache") == "MISS");
   CHECK(stored(stack.redis, "cc:path:/other?x=1"));
+  CHECK(stored(stack.redis, "cc:path:/other"));
   CHECK(http_request(stack.port(), "GET", "/other?x=1").header("X-Cache") == "HIT");
+  // A write to the path, routed or not, makes its entries stale: all of them go.
+  CHECK(http_request(stack.port(), "PUT", "/other", {}, "{}").status == 200);
+  CHECK(is_nil(stack.redis, "cc:path:/other?x=1"));
+  CHECK(is_nil(stack.redis, "cc:path:/other"));
+  CHECK(http_request(stack.port(), "GET", "/other?x=1").header("X-Cache") == "MISS");
 
   http_request(stack.port(), "GET", "/products/short");
   REQUIRE(stored(stack.redis, "cc:product:short"));

@@ -420,13 +420,30 @@ TEST_CASE("plan_request: cache.default caches reads no route matches") {
       {kDefault,
        {"HEAD", "/about"},
        {CacheAction::Lookup, -1, "path:/about", "gen:{path:/about}", 30'000}},
+      // With a query: a variant of the path's entry, guarded and listed by it.
       {kDefault,
        {"GET", "/about?b=2&a=1"},
-       {CacheAction::Lookup, -1, "path:/about?b=2&a=1", "gen:{path:/about?b=2&a=1}", 30'000}},
+       {CacheAction::Lookup,
+        -1,
+        "path:/about?b=2&a=1",
+        "gen:{path:/about}",
+        30'000,
+        {},
+        {},
+        "",
+        "variants:{path:/about}"}},
       {kDefault, {"GET", "/"}, {CacheAction::Lookup, -1, "path:/", "gen:{path:/}", 30'000}},
       {kDefaultWithPrefix,
        {"GET", "/about?x"},
-       {CacheAction::Lookup, -1, "cc:path:/about?x", "cc:gen:{cc:path:/about?x}", 30'000}},
+       {CacheAction::Lookup,
+        -1,
+        "cc:path:/about?x",
+        "cc:gen:{cc:path:/about}",
+        30'000,
+        {},
+        {},
+        "",
+        "cc:variants:{cc:path:/about}"}},
       // A matching route still uses its own key and TTL.
       {kDefault,
        {"GET", "/products/9?x=1"},
@@ -440,9 +457,17 @@ TEST_CASE("plan_request: cache.default caches reads no route matches") {
       {kDefault,
        {"GET", "/about", {{"Content-Length", "0"}}, BodyFraming::ContentLength, 0},
        {CacheAction::Lookup, -1, "path:/about", "gen:{path:/about}", 30'000}},
-      // Writes are not routed, so they invalidate nothing.
-      {kDefault, {"PUT", "/about"}, {CacheAction::Bypass, -1}},
+      // A write invalidates the path's entry and, through its variant set, every query of it,
+      // on the methods a route invalidates on by default.
+      {kDefault,
+       {"PUT", "/about?x=1"},
+       {CacheAction::Invalidate, -1, "", "", 0, {"path:/about"}, {"gen:{path:/about}"}}},
+      {kDefault,
+       {"DELETE", "/about"},
+       {CacheAction::Invalidate, -1, "", "", 0, {"path:/about"}, {"gen:{path:/about}"}}},
       {kDefault, {"POST", "/about"}, {CacheAction::Bypass, -1}},
+      // Without cache.default, a write no route matches invalidates nothing.
+      {kRoutes, {"PUT", "/about"}, {CacheAction::Bypass, -1}},
   };
   run(std::begin(cases), std::end(cases));
 }
