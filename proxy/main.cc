@@ -11,10 +11,6 @@
 #include "log/logging.h"
 #include "server/supervisor.h"
 
-#ifndef CACHECAR_VERSION
-#define CACHECAR_VERSION "0.0.0-dev"
-#endif
-
 namespace cachecar {
 namespace {
 

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cstring>
 
+#include "http/chars.h"
 #include "http/headers.h"
 
 namespace cachecar {
@@ -23,11 +24,6 @@ uint64_t get_le(std::string_view bytes, size_t offset, size_t width) {
     value |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i);
   }
   return value;
-}
-
-bool is_tchar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
 }
 
 bool is_field_value_char(char c) {

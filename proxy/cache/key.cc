@@ -63,17 +63,19 @@ std::string keyed_query(const RouteConfig& route, std::string_view query) {
   return keyed;
 }
 
+std::string query_variant_key(std::string route_key, std::string_view keyed) {
+  if (!keyed.empty()) {
+    const size_t query_start = route_key.size();
+    route_key += '?';
+    route_key += keyed;
+    escape_braces(route_key, query_start);
+  }
+  return route_key;
+}
+
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query) {
-  std::string key = template_key(prefix, route.key, captures);
-  const std::string keyed = keyed_query(route, query);
-  if (!keyed.empty()) {
-    const size_t query_start = key.size();
-    key += '?';
-    key += keyed;
-    escape_braces(key, query_start);
-  }
-  return key;
+  return query_variant_key(template_key(prefix, route.key, captures), keyed_query(route, query));
 }
 
 std::string default_cache_key(std::string_view prefix, std::string_view path,

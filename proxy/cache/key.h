@@ -24,6 +24,9 @@ std::string template_key(std::string_view prefix, const KeyTemplate& key_templat
 // the first occurrence of each; "" when none is present.
 std::string keyed_query(const RouteConfig& route, std::string_view query);
 
+// `route_key`, then "?" + `keyed` (a keyed_query()) when that is not empty.
+std::string query_variant_key(std::string route_key, std::string_view keyed);
+
 // template_key() of the route's key, then "?" + keyed_query() when that is not empty.
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query);

@@ -3,11 +3,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <sstream>
 #include <utility>
 
+#include "http/chars.h"
 #include "http/error_page.h"
 #include "http/host.h"
 
@@ -177,8 +177,7 @@ std::vector<std::string> string_list(const YAML::Node& node, const std::string& 
 
 bool is_http_token(const std::string& text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_' || c == '.';
+    return is_alpha(c) || is_digit(c) || c == '-' || c == '_' || c == '.';
   });
 }
 

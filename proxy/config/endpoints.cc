@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
 
@@ -18,26 +20,12 @@ bool parse_port(std::string_view text, uint16_t& port, std::string& reason) {
 
 bool valid_host(std::string_view host) {
   for (char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '-' || c == ':' || c == '_';
+    const bool ok = is_alpha(c) || is_digit(c) || c == '.' || c == '-' || c == ':' || c == '_';
     if (!ok) {
       return false;
     }
   }
   return true;
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
 }
 
 std::optional<std::string> percent_decode(std::string_view text) {

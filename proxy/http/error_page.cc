@@ -43,6 +43,11 @@ std::string json_error_body(std::string_view message) {
   return body;
 }
 
+size_t response_body_size(std::string_view response) {
+  const size_t head_end = response.find("\r\n\r\n");
+  return head_end == std::string_view::npos ? 0 : response.size() - head_end - 4;
+}
+
 std::string error_response(int status, std::string_view message, bool keep_alive,
                            std::string_view extra_headers, bool head_only) {
   const std::string body = json_error_body(message);

@@ -20,4 +20,8 @@ std::string json_error_body(std::string_view message);
 std::string error_response(int status, std::string_view message, bool keep_alive,
                            std::string_view extra_headers = {}, bool head_only = false);
 
+// The body bytes of a complete response such as error_response() returns (0 for head_only),
+// for the access log.
+size_t response_body_size(std::string_view response);
+
 }  // namespace cachecar

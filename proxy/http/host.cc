@@ -2,23 +2,18 @@
 
 #include <algorithm>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
-
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 // RFC 3986 reg-name characters (unreserved, pct-encoded, sub-delims); IP literals are
 // checked by their brackets' contents being hex digits, '.', ':' only.
 bool is_reg_name_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c)) {
-    return true;
-  }
-  return std::string_view("-._~%!$&'()*+,;=").find(c) != std::string_view::npos;
+  return is_unreserved(c) || std::string_view("%!$&'()*+,;=").find(c) != std::string_view::npos;
 }
 
-bool is_ip_literal_char(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.';
-}
+bool is_ip_literal_char(char c) { return hex_value(c) >= 0 || c == ':' || c == '.'; }
 
 bool valid_host_value(std::string_view value) {
   const std::string_view host = host_without_port(value);
@@ -67,7 +62,13 @@ bool valid_host_pattern(std::string_view name) {
 }
 
 HostCheck check_host(const RequestHead& head, const std::vector<std::string>& allowed) {
-  const size_t count = head.headers.count("Host");
+  // One pass over the fields, on every request: the count and the value together.
+  size_t count = 0;
+  std::string_view value;
+  head.headers.for_each("Host", [&](std::string_view field) {
+    value = field;
+    ++count;
+  });
   if (count > 1) {
     return {HostVerdict::Malformed, "more than one Host field"};
   }
@@ -80,7 +81,6 @@ HostCheck check_host(const RequestHead& head, const std::vector<std::string>& al
     }
     return {HostVerdict::Misdirected, "a Host field is required here"};
   }
-  const std::string_view value = *head.headers.get("Host");
   if (!valid_host_value(value)) {
     return {HostVerdict::Malformed, "invalid Host field"};
   }

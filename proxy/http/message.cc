@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "http/chars.h"
+
 namespace cachecar {
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -9,15 +11,7 @@ bool iequals(std::string_view a, std::string_view b) {
     return false;
   }
   for (size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') {
-      x = static_cast<char>(x + 32);
-    }
-    if (y >= 'A' && y <= 'Z') {
-      y = static_cast<char>(y + 32);
-    }
-    if (x != y) {
+    if (to_lower_ascii(a[i]) != to_lower_ascii(b[i])) {
       return false;
     }
   }

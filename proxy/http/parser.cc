@@ -1,5 +1,8 @@
 #include "http/parser.h"
 
+#include <algorithm>
+
+#include "http/chars.h"
 #include "http/headers.h"
 
 namespace cachecar {
@@ -35,13 +38,7 @@ bool is_token(std::string_view name) {
   if (name.empty()) {
     return false;
   }
-  for (char c : name) {
-    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
+  return std::all_of(name.begin(), name.end(), is_tchar);
 }
 
 // RFC 9112 §5: the field value excludes trailing whitespace.

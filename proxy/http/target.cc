@@ -2,26 +2,10 @@
 
 #include <vector>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-bool unreserved(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
 
 // Decodes escapes of unreserved characters, upper-cases the others.
 bool normalize_escapes(std::string_view path, std::string& out, std::string& reason) {
@@ -52,7 +36,7 @@ bool normalize_escapes(std::string_view path, std::string& out, std::string& rea
       reason = "NUL byte in the request target";
       return false;
     }
-    if (unreserved(decoded)) {
+    if (is_unreserved(decoded)) {
       out += decoded;
     } else {
       out += '%';

@@ -621,7 +621,7 @@ void Exchange::respond_error(int status, std::string_view message) {
   response_started_ = true;
   std::string bytes =
       error_response(status, message, keep_alive_, rate_header_lines_, !client_wants_body_);
-  body_bytes_sent_ = client_wants_body_ ? json_error_body(message).size() : 0;
+  body_bytes_sent_ = response_body_size(bytes);
   client_.send(std::move(bytes));
   finish(keep_alive_);
 }

@@ -1,6 +1,7 @@
 #include "router/plan.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "cache/key.h"
 
@@ -51,7 +52,7 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
     if (route == nullptr) {
       plan.invalidate_keys.push_back(default_cache_key(prefix, path, {}));
     } else {
-      plan.invalidate_keys.push_back(route_cache_key(prefix, *route, captures, {}));
+      plan.invalidate_keys.push_back(template_key(prefix, route->key, captures));
       for (const KeyTemplate& extra : route->invalidate) {
         plan.invalidate_keys.push_back(template_key(prefix, extra, captures));
       }
@@ -80,15 +81,15 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
   plan.action = CacheAction::Lookup;
   plan.route = route;
   if (route != nullptr) {
-    plan.key = route_cache_key(prefix, *route, captures, query);
     plan.ttl = route->ttl;
-    std::string keyed = keyed_query(*route, query);
+    const std::string keyed = keyed_query(*route, query);
+    std::string route_key = template_key(prefix, route->key, captures);
     if (!keyed.empty()) {
       // A variant: guarded by its route key, and listed under it for the writes to find.
-      const std::string route_key = template_key(prefix, route->key, captures);
       plan.guard_key = guard_key_for(prefix, route_key);
       plan.variants_key = variants_key_for(prefix, route_key);
     }
+    plan.key = query_variant_key(std::move(route_key), keyed);
     if (keyed != query) {
       plan.upstream_target = path;
       if (!keyed.empty()) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
 
@@ -9,9 +11,8 @@ bool valid_variable_name(std::string_view name) {
   if (name.empty()) {
     return false;
   }
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return is_alpha(c) || is_digit(c) || c == '_'; });
 }
 
 }  // namespace

@@ -185,7 +185,7 @@ ParseStep ClientConnection::on_request_complete() {
 
 void ClientConnection::reject(int status, std::string_view reason, bool write_access_line) {
   std::string response = error_response(status, reason, false);
-  const uint64_t body_bytes = response.size() - response.find("\r\n\r\n") - 4;
+  const uint64_t body_bytes = response_body_size(response);
   if (exchange_ != nullptr) {
     if (exchange_->response_started()) {
       close();  // a response is under way: the only honest signal left is the close

@@ -13,10 +13,6 @@
 #include "server/listener.h"
 #include "uv/resolver.h"
 
-#ifndef CACHECAR_VERSION
-#define CACHECAR_VERSION "0.0.0-dev"
-#endif
-
 namespace cachecar {
 namespace {
 

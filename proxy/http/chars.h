@@ -1,0 +1,35 @@
+#pragma once
+// ASCII character classes of the URI and HTTP grammars (RFC 3986, RFC 9110), independent of
+// the C locale that <cctype> consults.
+
+#include <string_view>
+
+namespace cachecar {
+
+inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+inline char to_lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// 0-15 for a hex digit, -1 otherwise.
+inline int hex_value(char c) {
+  if (is_digit(c)) {
+    return c - '0';
+  }
+  const char lower = to_lower_ascii(c);
+  return lower >= 'a' && lower <= 'f' ? lower - 'a' + 10 : -1;
+}
+
+// RFC 3986 §2.3.
+inline bool is_unreserved(char c) {
+  return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+// RFC 9110 §5.6.2 tchar: the characters of a token (field names, methods).
+inline bool is_tchar(char c) {
+  return is_alpha(c) || is_digit(c) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+}  // namespace cachecar
