@@ -378,7 +378,21 @@ void Exchange::forward(bool fresh_connection) {
   }
   upstream_->send(upstream_head_);
   if (!replay_body_.empty()) {
-    upstream_->send(replay_body_);
+    upstream_->send(replay_body_);  // a retry: what the failed connection was sent
+  }
+  if (!unsent_body_.empty()) {
+    std::string body;
+    body.swap(unsent_body_);
+    send_to_upstream(std::move(body));
+  }
+  if (upstream_ == nullptr) {
+    return;
+  }
+  if (paused_for_upstream_) {
+    paused_for_upstream_ = false;
+    if (!upstream_->congested()) {
+      client_.resume_reading();
+    }
   }
   if (request_complete_) {
     upstream_->finish_request();
@@ -386,6 +400,14 @@ void Exchange::forward(bool fresh_connection) {
 }
 
 void Exchange::send_to_upstream(std::string bytes) {
+  if (upstream_ == nullptr) {
+    unsent_body_ += bytes;
+    if (!paused_for_upstream_ && unsent_body_.size() > kUnsentBodyLimit) {
+      paused_for_upstream_ = true;
+      client_.pause_reading();
+    }
+    return;
+  }
   if (body_replayable_ && !response_started_) {
     if (replay_body_.size() + bytes.size() <= kReplayLimit) {
       replay_body_ += bytes;
@@ -393,9 +415,6 @@ void Exchange::send_to_upstream(std::string bytes) {
       body_replayable_ = false;
       std::string().swap(replay_body_);
     }
-  }
-  if (upstream_ == nullptr) {
-    return;
   }
   upstream_->send(std::move(bytes));
   if (upstream_ != nullptr && upstream_->congested()) {

@@ -57,6 +57,9 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   // A request body of at most this many bytes is kept until the response starts, so the
   // request can be replayed on a fresh connection (the pooled one was closed under us).
   static constexpr size_t kReplayLimit = 64 * 1024;
+  // Request body bytes held while no upstream connection is attached yet (the limiter or the
+  // lookup is still out) beyond which the client is no longer read.
+  static constexpr size_t kUnsentBodyLimit = 256 * 1024;
   enum RedisTag : uint64_t { kCheckTag = 1, kInvalidateTag = 2 };
 
   // Cache side.
@@ -123,6 +126,11 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Coa
   UpstreamConnection* upstream_ = nullptr;  // borrowed while attached
   std::string upstream_head_;               // serialised once, sent again on a retry
   std::string replay_body_;                 // framed body bytes sent so far
+  // Framed body bytes that arrived before an upstream connection was attached: they go out
+  // right after the head. Without them a body that came in the same reads as its head would
+  // be lost whenever Redis answers after those reads (issue 12).
+  std::string unsent_body_;
+  bool paused_for_upstream_ = false;  // client reading stopped until unsent_body_ is sent
   bool body_replayable_ = true;
   bool request_complete_ = false;
   bool retried_ = false;
