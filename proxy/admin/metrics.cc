@@ -102,7 +102,7 @@ size_t status_class_index(int status) {
   return static_cast<size_t>(status / 100 - 1);
 }
 
-void WorkerMetrics::record_request(std::string_view method, int status, CacheResult cache,
+void WorkerMetrics::record_request(std::string_view method, int status, CacheStatus cache,
                                    double seconds) {
   requests[method_index(method)][status_class_index(status)][static_cast<size_t>(cache)].add();
   request_duration.observe(seconds);
@@ -119,7 +119,7 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
          "Requests answered, by method, status class and cache result.");
   for (size_t m = 0; m < kMethodNames.size(); ++m) {
     for (size_t s = 0; s < kStatusClasses; ++s) {
-      for (size_t c = 0; c < kCacheResults; ++c) {
+      for (size_t c = 0; c < kCacheStatuses; ++c) {
         const uint64_t value =
             sum(workers, [&](const WorkerMetrics& w) { return w.requests[m][s][c].get(); });
         if (value == 0) {
@@ -127,7 +127,7 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
         }
         std::string labels = "method=\"" + std::string(kMethodNames[m]) + "\",status_class=\"" +
                              std::to_string(s + 1) + "xx\",cache=\"" +
-                             std::string(kCacheResultNames[c]) + "\"";
+                             std::string(cache_status_name(static_cast<CacheStatus>(c))) + "\"";
         sample(out, "cachecar_requests_total", labels, value);
       }
     }

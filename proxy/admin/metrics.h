@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/cache_status.h"
+
 namespace cachecar {
 
 // Written by one thread, read by others: relaxed atomics, no read-modify-write needed.
@@ -40,11 +42,6 @@ class Histogram {
   Counter sum_nanoseconds;
 };
 
-enum class CacheResult { Hit, Miss, Bypass, Coalesced, None };
-inline constexpr size_t kCacheResults = 5;
-inline constexpr std::array<std::string_view, kCacheResults> kCacheResultNames{
-    "HIT", "MISS", "BYPASS", "COALESCED", "NONE"};
-
 inline constexpr std::array<std::string_view, 8> kMethodNames{
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "OTHER"};
 inline constexpr size_t kStatusClasses = 5;  // 1xx to 5xx
@@ -57,7 +54,7 @@ size_t status_class_index(int status);
 
 struct WorkerMetrics {
   // cachecar_requests_total{method, status_class, cache}
-  std::array<std::array<std::array<Counter, kCacheResults>, kStatusClasses>, kMethodNames.size()>
+  std::array<std::array<std::array<Counter, kCacheStatuses>, kStatusClasses>, kMethodNames.size()>
       requests;
   Histogram request_duration;
   Histogram upstream_duration;
@@ -79,7 +76,7 @@ struct WorkerMetrics {
   Counter cache_fill_errors;
   Counter cache_invalidations;
 
-  void record_request(std::string_view method, int status, CacheResult cache, double seconds);
+  void record_request(std::string_view method, int status, CacheStatus cache, double seconds);
 };
 
 // The whole exposition: every family with its HELP and TYPE, summed across workers (Redis

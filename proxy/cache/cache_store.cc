@@ -32,18 +32,6 @@ void CacheStore::register_scripts(RedisClient& redis) {
   redis.register_script(&kInvalidateScript);
 }
 
-std::vector<RedisCommand> CacheStore::lookup_commands(const RequestPlan& plan) {
-  std::vector<RedisCommand> commands;
-  commands.reserve(2);
-  // One command for both: the guard carries the key's hash tag, so they share a slot even on
-  // a Redis Cluster, and MGET costs Redis less than two GETs.
-  commands.push_back({{"MGET", plan.key, plan.guard_key}});
-  if (plan.route != nullptr && plan.route->format == StoredFormat::Body) {
-    commands.push_back({{"PTTL", plan.key}});
-  }
-  return commands;
-}
-
 void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, std::string value,
                       Duration ttl) {
   const int64_t seconds = std::max<int64_t>(1, ttl.count() / 1000);

@@ -1,5 +1,6 @@
 #pragma once
-// The cache's Redis commands: lookup, conditional fill, invalidation. One per worker, on the
+// The cache's Redis writes: conditional fill and invalidation (the lookup is a stage of the
+// request's batch: cache/lookup.h). One per worker, on the
 // worker's RedisClient. Lookups and invalidations report to their asker; fills are fire and
 // forget (a client never waits for one), their failures logged here.
 
@@ -9,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/plan.h"
 #include "redis/redis_client.h"
-#include "router/plan.h"
 
 namespace cachecar {
 
@@ -30,9 +31,6 @@ class CacheStore final : private RedisWaiter {
 
   bool available() const { return redis_.ready(); }
   RedisClient& redis() { return redis_; }
-
-  // MGET key guard and, for format: body (no stored time), PTTL key for the Age.
-  static std::vector<RedisCommand> lookup_commands(const RequestPlan& plan);
 
   // Stores `value` if the guard still holds `seen_guard`.
   void fill(const RequestPlan& plan, const std::string& seen_guard, std::string value,

@@ -113,9 +113,9 @@ std::string format_access(const AccessRecord& r, LogFormat format) {
     }
     out += R"(,"total_ms":)";
     append_ms(r.total_ms, out);
-    if (!r.cache.empty()) {
+    if (r.cache != CacheStatus::None) {
       out += R"(,"cache":")";
-      out += r.cache;
+      out += cache_status_name(r.cache);
       out += '"';
     }
     out += '}';
@@ -150,9 +150,9 @@ std::string format_access(const AccessRecord& r, LogFormat format) {
   out += " total=";
   append_ms(r.total_ms, out);
   out += "ms";
-  if (!r.cache.empty()) {
+  if (r.cache != CacheStatus::None) {
     out += " cache=";
-    out += r.cache;
+    out += cache_status_name(r.cache);
   }
   return out;
 }

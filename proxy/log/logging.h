@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "cache/cache_status.h"
 #include "config/config.h"
 
 namespace cachecar {
@@ -22,7 +23,7 @@ struct AccessRecord {
   uint64_t bytes = 0;       // response body bytes sent
   double upstream_ms = -1;  // time to the upstream's response head; < 0 when not contacted
   double total_ms = 0;
-  std::string_view cache;  // "HIT", "MISS", "BYPASS" or "" when not applicable
+  CacheStatus cache = CacheStatus::None;  // None: not written
 };
 
 // Access lines wait in stdout's buffer until flush_access_log(), which each worker loop calls

@@ -131,6 +131,22 @@ std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* rep
   return decision;
 }
 
+LimitVerdict read_limit(const LimitPlan& plan, StageReplies replies) {
+  LimitVerdict verdict;
+  const redisReply* reply = replies.empty() ? nullptr : replies.front().get();
+  if (reply == nullptr) {
+    return verdict;
+  }
+  verdict.decision = decide(plan, reply);
+  if (!verdict.decision) {
+    verdict.problem = is_error(reply) ? reply_text(reply) : std::string_view("wrong shape");
+    return verdict;
+  }
+  verdict.kind =
+      verdict.decision->allowed ? LimitVerdict::Kind::Allowed : LimitVerdict::Kind::Denied;
+  return verdict;
+}
+
 namespace {
 
 void append_line(std::string_view name, int64_t value, std::string& out) {

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "http/message.h"
 #include "ratelimit/ip.h"
+#include "redis/batch.h"
 #include "redis/command.h"
 #include "redis/reply.h"
 
@@ -49,6 +50,20 @@ struct LimitDecision {
 // Reads the script's reply: {count, ms left} (fixed) or {current, previous} (sliding).
 // nullopt for an error or a reply of the wrong shape.
 std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* reply);
+
+// The limiter's verdict from its own replies in the request's batch (one: the script call).
+struct LimitVerdict {
+  enum class Kind {
+    Allowed,
+    Denied,       // over the limit: 429
+    Unavailable,  // Redis did not answer, or answered nonsense: rate_limit.on_redis_error
+  };
+  Kind kind = Kind::Unavailable;
+  std::optional<LimitDecision> decision;  // Allowed and Denied
+  // Unavailable with a reply: what Redis said instead, for the log.
+  std::string problem;
+};
+LimitVerdict read_limit(const LimitPlan& plan, StageReplies replies);
 
 // "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset" and "RateLimit-Policy"
 // ("100;w=60") lines, the fields express-rate-limit sends (draft-ietf-httpapi-ratelimit-

@@ -3,31 +3,21 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <iterator>
 
 #include "admin/metrics.h"
 #include "cache/cache_store.h"
+#include "cache/cacheability.h"
 #include "cache/scripts.h"
 #include "http/error_page.h"
 #include "http/headers.h"
-#include "http/host.h"
-#include "http/target.h"
 #include "http/writer.h"
 #include "log/logging.h"
 #include "ratelimit/client_identity.h"
+#include "router/admission.h"
 #include "upstream/pool.h"
 
 namespace cachecar {
 namespace {
-
-// Element `index` of the lookup's MGET reply, or nullptr when the reply is not that array.
-const redisReply* mget_element(const std::vector<RedisReplyPtr>& replies, size_t index) {
-  const redisReply* array = replies.empty() ? nullptr : replies[0].get();
-  if (array == nullptr || array->type != REDIS_REPLY_ARRAY || array->elements <= index) {
-    return nullptr;
-  }
-  return array->element[index];
-}
 
 double elapsed_ms(uint64_t from_ns, uint64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
@@ -47,108 +37,198 @@ Exchange::Exchange(WorkerContext& context, ClientSession& client, RequestHead he
       config_(context.config),
       head_(std::move(head)),
       method_(head_.method),
-      started_ns_(uv_hrtime()) {}
+      started_ns_(uv_hrtime()),
+      flight_(*context.coalescer, *this) {}
 
 Exchange::~Exchange() {
   if (redis_call_ != nullptr) {
     context_.cache->redis().cancel(redis_call_);
   }
-  if (following_) {
-    context_.coalescer->leave(flight_key_, *this);
-  }
-  abandon_flight();
   if (upstream_ != nullptr) {
     upstream_->detach();
   }
+  const bool finished = phase_ == Phase::Done;
   AccessRecord record;
   record.client = client_.peer_address();
   record.method = method_;
   record.target = head_.target;
   // 499, as nginx logs it: the client went away before its response was complete.
-  record.status = response_finished_ ? status_ : 499;
+  record.status = finished ? status_ : 499;
   record.bytes = body_bytes_sent_;
   record.upstream_ms =
       upstream_head_ns_ != 0 ? elapsed_ms(upstream_started_ns_, upstream_head_ns_) : -1;
   record.total_ms = elapsed_ms(started_ns_, uv_hrtime());
-  record.cache = coalesced_ ? std::string_view("COALESCED") : cache_status_;
+  record.cache = cache_status_;
   log_access(record);
 
-  CacheResult result = CacheResult::Bypass;
-  if (coalesced_) {
-    result = CacheResult::Coalesced;
-  } else if (cache_status_ == "HIT") {
-    result = CacheResult::Hit;
-  } else if (cache_status_ == "MISS") {
-    result = CacheResult::Miss;
-  }
   WorkerMetrics& metrics = *context_.metrics;
-  metrics.record_request(method_, record.status, result, record.total_ms / 1000);
+  metrics.record_request(method_, record.status, cache_status_, record.total_ms / 1000);
   if (upstream_head_ns_ != 0) {
     metrics.upstream_duration.observe(record.upstream_ms / 1000);
   }
+  // flight_ goes with the members: a follower leaves, a leader abandons.
 }
 
 void Exchange::answered_by_connection(int status, uint64_t body_bytes) {
   status_ = status;
   body_bytes_sent_ = body_bytes;
-  response_finished_ = true;
+  phase_ = Phase::Done;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Stages
+
 void Exchange::start() {
-  std::string reason;
-  auto target = normalize_target(head_.target, reason);
-  if (!target) {
-    head_.keep_alive = false;  // a malformed request: answer, then close
-    respond_error(400, reason);
-    return;
-  }
-  head_.target = std::move(*target);
-  const HostCheck host = check_host(head_, config_->hosts);
-  if (host.verdict != HostVerdict::Accepted) {
-    if (host.verdict == HostVerdict::Malformed) {
-      head_.keep_alive = false;
-    }
-    respond_error(host.verdict == HostVerdict::Malformed ? 400 : 421, host.reason);
+  if (auto refusal = admit_request(head_, *config_)) {
+    refuse(*refusal);
     return;
   }
   plan_ = plan_request(head_, *config_);
   client_wants_body_ = method_ != "HEAD";
   const IpAddress client =
       resolve_client(client_.peer_ip(), head_.headers, config_->rate_limit.trusted_proxies);
-  limit_ = plan_rate_limit(*config_, plan_.route, client, unix_now_ms());
-  std::vector<RedisCommand> commands;
+  limit_.begin(*config_, plan_.route, client, unix_now_ms());
+
+  RedisBatch batch;
   if (context_.cache->available()) {
-    if (limit_) {
-      commands.push_back(limiter_command(*limit_));
-    }
-    if (plan_.action == CacheAction::Lookup) {
-      std::vector<RedisCommand> lookup = CacheStore::lookup_commands(plan_);
-      std::move(lookup.begin(), lookup.end(), std::back_inserter(commands));
-    }
+    limit_.add_commands(batch);
+    lookup_.add_commands(batch);
   }
-  if (!commands.empty()) {
-    // The limiter and the lookup travel together: one round trip for both.
-    redis_call_ = context_.cache->redis().submit(std::move(commands), *this, kCheckTag);
+  if (!batch.empty()) {
+    // Every stage's commands travel together: one round trip for all of them.
+    redis_call_ = context_.cache->redis().submit(batch.take(), *this, kCheckTag);
     if (redis_call_ != nullptr) {
+      phase_ = Phase::Checking;
       return;
     }
   }
-  // Redis is known to be down: no request waits for it.
-  if (limit_ && !apply_limit(nullptr)) {
+  // Redis is known to be down: no request waits for it, and each stage decides without it.
+  on_stages_done({});
+}
+
+void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
+  redis_call_ = nullptr;
+  if (tag == kCheckTag) {
+    on_stages_done(replies);
+  } else {
+    on_invalidated(replies);
+  }
+}
+
+// `replies` is the whole batch's, or empty when Redis was not asked or did not answer.
+void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
+  if (auto refusal = limit_.finish(replies, *config_, *context_.metrics)) {
+    refuse(*refusal);
+    return;
+  }
+  if (!lookup_.wanted() || replies.empty()) {
+    forward(false);  // nothing to look up, or Redis failed or timed out: BYPASS
+    return;
+  }
+  LookupResult lookup = lookup_.finish(replies, unix_now_ms());
+  if (lookup.kind == LookupResult::Kind::Hit) {
+    cache_status_ = CacheStatus::Hit;
+    serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry
+    return;
+  }
+  lookup_ms_ = uv_now(context_.loop);
+  miss(std::move(lookup.seen_guard));
+}
+
+void Exchange::refuse(const Refusal& refusal) {
+  if (refusal.close_connection) {
+    head_.keep_alive = false;  // a malformed request: answer, then close
+  }
+  respond_error(refusal.status, refusal.reason);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cache
+
+void Exchange::miss(std::optional<std::string> seen_guard) {
+  seen_guard_ = std::move(seen_guard);
+  if (!seen_guard_) {
+    // Without the guard nothing says which writes this miss came after: fetch alone, and
+    // store nothing.
+    cache_status_ = CacheStatus::Bypass;
+    forward(false);
+    return;
+  }
+  cache_status_ = CacheStatus::Miss;
+  // Only misses that saw the same guard share a fetch. One that looked up after a write
+  // (the guard moved) must not be answered by a fetch that began before it: that answer may
+  // predate the write the client has already seen confirmed.
+  std::string flight_key = plan_.key;
+  flight_key += '\0';
+  flight_key += *seen_guard_;
+  if (flight_.join(std::move(flight_key)) == Flight::Role::Follower) {
+    phase_ = Phase::Following;
     return;
   }
   forward(false);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Rate limit and cache
+void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
+  status_ = response.status;
+  keep_alive_ = keep_alive_now();
+  HitFraming framing;
+  framing.age_seconds = age_seconds;
+  framing.x_cache = x_cache_value(cache_status_);
+  framing.keep_alive = keep_alive_;
+  framing.head_only = !client_wants_body_;
+  framing.extra_headers = limit_.header_lines();
+  std::string out;
+  write_cached_response(response, framing, out);
+  body_bytes_sent_ = client_wants_body_ ? response.body.size() : 0;
+  client_.send(std::move(out));
+  finish(keep_alive_);
+}
 
-void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
-  redis_call_ = nullptr;
-  if (tag == kCheckTag) {
-    on_check_done(replies);
+void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& response) {
+  cache_status_ = CacheStatus::Coalesced;
+  serve_cached(response->view(), 0);
+}
+
+void Exchange::on_flight_abandoned() {
+  cache_status_ = CacheStatus::Bypass;  // the leader's response could not be shared: fetch alone
+  forward(false);
+}
+
+void Exchange::begin_recording(const ResponseHead& head) {
+  const StoreDecision decision = decide_storage(head, plan_.route, plan_.ttl, config_->cache);
+  if (!decision.store) {
+    spdlog::debug("{} {}: not stored: {}", method_, head_.target, decision.reason);
+    cache_status_ = CacheStatus::Bypass;
+    flight_.abandon();  // never share what may not be stored
     return;
   }
+  if (context_.cache->fills_failing()) {
+    cache_status_ = CacheStatus::Bypass;  // still tried, in case Redis has recovered
+  }
+  recording_.begin(head.status, stored_head_lines(head.headers), decision.ttl,
+                   config_->cache.max_object_size);
+}
+
+// The leader's response is complete and shareable: store it (when the lookup's guard allows)
+// and answer the followers from it.
+void Exchange::finish_fill() {
+  auto response = recording_.finish(unix_now_ms());
+  if (response == nullptr) {
+    flight_.abandon();
+    return;
+  }
+  const bool fresh_enough =
+      uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
+  if (seen_guard_ && fresh_enough && context_.cache->available()) {
+    std::string value = plan_.route != nullptr && plan_.route->format == StoredFormat::Body
+                            ? response->body
+                            : encode_envelope(*response);
+    context_.cache->fill(plan_, *seen_guard_, std::move(value), recording_.ttl());
+  }
+  flight_.land(response);
+}
+
+void Exchange::on_invalidated(const std::vector<RedisReplyPtr>& replies) {
   if (replies.empty() || is_error(replies.front().get())) {
     spdlog::warn("{} {}: cache invalidation failed ({}); entries may be stale until their TTL",
                  method_, head_.target,
@@ -158,188 +238,12 @@ void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) 
   release_held_response();
 }
 
-void Exchange::on_check_done(std::vector<RedisReplyPtr>& replies) {
-  size_t first_lookup_reply = 0;
-  if (limit_) {
-    if (!apply_limit(replies.empty() ? nullptr : replies.front().get())) {
-      return;
-    }
-    first_lookup_reply = 1;
-  }
-  if (plan_.action != CacheAction::Lookup || replies.empty()) {
-    forward(false);  // nothing to look up, or Redis failed or timed out: BYPASS
-    return;
-  }
-  std::vector<RedisReplyPtr> lookup;
-  std::move(replies.begin() + static_cast<std::ptrdiff_t>(first_lookup_reply), replies.end(),
-            std::back_inserter(lookup));
-  on_lookup_done(lookup);
-}
-
-bool Exchange::apply_limit(const redisReply* reply) {
-  const std::optional<LimitDecision> decision = reply ? decide(*limit_, reply) : std::nullopt;
-  if (!decision) {
-    if (reply != nullptr) {
-      spdlog::warn("rate limiter: unexpected answer from Redis ({})",
-                   is_error(reply) ? reply_text(reply) : std::string_view("wrong shape"));
-    }
-    if (config_->rate_limit.deny_on_redis_error) {
-      respond_error(503, "rate limiter unavailable");
-      return false;
-    }
-    limit_.reset();  // fail open: no limit, and so no RateLimit headers
-    return true;
-  }
-  rate_header_lines_ = rate_limit_lines(*limit_, *decision);
-  if (!decision->allowed) {
-    context_.metrics->rate_limited.add();
-    respond_error(429, "rate limit exceeded");
-    return false;
-  }
-  return true;
-}
-
-void Exchange::on_lookup_done(std::vector<RedisReplyPtr>& replies) {
-  int64_t age_seconds = 0;
-  if (auto hit = decode_hit(replies, age_seconds)) {
-    cache_status_ = "HIT";
-    serve_cached(*hit, age_seconds);
-    return;
-  }
-  const redisReply* guard = mget_element(replies, 1);
-  if (is_nil(guard)) {
-    seen_guard_ = std::string();
-  } else if (guard != nullptr && guard->type == REDIS_REPLY_STRING) {
-    seen_guard_ = std::string(reply_text(guard));
-  }  // else: an error reply; without the guard a fill could not be made safe
-  lookup_ms_ = uv_now(context_.loop);
-  miss();
-}
-
-std::optional<CachedView> Exchange::decode_hit(std::vector<RedisReplyPtr>& replies,
-                                               int64_t& age_seconds) {
-  const redisReply* value = mget_element(replies, 0);
-  if (value == nullptr && is_error(replies[0].get())) {
-    value = replies[0].get();  // the whole MGET failed (e.g. OOM, NOSCRIPT-free errors)
-  }
-  if (is_nil(value)) {
-    return std::nullopt;
-  }
-  if (value == nullptr || value->type != REDIS_REPLY_STRING) {
-    spdlog::warn("cache key {}: Redis answered {}; treated as a miss", plan_.key,
-                 is_error(value) ? reply_text(value) : std::string_view("a non-string value"));
-    return std::nullopt;
-  }
-  if (plan_.route != nullptr && plan_.route->format == StoredFormat::Body) {
-    // No stored time in a bare body: the age is how much of the TTL has run out.
-    const auto remaining_ms = replies.size() > 1 ? reply_integer(replies[1].get()) : std::nullopt;
-    if (remaining_ms && *remaining_ms >= 0) {
-      age_seconds = std::max<int64_t>(0, (plan_.ttl.count() - *remaining_ms) / 1000);
-    }
-    body_head_lines_ = "Content-Type: " + plan_.route->content_type + "\r\n";
-    return CachedView{200, body_head_lines_, reply_text(value), 0};
-  }
-  std::string error;
-  auto decoded = view_envelope(reply_text(value), error);
-  if (!decoded) {
-    spdlog::warn("cache key {}: {}; treated as a miss and never served", plan_.key, error);
-    return std::nullopt;
-  }
-  age_seconds = (unix_now_ms() - decoded->stored_at_ms) / 1000;
-  return decoded;
-}
-
-void Exchange::miss() {
-  cache_status_ = "MISS";
-  if (!seen_guard_) {
-    // Without the guard nothing says which writes this miss came after: fetch alone, and
-    // store nothing.
-    cache_status_ = "BYPASS";
-    forward(false);
-    return;
-  }
-  // Only misses that saw the same guard share a fetch. One that looked up after a write
-  // (the guard moved) must not be answered by a fetch that began before it: that answer may
-  // predate the write the client has already seen confirmed.
-  flight_key_ = plan_.key;
-  flight_key_ += '\0';
-  flight_key_ += *seen_guard_;
-  if (context_.coalescer->follow(flight_key_, *this)) {
-    following_ = true;
-    return;
-  }
-  context_.coalescer->lead(flight_key_);
-  leading_ = true;
-  forward(false);
-}
-
-void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
-  status_ = response.status;
-  response_started_ = true;
-  keep_alive_ = keep_alive_now();
-  HitFraming framing;
-  framing.age_seconds = age_seconds;
-  framing.x_cache = "HIT";
-  framing.keep_alive = keep_alive_;
-  framing.head_only = !client_wants_body_;
-  framing.extra_headers = rate_header_lines_;
-  std::string out;
-  write_cached_response(response, framing, out);
-  body_bytes_sent_ = client_wants_body_ ? response.body.size() : 0;
-  client_.send(std::move(out));
-  finish(keep_alive_);
-}
-
-void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& response) {
-  following_ = false;
-  coalesced_ = true;
-  cache_status_ = "HIT";
-  serve_cached(response->view(), 0);
-}
-
-void Exchange::on_flight_abandoned() {
-  following_ = false;
-  cache_status_ = "BYPASS";  // the leader's response could not be shared: fetch alone
-  forward(false);
-}
-
-void Exchange::abandon_flight() {
-  if (leading_) {
-    leading_ = false;
-    context_.coalescer->abandon(flight_key_);
-  }
-}
-
-// The leader's response is complete and shareable: store it (when the lookup's guard allows)
-// and answer the followers from it.
-void Exchange::finish_fill() {
-  if (!storing_) {
-    abandon_flight();
-    return;
-  }
-  storing_ = false;
-  fill_.stored_at_ms = unix_now_ms();
-  auto response = std::make_shared<const CachedResponse>(std::move(fill_));
-  const bool fresh_enough =
-      uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
-  if (seen_guard_ && fresh_enough && context_.cache->available()) {
-    std::string value = plan_.route != nullptr && plan_.route->format == StoredFormat::Body
-                            ? response->body
-                            : encode_envelope(*response);
-    context_.cache->fill(plan_, *seen_guard_, std::move(value), fill_ttl_);
-  }
-  if (leading_) {
-    leading_ = false;
-    context_.coalescer->land(flight_key_, response);
-  }
-}
-
 void Exchange::release_held_response() {
-  if (!holding_) {
+  if (phase_ != Phase::Holding) {
     return;
   }
-  holding_ = false;
-  client_.send(std::move(held_));
+  phase_ = Phase::Responding;
+  client_.send(std::exchange(held_, {}));
   if (upstream_ != nullptr && upstream_paused_ && !client_.send_congested()) {
     upstream_paused_ = false;
     upstream_->resume_reading();
@@ -352,9 +256,10 @@ void Exchange::release_held_response() {
 // ---------------------------------------------------------------------------------------------
 // Upstream
 
-void Exchange::forward(bool fresh_connection) {
+void Exchange::forward(bool retry) {
+  phase_ = Phase::Forwarding;
   if (upstream_head_.empty()) {
-    if (method_ == "HEAD" && cache_status_ == "MISS") {
+    if (method_ == "HEAD" && cache_status_ == CacheStatus::Miss) {
       // nginx's proxy_cache_convert_head: fetch the body once so the miss can fill the cache;
       // the HEAD client still gets the head only.
       head_.method = "GET";
@@ -366,7 +271,7 @@ void Exchange::forward(bool fresh_connection) {
         plan_.upstream_target.empty() ? head_.target : plan_.upstream_target;
     write_request_head(head_, prefix.empty() ? target : prefix + target, upstream_head_);
   }
-  upstream_ = context_.upstream->acquire(fresh_connection);
+  upstream_ = context_.upstream->acquire(retry);
   if (upstream_ == nullptr) {
     context_.metrics->upstream_errors[static_cast<size_t>(UpstreamError::Refused)].add();
     respond_error(502, "upstream unavailable");
@@ -377,19 +282,17 @@ void Exchange::forward(bool fresh_connection) {
     upstream_started_ns_ = uv_hrtime();
   }
   upstream_->send(upstream_head_);
-  if (!replay_body_.empty()) {
-    upstream_->send(replay_body_);  // a retry: what the failed connection was sent
+  if (retry && !body_.replay().empty()) {
+    upstream_->send(body_.replay());  // what the failed connection was sent
   }
-  if (!unsent_body_.empty()) {
-    std::string body;
-    body.swap(unsent_body_);
-    send_to_upstream(std::move(body));
+  if (body_.holding()) {
+    send_to_upstream(body_.take_held());
   }
   if (upstream_ == nullptr) {
     return;
   }
-  if (paused_for_upstream_) {
-    paused_for_upstream_ = false;
+  if (client_paused_for_upstream_) {
+    client_paused_for_upstream_ = false;
     if (!upstream_->congested()) {
       client_.resume_reading();
     }
@@ -401,21 +304,14 @@ void Exchange::forward(bool fresh_connection) {
 
 void Exchange::send_to_upstream(std::string bytes) {
   if (upstream_ == nullptr) {
-    unsent_body_ += bytes;
-    if (!paused_for_upstream_ && unsent_body_.size() > kUnsentBodyLimit) {
-      paused_for_upstream_ = true;
+    // The stages are still out (or a flight is followed): keep the bytes for the upstream.
+    if (body_.hold(bytes)) {
+      client_paused_for_upstream_ = true;
       client_.pause_reading();
     }
     return;
   }
-  if (body_replayable_ && !response_started_) {
-    if (replay_body_.size() + bytes.size() <= kReplayLimit) {
-      replay_body_ += bytes;
-    } else {
-      body_replayable_ = false;
-      std::string().swap(replay_body_);
-    }
-  }
+  body_.sent(bytes);
   upstream_->send(std::move(bytes));
   if (upstream_ != nullptr && upstream_->congested()) {
     client_.pause_reading();
@@ -423,7 +319,7 @@ void Exchange::send_to_upstream(std::string bytes) {
 }
 
 void Exchange::on_request_body(std::string_view chunk) {
-  if (response_finished_) {
+  if (phase_ == Phase::Done) {
     return;  // answered already (e.g. an early error); the connection closes after it
   }
   std::string framed;
@@ -437,7 +333,7 @@ void Exchange::on_request_body(std::string_view chunk) {
 
 void Exchange::on_request_complete() {
   request_complete_ = true;
-  if (response_finished_) {
+  if (phase_ == Phase::Done) {
     return;
   }
   if (head_.framing == BodyFraming::Chunked) {
@@ -451,7 +347,7 @@ void Exchange::on_request_complete() {
 }
 
 void Exchange::on_client_drained() {
-  if (upstream_paused_ && upstream_ != nullptr && !holding_) {
+  if (upstream_paused_ && upstream_ != nullptr && phase_ != Phase::Holding) {
     upstream_paused_ = false;
     upstream_->resume_reading();
   }
@@ -462,30 +358,16 @@ void Exchange::on_upstream_drained() { client_.resume_reading(); }
 void Exchange::on_upstream_head(ResponseHead& head) {
   upstream_head_ns_ = uv_hrtime();
   status_ = head.status;
-  std::string().swap(replay_body_);
-  body_replayable_ = false;
+  body_.stop_replay();
 
   prepare_client_response_headers(head.headers);
-  if (!rate_header_lines_.empty()) {
+  if (!limit_.header_lines().empty()) {
     remove_rate_limit_fields(head.headers);
   }
-  if (cache_status_ == "MISS") {
-    const StoreDecision decision = decide_storage(head, plan_.route, plan_.ttl, config_->cache);
-    if (decision.store) {
-      storing_ = true;
-      if (context_.cache->fills_failing()) {
-        cache_status_ = "BYPASS";  // still tried, in case Redis has recovered
-      }
-      fill_.status = head.status;
-      fill_.head_lines = stored_head_lines(head.headers);
-      fill_ttl_ = decision.ttl;
-    } else {
-      spdlog::debug("{} {}: not stored: {}", method_, head_.target, decision.reason);
-      cache_status_ = "BYPASS";
-      abandon_flight();  // never share what may not be stored
-    }
+  if (cache_status_ == CacheStatus::Miss) {
+    begin_recording(head);
   }
-  head.headers.add("X-Cache", std::string(cache_status_));
+  head.headers.add("X-Cache", std::string(x_cache_value(cache_status_)));
 
   // A response that starts before the request body was read whole leaves unread bytes on the
   // connection: close it afterwards rather than parse them as a request.
@@ -511,12 +393,12 @@ void Exchange::on_upstream_head(ResponseHead& head) {
     head.headers.add("Connection", "keep-alive");
   }
   framing.keep_alive = keep_alive_;
-  framing.extra_lines = rate_header_lines_;
+  framing.extra_lines = limit_.header_lines();
 
   std::string out;
   out.reserve(256 + head.headers.size() * 48);
   write_response_head(head.status, head.reason, head.headers, framing, out);
-  response_started_ = true;
+  phase_ = Phase::Responding;
 
   const bool invalidates =
       plan_.action == CacheAction::Invalidate && head.status >= 200 && head.status < 300;
@@ -526,7 +408,7 @@ void Exchange::on_upstream_head(ResponseHead& head) {
                       ? context_.cache->invalidate(plan_, *this, kInvalidateTag)
                       : nullptr;
     if (redis_call_ != nullptr) {
-      holding_ = true;
+      phase_ = Phase::Holding;
       held_ = std::move(out);
       if (upstream_ != nullptr) {
         upstream_paused_ = true;
@@ -543,14 +425,8 @@ void Exchange::on_upstream_head(ResponseHead& head) {
 }
 
 void Exchange::on_upstream_body(std::string_view chunk) {
-  if (storing_) {
-    if (fill_.body.size() + chunk.size() > config_->cache.max_object_size) {
-      storing_ = false;
-      std::string().swap(fill_.body);
-      abandon_flight();
-    } else {
-      fill_.body.append(chunk);
-    }
+  if (recording_.recording() && !recording_.add_body(chunk)) {
+    flight_.abandon();  // too large to store, and so to share
   }
   if (!client_wants_body_) {
     return;
@@ -566,7 +442,7 @@ void Exchange::on_upstream_body(std::string_view chunk) {
 }
 
 void Exchange::send_response_bytes(std::string bytes) {
-  if (holding_) {
+  if (phase_ == Phase::Holding) {
     held_ += bytes;
     return;
   }
@@ -580,7 +456,7 @@ void Exchange::send_response_bytes(std::string bytes) {
 void Exchange::on_upstream_complete() {
   upstream_ = nullptr;
   finish_fill();
-  if (holding_) {
+  if (phase_ == Phase::Holding) {
     completed_while_holding_ = true;
     return;
   }
@@ -598,15 +474,15 @@ void Exchange::finish_upstream_response() {
 
 void Exchange::on_upstream_error(UpstreamError error, bool retryable) {
   upstream_ = nullptr;
-  storing_ = false;
-  const bool will_retry = !response_started_ && retryable && !retried_ && body_replayable_ &&
+  recording_.cancel();
+  const bool will_retry = !response_started() && retryable && !retried_ && body_.replayable() &&
                           is_idempotent_method(head_.method);
   if (!will_retry) {
     // A retried pooled connection is routine; only what the client may notice is counted.
     context_.metrics->upstream_errors[static_cast<size_t>(error)].add();
   }
-  if (response_started_) {
-    abandon_flight();
+  if (response_started()) {
+    flight_.abandon();
     spdlog::warn("{} {}: upstream failed mid-response ({}); closing the client connection", method_,
                  head_.target, label(error));
     client_.abort_response();
@@ -620,7 +496,7 @@ void Exchange::on_upstream_error(UpstreamError error, bool retryable) {
     forward(true);
     return;
   }
-  abandon_flight();
+  flight_.abandon();
   respond_error(status_for(error), describe(error));
 }
 
@@ -634,19 +510,18 @@ bool Exchange::keep_alive_now() const {
 }
 
 void Exchange::respond_error(int status, std::string_view message) {
-  abandon_flight();
+  flight_.abandon();
   status_ = status;
   keep_alive_ = keep_alive_now();
-  response_started_ = true;
   std::string bytes =
-      error_response(status, message, keep_alive_, rate_header_lines_, !client_wants_body_);
+      error_response(status, message, keep_alive_, limit_.header_lines(), !client_wants_body_);
   body_bytes_sent_ = response_body_size(bytes);
   client_.send(std::move(bytes));
   finish(keep_alive_);
 }
 
 void Exchange::finish(bool keep_alive) {
-  response_finished_ = true;
+  phase_ = Phase::Done;
   client_.finish_response(keep_alive);
 }
 

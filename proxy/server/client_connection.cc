@@ -194,7 +194,7 @@ void ClientConnection::reject(int status, std::string_view reason, bool write_ac
     exchange_->answered_by_connection(status, body_bytes);
     exchange_.reset();  // safe: called from a read callback, no exchange code on the stack
   } else {
-    worker_.context().metrics->record_request("OTHER", status, CacheResult::None, 0);
+    worker_.context().metrics->record_request("OTHER", status, CacheStatus::None, 0);
     if (write_access_line) {
       log_refused_request(status, body_bytes);
     }

@@ -17,7 +17,7 @@
 
 #include "http/parser.h"
 #include "router/exchange.h"
-#include "server/client_session.h"
+#include "router/client_session.h"
 
 namespace cachecar {
 

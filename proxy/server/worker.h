@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "admin/metrics.h"
-#include "server/worker_context.h"
+#include "router/worker_context.h"
 #include "uv/handle.h"
 #include "uv/resolver.h"
 

@@ -1,6 +1,6 @@
-// router/plan.h: what cachecar does with a request, from its head and the configuration.
+// cache/plan.h: what cachecar does with a request, from its head and the configuration.
 
-#include "router/plan.h"
+#include "cache/plan.h"
 
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-#include "router/plan.h"
+#include "cache/plan.h"
 
 #include <algorithm>
 #include <utility>

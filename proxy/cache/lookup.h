@@ -1,0 +1,54 @@
+#pragma once
+// The cache lookup's Redis commands and the decoder of their replies. Pure: the replies and
+// the clock are values, so every shape Redis may answer (nil, error, a foreign value, a value
+// without its guard) is tested without a socket.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cache/envelope.h"
+#include "cache/plan.h"
+#include "redis/batch.h"
+
+namespace cachecar {
+
+// MGET key guard and, for format: body (no stored time), PTTL key for the Age.
+// Requires: plan.action == CacheAction::Lookup.
+std::vector<RedisCommand> lookup_commands(const RequestPlan& plan);
+
+struct LookupResult {
+  enum class Kind {
+    Hit,   // `entry` may be served
+    Miss,  // nothing servable is stored
+  };
+  Kind kind = Kind::Miss;
+  // Hit: the stored response, viewing into the replies (serve it before they go). For
+  // format: body its head lines are empty: see head_lines().
+  CachedView entry;
+  int64_t age_seconds = 0;
+  // Miss: the guard value the lookup saw ("" when there is none yet), which a fill must still
+  // find. nullopt when Redis did not say (an error, no answer): such a miss may not be stored,
+  // since nothing tells which writes it came after.
+  std::optional<std::string> seen_guard;
+  // Why a value that was there is not served (an error reply, a foreign or corrupt value),
+  // for the log; empty when there was nothing to say.
+  std::string problem;
+  // format: body: the route's Content-Type line, which the stored body lacks.
+  std::string bare_body_head;
+
+  CachedView view() const {
+    CachedView view = entry;
+    if (!bare_body_head.empty()) {
+      view.head_lines = bare_body_head;
+    }
+    return view;
+  }
+};
+
+// `replies` are the lookup's own (see lookup_commands); empty when the call failed.
+// `now_ms` is Unix time, for the Age of an envelope.
+LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t now_ms);
+
+}  // namespace cachecar
