@@ -736,3 +736,108 @@ TEST_CASE("decide: absurd or negative counters from Redis never overflow") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+// read_limit: the limiter's verdict from its own replies in the request's batch.
+TEST_CASE("read_limit: allowed and denied carry the decision") {
+  struct Case {
+    std::string_view name;
+    LimitPlan plan;
+    std::string_view reply;
+    LimitVerdict::Kind kind;
+    LimitDecision decision;
+  };
+  const Case cases[] = {
+      {"fixed, allowed", make_plan(kFixed, 10, 60'000), "*2\r\n:3\r\n:30000\r\n",
+       LimitVerdict::Kind::Allowed, {true, 10, 7, 30}},
+      {"fixed, the last one allowed", make_plan(kFixed, 10, 60'000), "*2\r\n:10\r\n:30000\r\n",
+       LimitVerdict::Kind::Allowed, {true, 10, 0, 30}},
+      {"fixed, denied", make_plan(kFixed, 10, 60'000), "*2\r\n:11\r\n:30000\r\n",
+       LimitVerdict::Kind::Denied, {false, 10, 0, 30}},
+      {"sliding, allowed", make_plan(kSliding, 10, 60'000, 30'000), "*2\r\n:1\r\n:4\r\n",
+       LimitVerdict::Kind::Allowed, {true, 10, 7, 30}},
+      {"sliding, denied", make_plan(kSliding, 10, 60'000, 30'000), "*2\r\n:6\r\n:10\r\n",
+       LimitVerdict::Kind::Denied, {false, 10, 0, 12}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    std::vector<RedisReplyPtr> replies;
+    replies.push_back(reply_of(c.reply));
+    const LimitVerdict verdict = read_limit(c.plan, replies);
+    CHECK(verdict.kind == c.kind);
+    CHECK(verdict.problem.empty());
+    REQUIRE(verdict.decision.has_value());
+    CHECK(verdict.decision->allowed == c.decision.allowed);
+    CHECK(verdict.decision->limit == c.decision.limit);
+    CHECK(verdict.decision->remaining == c.decision.remaining);
+    CHECK(verdict.decision->reset_seconds == c.decision.reset_seconds);
+    // The same as decide() says of the reply.
+    const auto decided = decide(c.plan, replies[0].get());
+    REQUIRE(decided.has_value());
+    CHECK(decided->reset_seconds == verdict.decision->reset_seconds);
+  }
+}
+
+TEST_CASE("read_limit: unavailable when Redis did not answer, or answered nonsense") {
+  struct Case {
+    std::string_view name;
+    std::string_view reply;  // "" for no reply: the call failed
+    std::string_view problem;
+  };
+  const Case cases[] = {
+      {"no answer", "", ""},
+      {"an error", "-BUSY Redis is busy running a script\r\n",
+       "BUSY Redis is busy running a script"},
+      {"NOSCRIPT", "-NOSCRIPT No matching script. Please use EVAL.\r\n",
+       "NOSCRIPT No matching script. Please use EVAL."},
+      {"an integer", ":5\r\n", "wrong shape"},
+      {"a status", "+OK\r\n", "wrong shape"},
+      {"nil", "$-1\r\n", "wrong shape"},
+      {"one element", "*1\r\n:5\r\n", "wrong shape"},
+      {"an error inside the array", "*2\r\n:5\r\n-ERR x\r\n", "wrong shape"},
+  };
+  const LimitPlan plans[] = {make_plan(kFixed, 100, 60'000),
+                             make_plan(kSliding, 100, 60'000, 30'000)};
+  for (const LimitPlan& plan : plans) {
+    for (const Case& c : cases) {
+      CAPTURE(c.name);
+      CAPTURE(plan.algorithm == kSliding);
+      std::vector<RedisReplyPtr> replies;
+      if (!c.reply.empty()) {
+        replies.push_back(reply_of(c.reply));
+      }
+      const LimitVerdict verdict = read_limit(plan, replies);
+      CHECK(verdict.kind == LimitVerdict::Kind::Unavailable);
+      CHECK_FALSE(verdict.decision.has_value());
+      CHECK(verdict.problem == c.problem);
+    }
+  }
+}
+
+TEST_CASE("read_limit reads only its own slice of a batch") {
+  // The limiter's one reply sits between another stage's replies.
+  RedisBatch batch;
+  const LimitPlan plan = make_plan(kFixed, 10, 60'000);
+  const ReplySlice before = batch.add({RedisCommand{{"GET", "a"}}});
+  const ReplySlice own = batch.add({limiter_command(plan)});
+  const ReplySlice after = batch.add({RedisCommand{{"GET", "b"}}});
+  REQUIRE(batch.take().size() == 3);
+  CHECK(before.count == 1);
+  CHECK(after.count == 1);
+  std::vector<RedisReplyPtr> replies;
+  replies.push_back(reply_of(":999\r\n"));
+  replies.push_back(reply_of("*2\r\n:11\r\n:1000\r\n"));
+  replies.push_back(reply_of("-ERR other\r\n"));
+  const LimitVerdict verdict = read_limit(plan, replies_for(replies, own));
+  CHECK(verdict.kind == LimitVerdict::Kind::Denied);
+  REQUIRE(verdict.decision.has_value());
+  CHECK(verdict.decision->reset_seconds == 1);
+  // The whole call failed: the limiter's slice is empty.
+  const std::vector<RedisReplyPtr> failed;
+  CHECK(read_limit(plan, replies_for(failed, own)).kind == LimitVerdict::Kind::Unavailable);
+}
+
+}  // namespace
+}  // namespace cachecar

@@ -1,0 +1,257 @@
+// cache/lookup.h: the cache lookup's Redis commands and every shape of reply they may get.
+
+#include "cache/lookup.h"
+
+#include <doctest/doctest.h>
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace cachecar {
+namespace {
+
+Config parse_ok(std::string_view yaml) {
+  auto result = parse_config(
+      yaml, [](std::string_view) -> std::optional<std::string> { return std::nullopt; });
+  if (const auto* error = std::get_if<ConfigError>(&result)) {
+    FAIL("unexpected error: ", error->describe("test.yaml"), "\n--- yaml ---\n", std::string(yaml));
+  }
+  return std::get<Config>(std::move(result));
+}
+
+// Routes, in order: 0 /products/{id} (envelope), 1 /bare/{id} (format: body, text/csv).
+constexpr std::string_view kRoutes = R"(cache:
+  key_prefix: "cc:"
+routes:
+  - path: /products/{id}
+    key: product:{id}
+    ttl: 60s
+  - path: /bare/{id}
+    key: bare:{id}
+    ttl: 60s
+    format: body
+    content_type: text/csv
+)";
+
+RequestPlan lookup_plan(const Config& config, std::string_view target) {
+  RequestHead head;
+  head.method = "GET";
+  head.target = std::string(target);
+  RequestPlan plan = plan_request(head, config);
+  REQUIRE(plan.action == CacheAction::Lookup);
+  return plan;
+}
+
+// One whole reply from its RESP bytes.
+RedisReplyPtr reply_of(std::string_view bytes) {
+  RespReader reader;
+  REQUIRE(reader.feed(bytes));
+  std::optional<RedisReplyPtr> reply = reader.next();
+  REQUIRE_MESSAGE(reply.has_value(), reader.error());
+  REQUIRE(*reply != nullptr);
+  return std::move(*reply);
+}
+
+std::vector<RedisReplyPtr> replies_of(const std::vector<std::string>& bytes) {
+  std::vector<RedisReplyPtr> replies;
+  for (const std::string& reply : bytes) {
+    replies.push_back(reply_of(reply));
+  }
+  return replies;
+}
+
+std::string bulk(std::string_view bytes) {
+  return "$" + std::to_string(bytes.size()) + "\r\n" + std::string(bytes) + "\r\n";
+}
+
+// An MGET reply of the value and the guard, each already RESP.
+std::string mget(std::string_view value, std::string_view guard) {
+  return "*2\r\n" + std::string(value) + std::string(guard);
+}
+
+constexpr std::string_view kNil = "$-1\r\n";
+
+// 2023-11-14T22:13:20Z.
+constexpr int64_t kStoredAt = 1'700'000'000'000;
+
+const CachedResponse kStored{203, "Content-Type: text/plain\r\nETag: \"v1\"\r\n", "hello",
+                             kStoredAt};
+
+using Args = std::vector<std::string>;
+
+TEST_CASE("lookup_commands: MGET of the key and its guard, PTTL for format: body") {
+  const Config config = parse_ok(kRoutes);
+  {
+    const RequestPlan plan = lookup_plan(config, "/products/42");
+    const std::vector<RedisCommand> commands = lookup_commands(plan);
+    REQUIRE(commands.size() == 1);
+    CHECK(commands[0].args == Args{"MGET", "cc:product:42", "cc:gen:{cc:product:42}"});
+    CHECK(commands[0].script == nullptr);
+  }
+  {
+    const RequestPlan plan = lookup_plan(config, "/bare/7");
+    const std::vector<RedisCommand> commands = lookup_commands(plan);
+    REQUIRE(commands.size() == 2);
+    CHECK(commands[0].args == Args{"MGET", "cc:bare:7", "cc:gen:{cc:bare:7}"});
+    CHECK(commands[1].args == Args{"PTTL", "cc:bare:7"});
+    CHECK(commands[1].script == nullptr);
+  }
+}
+
+TEST_CASE("read_lookup: a hit from an envelope, with its Age") {
+  struct Case {
+    int64_t now_ms;
+    int64_t age_seconds;
+  };
+  const Case cases[] = {
+      {kStoredAt, 0},          {kStoredAt + 999, 0},         {kStoredAt + 1'000, 1},
+      {kStoredAt + 12'345, 12}, {kStoredAt + 3'600'000, 3'600},
+  };
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan plan = lookup_plan(config, "/products/42");
+  const std::vector<RedisReplyPtr> replies =
+      replies_of({mget(bulk(encode_envelope(kStored)), bulk("5"))});
+  for (const Case& c : cases) {
+    CAPTURE(c.now_ms);
+    const LookupResult result = read_lookup(plan, replies, c.now_ms);
+    REQUIRE(result.kind == LookupResult::Kind::Hit);
+    CHECK(result.age_seconds == c.age_seconds);
+    CHECK(result.problem.empty());
+    CHECK(result.bare_body_head.empty());
+    const CachedView view = result.view();
+    CHECK(view.status == 203);
+    CHECK(view.head_lines == kStored.head_lines);
+    CHECK(view.body == "hello");
+    CHECK(view.stored_at_ms == kStoredAt);
+    // The entry is a view into the reply, not a copy.
+    const std::string_view value = reply_text(replies[0]->element[0]);
+    CHECK(view.body.data() >= value.data());
+    CHECK(view.body.data() + view.body.size() <= value.data() + value.size());
+  }
+}
+
+TEST_CASE("read_lookup: a hit for a format: body route, its Age from the TTL left") {
+  struct Case {
+    std::string_view name;
+    std::string pttl;  // RESP; "" when the reply is left out
+    int64_t age_seconds;
+  };
+  const Case cases[] = {
+      {"just stored", ":60000\r\n", 0},
+      {"14.5s in", ":45500\r\n", 14},
+      {"a second in", ":59000\r\n", 1},
+      {"the last millisecond", ":1\r\n", 59},
+      // Stored by another application with a longer TTL than the route's: not negative.
+      {"more TTL left than the route's", ":120000\r\n", 0},
+      {"no expiry", ":-1\r\n", 0},
+      {"gone since the MGET", ":-2\r\n", 0},
+      {"an error", "-ERR x\r\n", 0},
+      {"no PTTL reply", "", 0},
+  };
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan plan = lookup_plan(config, "/bare/7");
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    std::vector<std::string> bytes{mget(bulk("a,b\n1,2\n"), std::string(kNil))};
+    if (!c.pttl.empty()) {
+      bytes.push_back(c.pttl);
+    }
+    const std::vector<RedisReplyPtr> replies = replies_of(bytes);
+    const LookupResult result = read_lookup(plan, replies, kStoredAt);
+    REQUIRE(result.kind == LookupResult::Kind::Hit);
+    CHECK(result.age_seconds == c.age_seconds);
+    CHECK(result.problem.empty());
+    CHECK(result.bare_body_head == "Content-Type: text/csv\r\n");
+    const CachedView view = result.view();
+    CHECK(view.status == 200);
+    CHECK(view.head_lines == "Content-Type: text/csv\r\n");
+    CHECK(view.body == "a,b\n1,2\n");
+  }
+  // A bare body is served as it is, even one that looks like an envelope.
+  const std::vector<RedisReplyPtr> replies =
+      replies_of({mget(bulk(encode_envelope(kStored)), std::string(kNil)), ":60000\r\n"});
+  const LookupResult result = read_lookup(plan, replies, kStoredAt);
+  REQUIRE(result.kind == LookupResult::Kind::Hit);
+  CHECK(result.view().body == encode_envelope(kStored));
+  CHECK(result.view().head_lines == "Content-Type: text/csv\r\n");
+}
+
+TEST_CASE("read_lookup: misses, the guard they saw, and what was wrong") {
+  struct Case {
+    std::string_view name;
+    bool bare;                         // the format: body route
+    std::vector<std::string> replies;  // RESP, one per command; none: the call failed
+    std::optional<std::string> seen_guard;
+    std::string_view problem;  // a part of it; "" when there must be none
+  };
+  std::string truncated = encode_envelope(kStored);
+  truncated.pop_back();
+  std::string foreign_version = encode_envelope(kStored);
+  foreign_version[3] = '9';
+  const std::string nil(kNil);
+  const Case cases[] = {
+      {"nil value, nil guard", false, {mget(nil, nil)}, "", ""},
+      {"nil value, a guard", false, {mget(nil, bulk("17"))}, "17", ""},
+      {"nil value, an empty guard", false, {mget(nil, bulk(""))}, "", ""},
+      {"nil value, the guard an error", false, {mget(nil, "-ERR guard\r\n")}, std::nullopt, ""},
+      {"nil value, the guard an integer", false, {mget(nil, ":3\r\n")}, std::nullopt, ""},
+      {"the whole MGET an error", false, {"-OOM command not allowed\r\n"}, std::nullopt,
+       "OOM command not allowed"},
+      {"the value an error", false, {mget("-ERR value\r\n", nil)}, "", "ERR value"},
+      {"the value an integer", false, {mget(":5\r\n", nil)}, "", "non-string"},
+      {"the value an array", false, {mget("*1\r\n:5\r\n", bulk("2"))}, "2", "non-string"},
+      {"not an array at all", false, {"+OK\r\n"}, std::nullopt, "non-string"},
+      {"an empty array", false, {"*0\r\n"}, std::nullopt, "non-string"},
+      {"a foreign value", false, {mget(bulk("{\"id\":42}"), nil)}, "", "never served"},
+      {"a truncated envelope", false, {mget(bulk(truncated), bulk("4"))}, "4", "never served"},
+      {"another envelope version", false, {mget(bulk(foreign_version), nil)}, "", "never served"},
+      {"no answer", false, {}, std::nullopt, ""},
+      {"format: body, nil value", true, {mget(nil, nil), ":-2\r\n"}, "", ""},
+      {"format: body, nil value, a guard", true, {mget(nil, bulk("9")), ":-2\r\n"}, "9", ""},
+      {"format: body, the whole MGET an error", true, {"-LOADING loading\r\n", ":-2\r\n"},
+       std::nullopt, "LOADING loading"},
+      {"format: body, the value an integer", true, {mget(":5\r\n", nil), ":100\r\n"}, "",
+       "non-string"},
+      {"format: body, no answer", true, {}, std::nullopt, ""},
+  };
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan envelope_plan = lookup_plan(config, "/products/42");
+  const RequestPlan bare_plan = lookup_plan(config, "/bare/7");
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::vector<RedisReplyPtr> replies = replies_of(c.replies);
+    const LookupResult result =
+        read_lookup(c.bare ? bare_plan : envelope_plan, replies, kStoredAt + 1'000);
+    CHECK(result.kind == LookupResult::Kind::Miss);
+    CHECK(result.seen_guard == c.seen_guard);
+    CAPTURE(result.problem);
+    if (c.problem.empty()) {
+      CHECK(result.problem.empty());
+    } else {
+      CHECK(result.problem.find(c.problem) != std::string::npos);
+    }
+    CHECK(result.age_seconds == 0);
+  }
+}
+
+TEST_CASE("read_lookup: a hit does not need the guard") {
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan plan = lookup_plan(config, "/products/42");
+  const std::string guards[] = {std::string(kNil), bulk("3"), "-ERR guard\r\n"};
+  for (const std::string& guard : guards) {
+    CAPTURE(guard);
+    const std::vector<RedisReplyPtr> replies =
+        replies_of({mget(bulk(encode_envelope(kStored)), guard)});
+    const LookupResult result = read_lookup(plan, replies, kStoredAt + 2'000);
+    CHECK(result.kind == LookupResult::Kind::Hit);
+    CHECK(result.age_seconds == 2);
+    CHECK(result.view().body == "hello");
+  }
+}
+
+}  // namespace
+}  // namespace cachecar
