@@ -4,7 +4,7 @@
 
 #include "http/error_page.h"
 #include "http/parser.h"
-#include "server/listener.h"
+#include "net/listener.h"
 
 namespace cachecar {
 namespace {

@@ -17,9 +17,9 @@
 #include <optional>
 #include <string>
 
-#include "config/endpoints.h"
+#include "net/endpoints.h"
+#include "net/resolver.h"
 #include "uv/handle.h"
-#include "uv/resolver.h"
 
 namespace cachecar {
 

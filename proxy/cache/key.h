@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "config/config.h"
-#include "router/route_pattern.h"
+#include "config/route_pattern.h"
 
 namespace cachecar {
 

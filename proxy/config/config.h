@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "config/duration.h"
-#include "config/endpoints.h"
-#include "ratelimit/ip.h"
-#include "router/route_pattern.h"
+#include "config/route_pattern.h"
+#include "net/endpoints.h"
+#include "net/ip.h"
 
 namespace cachecar {
 

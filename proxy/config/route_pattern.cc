@@ -1,4 +1,4 @@
-#include "router/route_pattern.h"
+#include "config/route_pattern.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "config/endpoints.h"
+#include "net/endpoints.h"
 
 #include <charconv>
 

@@ -1,4 +1,4 @@
-#include "ratelimit/ip.h"
+#include "net/ip.h"
 
 #include <arpa/inet.h>
 

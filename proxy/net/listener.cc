@@ -1,4 +1,4 @@
-#include "server/listener.h"
+#include "net/listener.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "uv/resolver.h"
+#include "net/resolver.h"
 
 namespace cachecar {
 

@@ -1,4 +1,4 @@
-#include "uv/resolver.h"
+#include "net/resolver.h"
 
 #include <netdb.h>
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "config/endpoints.h"
+#include "net/endpoints.h"
 
 namespace cachecar {
 

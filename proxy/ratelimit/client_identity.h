@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "http/message.h"
-#include "ratelimit/ip.h"
+#include "net/ip.h"
 
 namespace cachecar {
 

@@ -14,7 +14,7 @@
 
 #include "config/config.h"
 #include "http/message.h"
-#include "ratelimit/ip.h"
+#include "net/ip.h"
 #include "redis/batch.h"
 #include "redis/command.h"
 #include "redis/reply.h"

@@ -30,11 +30,11 @@
 #include <vector>
 
 #include "config/config.h"
+#include "net/resolver.h"
 #include "redis/backoff.h"
 #include "redis/command.h"
 #include "redis/reply.h"
 #include "uv/handle.h"
-#include "uv/resolver.h"
 
 namespace cachecar {
 

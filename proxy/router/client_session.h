@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "ratelimit/ip.h"
+#include "net/ip.h"
 
 namespace cachecar {
 

@@ -10,7 +10,7 @@
 
 #include "admin/metrics.h"
 #include "config/config.h"
-#include "ratelimit/ip.h"
+#include "net/ip.h"
 #include "ratelimit/limiter.h"
 #include "router/stage.h"
 

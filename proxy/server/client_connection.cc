@@ -7,9 +7,9 @@
 #include "admin/metrics.h"
 #include "http/error_page.h"
 #include "log/logging.h"
+#include "net/resolver.h"
 #include "server/worker.h"
 #include "uv/handle.h"
-#include "uv/resolver.h"
 
 namespace cachecar {
 namespace {

@@ -10,8 +10,8 @@
 #include "admin/metrics.h"
 #include "config/config_file.h"
 #include "log/logging.h"
-#include "server/listener.h"
-#include "uv/resolver.h"
+#include "net/listener.h"
+#include "net/resolver.h"
 
 namespace cachecar {
 namespace {

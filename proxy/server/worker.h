@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "admin/metrics.h"
+#include "net/resolver.h"
 #include "router/worker_context.h"
 #include "uv/handle.h"
-#include "uv/resolver.h"
 
 namespace cachecar {
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "config/config.h"
+#include "net/resolver.h"
 #include "uv/handle.h"
-#include "uv/resolver.h"
 
 namespace cachecar {
 

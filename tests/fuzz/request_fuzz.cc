@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "cache/plan.h"
 #include "config/config.h"
 #include "http/headers.h"
 #include "http/host.h"
@@ -17,7 +18,6 @@
 #include "http/target.h"
 #include "ratelimit/client_identity.h"
 #include "ratelimit/limiter.h"
-#include "router/plan.h"
 
 namespace cachecar {
 namespace {

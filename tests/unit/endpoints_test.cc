@@ -1,6 +1,6 @@
-// config/endpoints.h: listen addresses, the upstream URL and the Redis URL.
+// net/endpoints.h: listen addresses, the upstream URL and the Redis URL.
 
-#include "config/endpoints.h"
+#include "net/endpoints.h"
 
 #include <doctest/doctest.h>
 

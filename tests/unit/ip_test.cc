@@ -1,6 +1,6 @@
-// ratelimit/ip.h: IP addresses and CIDR ranges as values.
+// net/ip.h: IP addresses and CIDR ranges as values.
 
-#include "ratelimit/ip.h"
+#include "net/ip.h"
 
 #include <doctest/doctest.h>
 

@@ -1,6 +1,6 @@
-// router/route_pattern.h: path patterns and the Redis key templates filled from them.
+// config/route_pattern.h: path patterns and the Redis key templates filled from them.
 
-#include "router/route_pattern.h"
+#include "config/route_pattern.h"
 
 #include <doctest/doctest.h>
 
