@@ -2,15 +2,25 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/sockios.h>
+// Not <netinet/tcp.h>: glibc's struct tcp_info stops before the byte counters used here.
+#include <linux/tcp.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
+#include <thread>
 
 namespace cachecar::test {
 
@@ -158,6 +168,124 @@ IoStatus send_all(int fd, std::string_view data) {
     data.remove_prefix(static_cast<size_t>(n));
   }
   return IoStatus::Ok;
+}
+
+namespace {
+
+// What the kernel says of the socket at the other end of a loopback connection.
+struct PeerState {
+  size_t unread = 0;                 // received, not yet read by its owner
+  std::optional<uint64_t> received;  // in-order bytes received, where the kernel reports it
+};
+
+// One exact-match sock_diag query (no dump), so the cost does not grow with the number of
+// sockets on the machine. nullopt if the kernel does not answer it.
+std::optional<PeerState> peer_state(int fd) {
+  sockaddr_in local{};
+  sockaddr_in remote{};
+  socklen_t length = sizeof local;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &length) != 0 ||
+      local.sin_family != AF_INET) {
+    return std::nullopt;
+  }
+  length = sizeof remote;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &length) != 0) {
+    return std::nullopt;
+  }
+  const UniqueFd diag(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+  if (!diag.valid()) {
+    return std::nullopt;
+  }
+  struct {
+    nlmsghdr header;
+    inet_diag_req_v2 request;
+  } query{};
+  query.header.nlmsg_len = sizeof query;
+  query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  query.header.nlmsg_flags = NLM_F_REQUEST;
+  query.request.sdiag_family = AF_INET;
+  query.request.sdiag_protocol = IPPROTO_TCP;
+  query.request.idiag_ext = 1 << (INET_DIAG_INFO - 1);
+  query.request.idiag_states = ~0U;
+  // The peer's socket: its source is our destination.
+  query.request.id.idiag_sport = remote.sin_port;
+  query.request.id.idiag_dport = local.sin_port;
+  query.request.id.idiag_src[0] = remote.sin_addr.s_addr;
+  query.request.id.idiag_dst[0] = local.sin_addr.s_addr;
+  query.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  query.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  if (::send(diag.get(), &query, sizeof query, 0) != static_cast<ssize_t>(sizeof query)) {
+    return std::nullopt;
+  }
+  alignas(nlmsghdr) char buffer[8192];
+  const ssize_t n = ::recv(diag.get(), buffer, sizeof buffer, 0);
+  if (n < static_cast<ssize_t>(sizeof(nlmsghdr))) {
+    return std::nullopt;
+  }
+  const auto* reply = reinterpret_cast<const nlmsghdr*>(buffer);
+  if (!NLMSG_OK(reply, static_cast<unsigned>(n)) || reply->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+      reply->nlmsg_len < NLMSG_LENGTH(sizeof(inet_diag_msg))) {
+    return std::nullopt;  // NLMSG_ERROR: no such socket, or sock_diag unavailable
+  }
+  const auto* message = static_cast<const inet_diag_msg*>(NLMSG_DATA(reply));
+  PeerState state;
+  state.unread = message->idiag_rqueue;
+  auto attributes_length = static_cast<int>(reply->nlmsg_len - NLMSG_LENGTH(sizeof *message));
+  for (auto* attribute = reinterpret_cast<const rtattr*>(message + 1);
+       RTA_OK(attribute, attributes_length); attribute = RTA_NEXT(attribute, attributes_length)) {
+    constexpr size_t kNeeded = offsetof(tcp_info, tcpi_bytes_received) + sizeof(uint64_t);
+    if (attribute->rta_type == INET_DIAG_INFO && RTA_PAYLOAD(attribute) >= kNeeded) {
+      tcp_info info{};
+      std::memcpy(&info, RTA_DATA(attribute),
+                  std::min<size_t>(RTA_PAYLOAD(attribute), sizeof info));
+      state.received = info.tcpi_bytes_received;
+    }
+  }
+  return state;
+}
+
+// New data bytes this socket has transmitted, or nullopt if some are still queued unsent or
+// the kernel is too old to count them.
+std::optional<uint64_t> bytes_transmitted(int fd) {
+  tcp_info info{};
+  socklen_t length = sizeof info;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &length) != 0 ||
+      length < offsetof(tcp_info, tcpi_bytes_retrans) + sizeof(uint64_t) ||
+      info.tcpi_notsent_bytes != 0) {
+    return std::nullopt;
+  }
+  return info.tcpi_bytes_sent - info.tcpi_bytes_retrans;
+}
+
+// Whether everything sent on `fd` has reached the peer's receive queue. Compared as byte
+// counts where the kernel has them: an acknowledgement would say the same, but a peer in
+// delayed-ACK mode sends it up to 40 ms late.
+bool delivered(int fd, const PeerState& peer) {
+  if (peer.received) {
+    const std::optional<uint64_t> sent = bytes_transmitted(fd);
+    return sent && *sent == *peer.received;
+  }
+  int unacknowledged = 0;
+  return ::ioctl(fd, SIOCOUTQ, &unacknowledged) == 0 && unacknowledged == 0;
+}
+
+}  // namespace
+
+bool wait_until_peer_read(int fd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const std::optional<PeerState> peer = peer_state(fd);
+    if (!peer) {
+      return false;
+    }
+    if (peer->unread == 0 && delivered(fd, *peer)) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
 }
 
 IoStatus SocketReader::fill() {

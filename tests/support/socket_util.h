@@ -70,6 +70,14 @@ void set_nodelay(int fd);
 // Sends all of `data` (MSG_NOSIGNAL, so a closed peer is an error, not a SIGPIPE).
 IoStatus send_all(int fd, std::string_view data);
 
+// Waits until the process at the other end of the loopback connection `fd` has read every
+// byte sent on it: the peer socket (asked of the kernel through sock_diag) has received as many
+// bytes as we transmitted, and its receive queue is empty. A test that writes a message in two
+// segments calls this in between so that the peer's reads see the cut, without guessing a
+// sleep. False at the timeout, or at once if the kernel cannot be asked (the caller then knows
+// the cut may have merged).
+bool wait_until_peer_read(int fd, std::chrono::milliseconds timeout);
+
 using ByteSink = std::function<void(std::string_view)>;
 
 struct ReadResult {

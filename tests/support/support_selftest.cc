@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <csignal>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "support/free_port.h"
 #include "support/http_client.h"
@@ -363,6 +365,78 @@ TEST_CASE("TestUpstream streams a generated 50 MB body") {
   CHECK(head.header("Content-Length") == std::to_string(kSize));
   CHECK(connection.request("GET", "/big").body_checksum ==
         pattern_checksum(kSize));  // still in sync
+}
+
+namespace {
+
+// One recv per call, so a test can see how bytes were segmented.
+std::vector<std::string> read_segments(int fd, size_t total) {
+  std::vector<std::string> reads;
+  size_t received = 0;
+  while (received < total) {
+    char buffer[256];
+    const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+    REQUIRE(n > 0);
+    reads.emplace_back(buffer, static_cast<size_t>(n));
+    received += static_cast<size_t>(n);
+  }
+  return reads;
+}
+
+}  // namespace
+
+TEST_CASE("wait_until_peer_read tells read bytes from unread ones") {
+  TestUpstream upstream;
+  upstream.set_handler([](const ReceivedRequest&) {
+    UpstreamReply reply;
+    reply.fault = UpstreamReply::Fault::NoResponse;
+    return reply;
+  });
+  UniqueFd fd = connect_loopback(upstream.port(), 2s);
+  // The upstream reads the head it waits for, and nothing after it until it answers.
+  REQUIRE(send_all(fd.get(), "GET / HTTP/1.1\r\nHost: t\r\n\r\n") == IoStatus::Ok);
+  CHECK(wait_until_peer_read(fd.get(), 2s));
+  REQUIRE(send_all(fd.get(), "unread") == IoStatus::Ok);
+  const auto start = Clock::now();
+  CHECK_FALSE(wait_until_peer_read(fd.get(), 100ms));
+  CHECK(since(start) >= 100ms);
+  upstream.stop();
+}
+
+TEST_CASE("TestUpstream split_at: a reply in the segments asked for") {
+  const std::string raw = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+  TestUpstream upstream;
+  upstream.set_handler([&raw](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    if (request.target == "/built") {
+      reply.body = "0123456789";
+      reply.chunked = true;
+      reply.split_at = std::vector<size_t>{1, 30, 60};
+    } else {
+      reply.raw = raw;
+      reply.split_at = std::vector<size_t>{5, 40, 41};
+      reply.wait_between_segments = request.target == "/wait";
+    }
+    return reply;
+  });
+
+  // Each segment waits until the one before was read, so every recv returns one segment.
+  UniqueFd fd = connect_loopback(upstream.port(), 2s);
+  set_io_timeout(fd.get(), 5s);
+  REQUIRE(send_all(fd.get(), "GET /wait HTTP/1.1\r\nHost: t\r\n\r\n") == IoStatus::Ok);
+  CHECK(read_segments(fd.get(), raw.size()) ==
+        std::vector<std::string>{raw.substr(0, 5), raw.substr(5, 35), raw.substr(40, 1),
+                                 raw.substr(41)});
+
+  HttpConnection connection(upstream.port());
+  const HttpResponse back_to_back = connection.request("GET", "/nowait");
+  CHECK(back_to_back.complete);
+  CHECK(back_to_back.body == "0123456789");
+  const HttpResponse built = connection.request("GET", "/built");
+  CHECK(built.complete);
+  CHECK(built.chunked);
+  CHECK(built.body == "0123456789");
+  CHECK(upstream.connection_count() == 2);
 }
 
 TEST_CASE("pattern_chunk is position-addressed") {

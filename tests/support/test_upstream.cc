@@ -89,6 +89,28 @@ void wait_send_queue_empty(int fd) {
   }
 }
 
+// Writes `bytes` in the segments that `cuts` (ascending offsets) delimit. Offsets outside
+// (0, size) add no segment.
+IoStatus send_segments(int fd, std::string_view bytes, const std::vector<size_t>& cuts,
+                       bool wait_between) {
+  size_t start = 0;
+  for (const size_t cut : cuts) {
+    if (cut <= start || cut >= bytes.size()) {
+      continue;
+    }
+    if (const IoStatus status = send_all(fd, bytes.substr(start, cut - start));
+        status != IoStatus::Ok) {
+      return status;
+    }
+    if (wait_between) {
+      // Bounded: a peer that stopped reading (back-pressure) must not stall the reply.
+      wait_until_peer_read(fd, 200ms);
+    }
+    start = cut;
+  }
+  return send_all(fd, bytes.substr(start));
+}
+
 }  // namespace
 
 std::string pattern_chunk(uint64_t offset, size_t length) {
@@ -497,6 +519,16 @@ TestUpstream::AfterReply TestUpstream::send_reply(Connection& connection,
       break;
   }
 
+  const bool segmented = reply.fault == UpstreamReply::Fault::None && reply.split_at.has_value();
+  const std::vector<size_t> no_cuts;
+  const std::vector<size_t>& cuts = segmented ? *reply.split_at : no_cuts;
+  if (reply.raw && reply.fault == UpstreamReply::Fault::None) {
+    if (send_segments(fd, *reply.raw, cuts, reply.wait_between_segments) != IoStatus::Ok) {
+      return AfterReply::Gone;
+    }
+    return reply.close_after ? AfterReply::Close : AfterReply::KeepAlive;
+  }
+
   const bool generated = reply.generated_body_bytes > 0;
   const size_t body_length = generated ? reply.generated_body_bytes : reply.body.size();
   // RFC 9110 §6.4.1: 1xx, 204 and 304 never have content; HEAD gets the head only.
@@ -505,6 +537,7 @@ TestUpstream::AfterReply TestUpstream::send_reply(Connection& connection,
   const bool send_body = request.method != "HEAD" && !bodiless_status;
   const bool close = reply.close_after || reply.omit_content_length;
 
+  std::string pending;  // the whole reply, when it is segmented
   std::vector<std::string> lines;
   lines.push_back("HTTP/1.1 " + std::to_string(reply.status) + " " +
                   std::string(reason_phrase(reply.status)));
@@ -543,12 +576,29 @@ TestUpstream::AfterReply TestUpstream::send_reply(Connection& connection,
       head += "\r\n";
     }
     head += "\r\n";
-    if (send_all(fd, head) != IoStatus::Ok) {
+    if (segmented) {
+      pending = std::move(head);
+    } else if (send_all(fd, head) != IoStatus::Ok) {
       return AfterReply::Gone;
     }
   }
-  if (!send_body) {
+  // Body pieces are appended to `pending` instead of being sent when the reply is segmented.
+  auto emit = [&](std::string_view bytes) {
+    if (segmented) {
+      pending.append(bytes);
+      return IoStatus::Ok;
+    }
+    return send_all(fd, bytes);
+  };
+  auto flush = [&] {
+    if (segmented &&
+        send_segments(fd, pending, cuts, reply.wait_between_segments) != IoStatus::Ok) {
+      return AfterReply::Gone;
+    }
     return close ? AfterReply::Close : AfterReply::KeepAlive;
+  };
+  if (!send_body) {
+    return flush();
   }
 
   auto body_piece = [&](size_t offset, size_t length) {
@@ -579,14 +629,14 @@ TestUpstream::AfterReply TestUpstream::send_reply(Connection& connection,
     if (reply.chunked) {
       piece = hex(length) + "\r\n" + piece + "\r\n";
     }
-    if (send_all(fd, piece) != IoStatus::Ok) {
+    if (emit(piece) != IoStatus::Ok) {
       return AfterReply::Gone;
     }
   }
-  if (reply.chunked && send_all(fd, "0\r\n\r\n") != IoStatus::Ok) {
+  if (reply.chunked && emit("0\r\n\r\n") != IoStatus::Ok) {
     return AfterReply::Gone;
   }
-  return close ? AfterReply::Close : AfterReply::KeepAlive;
+  return flush();
 }
 
 }  // namespace cachecar::test

@@ -88,6 +88,17 @@ struct UpstreamReply {
   bool omit_content_length = false;
   // Pause between header lines for Fault::SlowHeaders.
   std::chrono::milliseconds header_interval{100};
+  // Sent as the whole reply instead of what status, headers and body make (close_after still
+  // says whether the connection closes after it), for framing those cannot express: chunk
+  // sizes and extensions, trailers. Only with Fault::None.
+  std::optional<std::string> raw{};
+  // Controls how the reply meets the peer's reads. Unset: the head in one write, then the body
+  // in 64 KiB pieces. Set: the whole reply (head and framed body, or `raw`) is built in memory
+  // and written in segments cut at these offsets (ascending), so empty means one write; with
+  // wait_between_segments each cut waits until the peer has read the segment before it
+  // (wait_until_peer_read), or else the segments go back to back. Only with Fault::None.
+  std::optional<std::vector<size_t>> split_at{};
+  bool wait_between_segments = true;
 };
 
 using UpstreamHandler = std::function<UpstreamReply(const ReceivedRequest&)>;
