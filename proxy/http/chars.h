@@ -21,6 +21,10 @@ inline int hex_value(char c) {
   return lower >= 'a' && lower <= 'f' ? lower - 'a' + 10 : -1;
 }
 
+// US-ASCII: every character of a URI (RFC 3986 §2); 0x80-0xFF are obs-text, legal only in
+// field values and reason phrases.
+inline bool is_ascii(char c) { return static_cast<unsigned char>(c) < 0x80; }
+
 // RFC 3986 §2.3.
 inline bool is_unreserved(char c) {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';

@@ -63,6 +63,64 @@ size_t consumed_until_error(const llhttp_t& parser, const char* data, size_t siz
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
+// LineEndings
+
+void LineEndings::begin(Region region, uint64_t at, bool at_line_start) {
+  region_ = region;
+  at_ = at;
+  state_ = at_line_start ? State::LineStart : State::InLine;
+}
+
+const char* LineEndings::check(std::string_view input, uint64_t input_at, uint64_t until) {
+  if (state_ == State::Off) {
+    return nullptr;
+  }
+  if (at_ < input_at) {
+    // The parser fed a later buffer without this one's end: never guess about bytes not seen.
+    return "line endings not checked";
+  }
+  const uint64_t end = std::min(until, input_at + input.size());
+  for (; at_ < end && state_ != State::Off; ++at_) {
+    const char c = input[static_cast<size_t>(at_ - input_at)];
+    switch (state_) {
+      case State::LineStart:
+        if (c == '\r') {
+          state_ = State::EmptyLineCr;
+          break;
+        }
+        [[fallthrough]];
+      case State::InLine:
+        // RFC 9112 §2.2 lets a recipient take a lone LF as a line end. llhttp 8.1 does after
+        // the request line and for the empty line but not after a field value, so a lone LF
+        // could end a line here and sit inside one at the next hop; llhttp 9 refuses it unless
+        // made lenient. One rule everywhere: CRLF only.
+        if (c == '\n') {
+          return "LF not preceded by CR";
+        }
+        state_ = c == '\r' ? State::AfterCr : State::InLine;
+        break;
+      case State::AfterCr:
+      case State::EmptyLineCr:
+        // RFC 9112 §2.2: a bare CR is invalid, and a recipient must treat it as such or
+        // replace it with SP before processing or forwarding. llhttp 8.1 instead takes the
+        // byte after it as the LF (see the class comment).
+        if (c != '\n') {
+          return "CR not followed by LF";
+        }
+        if (state_ == State::EmptyLineCr || region_ == Region::Line) {
+          state_ = State::Off;
+        } else {
+          state_ = State::LineStart;
+        }
+        break;
+      case State::Off:
+        break;
+    }
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
 // RequestParser
 
 const llhttp_settings_t RequestParser::kSettings = [] {
@@ -94,6 +152,9 @@ RequestParser::RequestParser(Listener& listener, const Limits& limits)
 
 ParseResult RequestParser::execute(std::string_view data) {
   input_ = data;
+  if (line_error_ != nullptr) {
+    return error_result(0, 400, line_error_);
+  }
   // The CRLF after a chunk's data, when that data ended the previous buffer (see on_body).
   if (!check_chunk_crlf()) {
     return error_result(0, 400, "chunk data not followed by CRLF");
@@ -102,6 +163,15 @@ ParseResult RequestParser::execute(std::string_view data) {
   // llhttp's error position is stale after a clean run: everything was consumed then.
   const size_t consumed =
       err == HPE_OK ? data.size() : consumed_until_error(parser_, data.data(), data.size());
+  if (err == HPE_OK || err == HPE_PAUSED) {
+    // The bytes of a line region that no callback has checked yet (this buffer ended inside
+    // it); they are gone once this returns.
+    line_error_ = lines_.check(data, stream_offset_, stream_offset_ + consumed);
+    if (line_error_ != nullptr) {
+      return error_result(static_cast<size_t>(lines_.position() - stream_offset_), 400,
+                          line_error_);
+    }
+  }
   for (size_t i = consumed; i > 0; --i) {
     if (data[i - 1] != ' ' && data[i - 1] != '\t') {
       last_significant_byte_ = data[i - 1];
@@ -153,6 +223,27 @@ int RequestParser::add_head_bytes(size_t n) {
   return 0;
 }
 
+// Requires: `p` points into (or just past) input_.
+uint64_t RequestParser::position_of(const char* p) const {
+  return stream_offset_ + static_cast<uint64_t>(p - input_.data());
+}
+
+int RequestParser::check_lines(const char* until) {
+  if (const char* error = lines_.check(input_, stream_offset_, position_of(until))) {
+    return reject(400, error);
+  }
+  return 0;
+}
+
+// llhttp has just ended a line region, with its last byte in input_: the region's own line
+// endings must end it there too.
+int RequestParser::finish_lines(const char* what) {
+  if (const int result = check_lines(input_.data() + input_.size()); result != 0) {
+    return result;
+  }
+  return lines_.active() ? reject(400, what) : 0;
+}
+
 int RequestParser::on_message_begin() {
   head_ = RequestHead{};
   field_.clear();
@@ -164,11 +255,23 @@ int RequestParser::on_message_begin() {
 }
 
 int RequestParser::on_method(std::string_view piece) {
+  if (head_.method.empty() && !piece.empty()) {
+    // The head starts here: llhttp has skipped any empty lines before the request line.
+    lines_.begin(LineEndings::Region::Section, position_of(piece.data()), false);
+  }
   head_.method.append(piece);
   return add_head_bytes(piece.size());
 }
 
 int RequestParser::on_url(std::string_view piece) {
+  // RFC 9112 §3.2: the request-target is made of URI characters, all US-ASCII (RFC 3986 §2).
+  // llhttp 8.1 passes raw bytes >= 0x80 in the path, query and fragment; hops that decode
+  // them (as UTF-8, Latin-1, or by dropping them) would each name a different resource than
+  // the key cachecar computed, and RFC 9112 §3 warns against autocorrecting such a line,
+  // which "might be deliberately crafted to bypass security filters".
+  if (!std::all_of(piece.begin(), piece.end(), is_ascii)) {
+    return reject(400, "unencoded non-ASCII byte in the request target");
+  }
   head_.target.append(piece);
   // The target alone decides 414; it joins the header-section count only once complete, so
   // the answer does not depend on where the network split the bytes.
@@ -183,6 +286,11 @@ int RequestParser::on_url_complete() { return add_head_bytes(head_.target.size()
 int RequestParser::on_version(std::string_view piece) { return add_head_bytes(piece.size()); }
 
 int RequestParser::on_header_field(std::string_view piece) {
+  // The line endings before this field (of the head, or of the trailer section), before its
+  // bytes count against a limit: the answer is then the same wherever the bytes were split.
+  if (const int result = check_lines(piece.data() + piece.size()); result != 0) {
+    return result;
+  }
   field_.append(piece);
   return add_head_bytes(piece.size());
 }
@@ -220,12 +328,23 @@ int RequestParser::on_header_value(std::string_view piece) {
   if (!piece.empty() && before == '\n') {
     return reject(400, "obsolete line folding in a header value");
   }
+  if (const int result = check_lines(piece.data() + piece.size()); result != 0) {
+    return result;
+  }
   value_.append(piece);
   return add_head_bytes(piece.size());
 }
 
 int RequestParser::on_header_value_complete() {
   trim_trailing_whitespace(value_);
+  // llhttp 8.1 reads an empty Transfer-Encoding as none and frames the body by Content-Length
+  // (or as absent), while a hop that goes by the field's presence lets it override the length
+  // (RFC 9112 §6.3 rule 3). Both fields together "ought to be handled as an error" (rule 3; a
+  // sender MUST NOT send both, §6.1), and a request whose Transfer-Encoding does not end in
+  // chunked MUST get 400 and a close (rule 4): an empty list ends in nothing.
+  if (value_.empty() && iequals(field_, "Transfer-Encoding")) {
+    return reject(400, "empty Transfer-Encoding");
+  }
   head_.headers.add(std::move(field_), std::move(value_));
   field_.clear();
   value_.clear();
@@ -233,6 +352,9 @@ int RequestParser::on_header_value_complete() {
 }
 
 int RequestParser::on_headers_complete() {
+  if (const int result = finish_lines("header section not ended by CRLF CRLF"); result != 0) {
+    return result;
+  }
   head_.version = HttpVersion{parser_.http_major, parser_.http_minor};
   if (parser_.method == HTTP_CONNECT) {
     return reject(405, "CONNECT is not supported");
@@ -245,6 +367,7 @@ int RequestParser::on_headers_complete() {
   parser_.upgrade = 0;
   if (parser_.flags & F_CHUNKED) {
     head_.framing = BodyFraming::Chunked;
+    lines_.begin(LineEndings::Region::Line, lines_.position(), false);  // the first chunk size
   } else if (parser_.flags & F_CONTENT_LENGTH) {
     head_.framing = BodyFraming::ContentLength;
     head_.content_length = parser_.content_length;
@@ -275,11 +398,13 @@ int RequestParser::on_body(std::string_view piece) {
     if (chunk_left_ == 0) {
       // llhttp 8.1 takes any two bytes after a chunk's data as its CRLF, so "5\r\nhelloXX"
       // would pass: a smuggling gap between hops that check and hops that do not.
-      chunk_crlf_at_ = static_cast<int64_t>(
-          stream_offset_ + static_cast<uint64_t>(piece.data() + piece.size() - input_.data()));
+      const uint64_t data_end = position_of(piece.data() + piece.size());
+      chunk_crlf_at_ = static_cast<int64_t>(data_end);
       if (!check_chunk_crlf()) {
         return reject(400, "chunk data not followed by CRLF");
       }
+      // The next chunk-size line starts after that CRLF.
+      lines_.begin(LineEndings::Region::Line, data_end + 2, false);
     }
   }
   return step(listener_.on_request_body(piece));
@@ -310,12 +435,22 @@ bool RequestParser::check_chunk_crlf() {
 }
 
 int RequestParser::on_chunk_header() {
+  if (const int result = finish_lines("chunk size not followed by CRLF"); result != 0) {
+    return result;
+  }
   chunk_extension_bytes_ = 0;  // the count is per chunk; this callback ends a chunk's header
   chunk_left_ = parser_.content_length;  // llhttp's documented place for the chunk size
+  if (chunk_left_ == 0) {
+    // The last chunk: the trailer section follows, ended by an empty line (RFC 9112 §7.1).
+    lines_.begin(LineEndings::Region::Section, lines_.position(), true);
+  }
   return 0;
 }
 
 int RequestParser::on_chunk_extension(std::string_view piece) {
+  if (const int result = check_lines(piece.data() + piece.size()); result != 0) {
+    return result;
+  }
   chunk_extension_bytes_ += piece.size();
   if (chunk_extension_bytes_ > kMaxChunkExtensionBytes) {
     return reject(400, "chunk extensions too long");
@@ -324,6 +459,11 @@ int RequestParser::on_chunk_extension(std::string_view piece) {
 }
 
 int RequestParser::on_message_complete() {
+  if (lines_.active()) {  // a chunked message's trailer section
+    if (const int result = finish_lines("trailer section not ended by CRLF"); result != 0) {
+      return result;
+    }
+  }
   in_message_ = false;
   return step(listener_.on_request_complete());
 }
@@ -335,6 +475,7 @@ const llhttp_settings_t ResponseParser::kSettings = [] {
   llhttp_settings_t s;
   llhttp_settings_init(&s);
   s.on_message_begin = event_trampoline<&ResponseParser::on_message_begin>;
+  s.on_version = data_trampoline<&ResponseParser::on_version>;
   s.on_status = data_trampoline<&ResponseParser::on_status>;
   s.on_header_field = data_trampoline<&ResponseParser::on_header_field>;
   s.on_header_field_complete = event_trampoline<&ResponseParser::on_header_field_complete>;
@@ -368,7 +509,22 @@ ParseResult ResponseParser::result_from(llhttp_errno_t err, const char* data, si
 }
 
 ParseResult ResponseParser::execute(std::string_view data) {
-  return result_from(llhttp_execute(&parser_, data.data(), data.size()), data.data(), data.size());
+  input_ = data;
+  if (line_error_ != nullptr) {
+    return error_result(0, 502, line_error_);
+  }
+  ParseResult result =
+      result_from(llhttp_execute(&parser_, data.data(), data.size()), data.data(), data.size());
+  if (result.kind != ParseResult::Kind::Error) {
+    // As in RequestParser::execute: the head's bytes no callback has checked yet.
+    line_error_ = lines_.check(data, stream_offset_, stream_offset_ + result.consumed);
+    if (line_error_ != nullptr) {
+      result =
+          error_result(static_cast<size_t>(lines_.position() - stream_offset_), 502, line_error_);
+    }
+  }
+  stream_offset_ += result.consumed;
+  return result;
 }
 
 ParseResult ResponseParser::finish() {
@@ -391,6 +547,21 @@ int ResponseParser::add_head_bytes(size_t n) {
     return HPE_USER;
   }
   return 0;
+}
+
+int ResponseParser::fail(const char* reason) {
+  llhttp_set_error_reason(&parser_, reason);
+  return HPE_USER;
+}
+
+// Requires: `p` points into (or just past) input_.
+uint64_t ResponseParser::position_of(const char* p) const {
+  return stream_offset_ + static_cast<uint64_t>(p - input_.data());
+}
+
+int ResponseParser::check_lines(const char* until) {
+  const char* error = lines_.check(input_, stream_offset_, position_of(until));
+  return error != nullptr ? fail(error) : 0;
 }
 
 int ResponseParser::step(ParseStep step) {
@@ -417,12 +588,23 @@ int ResponseParser::on_message_begin() {
   return 0;
 }
 
+int ResponseParser::on_version(std::string_view piece) {
+  if (!lines_.active() && !piece.empty()) {
+    // The first byte checked is the version's, past the "HTTP/" that llhttp matched itself.
+    lines_.begin(LineEndings::Region::Section, position_of(piece.data()), false);
+  }
+  return add_head_bytes(piece.size());
+}
+
 int ResponseParser::on_status(std::string_view piece) {
   head_.reason.append(piece);
   return add_head_bytes(piece.size());
 }
 
 int ResponseParser::on_header_field(std::string_view piece) {
+  if (const int result = check_lines(piece.data() + piece.size()); result != 0) {
+    return result;
+  }
   field_.append(piece);
   return add_head_bytes(piece.size());
 }
@@ -440,6 +622,9 @@ int ResponseParser::on_header_field_complete() {
 }
 
 int ResponseParser::on_header_value(std::string_view piece) {
+  if (const int result = check_lines(piece.data() + piece.size()); result != 0) {
+    return result;
+  }
   value_.append(piece);
   return add_head_bytes(piece.size());
 }
@@ -453,6 +638,14 @@ int ResponseParser::on_header_value_complete() {
 }
 
 int ResponseParser::on_headers_complete() {
+  // RFC 9112 §2.2, as for requests (LineEndings): llhttp 8.1 takes any byte after the CR of
+  // the status line, of an empty field value or of the empty line for its LF.
+  if (const int result = check_lines(input_.data() + input_.size()); result != 0) {
+    return result;
+  }
+  if (lines_.active()) {
+    return fail("upstream response header section not ended by CRLF CRLF");
+  }
   head_.status = parser_.status_code;
   head_.version = HttpVersion{parser_.http_major, parser_.http_minor};
   if (head_.status == 101) {

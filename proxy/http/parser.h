@@ -35,6 +35,37 @@ struct ParseResult {
   std::string_view reason;  // with Error: static text for logs and error bodies
 };
 
+// The line structure of the parts of a message made of lines (the head; in chunked requests
+// also each chunk-size line and the trailer section), checked byte by byte beside llhttp.
+// llhttp 8.1 takes any byte after a CR in several places for the LF it expects (after an empty
+// field value, at the end of the header section, after a chunk size, after the status line)
+// and a lone LF in others, so its lines could end where another hop's do not. Positions are
+// absolute in the stream, so the answer does not depend on where the network split the bytes.
+class LineEndings {
+ public:
+  enum class Region {
+    Section,  // lines up to and including an empty line (a head, a trailer section)
+    Line,     // one line (a chunk-size line)
+  };
+
+  // Starts a region at stream position `at`, at the start of a line or inside one.
+  void begin(Region region, uint64_t at, bool at_line_start);
+  bool active() const { return state_ != State::Off; }
+  uint64_t position() const { return at_; }
+
+  // Checks the bytes of `input` (its first byte at stream position `input_at`) from the next
+  // unchecked one up to stream position `until`, or up to where the region ends. Returns
+  // nullptr, or static text saying what is wrong (the region then stays unfinished).
+  const char* check(std::string_view input, uint64_t input_at, uint64_t until);
+
+ private:
+  enum class State { Off, LineStart, InLine, AfterCr, EmptyLineCr };
+
+  Region region_ = Region::Section;
+  State state_ = State::Off;
+  uint64_t at_ = 0;  // stream position of the next byte to check
+};
+
 class RequestParser {
  public:
   class Listener {
@@ -95,6 +126,9 @@ class RequestParser {
   int reject(int status, const char* reason);
   int step(ParseStep step);
   bool check_chunk_crlf();
+  uint64_t position_of(const char* p) const;
+  int check_lines(const char* until);
+  int finish_lines(const char* what);
 
   Listener& listener_;
   Limits limits_;
@@ -110,6 +144,8 @@ class RequestParser {
   uint64_t stream_offset_ = 0;        // stream position of input_'s first byte
   std::string_view input_;            // the buffer execute() is parsing
   char last_significant_byte_ = 0;    // the last byte consumed that is not SP or HTAB
+  LineEndings lines_;
+  const char* line_error_ = nullptr;  // found after llhttp returned: the stream stays unusable
   bool in_message_ = false;
   int error_status_ = 0;  // set by reject(); 0 means llhttp found the error (400)
   const char* error_reason_ = nullptr;
@@ -148,6 +184,7 @@ class ResponseParser {
   static const llhttp_settings_t kSettings;
 
   int on_message_begin();
+  int on_version(std::string_view piece);
   int on_status(std::string_view piece);
   int on_header_field(std::string_view piece);
   int on_header_field_complete();
@@ -158,14 +195,24 @@ class ResponseParser {
   int on_message_complete();
 
   int add_head_bytes(size_t n);
+  int fail(const char* reason);
   int step(ParseStep step);
   ParseResult result_from(llhttp_errno_t err, const char* data, size_t size);
+  uint64_t position_of(const char* p) const;
+  int check_lines(const char* until);
 
   Listener& listener_;
   llhttp_t parser_{};
   ResponseHead head_;
   std::string field_;
   std::string value_;
+  uint64_t stream_offset_ = 0;  // stream position of input_'s first byte
+  std::string_view input_;      // the buffer execute() is parsing
+  // The head's line endings only. A chunked response's own lines never reach the client
+  // (cachecar re-frames the body), so llhttp misreading one affects only this upstream
+  // connection, not what any other hop reads.
+  LineEndings lines_;
+  const char* line_error_ = nullptr;
   uint64_t head_bytes_ = 0;
   int header_count_ = 0;
   bool to_head_request_ = false;

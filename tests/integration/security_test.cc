@@ -99,6 +99,64 @@ TEST_CASE("smuggling: ambiguous lengths, bad chunks, folds and bare line ends ar
   check_refused(stack, "GET /a%zz HTTP/1.1\r\nHost: t\r\n\r\n");
 }
 
+// What llhttp 9 refuses and Debian's llhttp 8.1 forwards (issue 12; the parser's own tests
+// feed each at every split point).
+TEST_CASE("smuggling: an empty Transfer-Encoding is refused") {
+  Stack stack;
+  const std::string post = "POST /a HTTP/1.1\r\nHost: t\r\n";
+  // A hop that reads an empty Transfer-Encoding as none frames by Content-Length; one that
+  // lets its presence override the length (RFC 9112 §6.3) does not.
+  check_refused(stack, post + "Transfer-Encoding:\r\nContent-Length: 5\r\n\r\nhello");
+  check_refused(stack, post + "Transfer-Encoding: \r\nContent-Length: 5\r\n\r\nhello");
+  check_refused(stack, post + "Content-Length: 5\r\nTransfer-Encoding:\r\n\r\nhello");
+  check_refused(stack, post + "Transfer-Encoding:\r\n\r\n");
+  check_refused(
+      stack,
+      post + "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  CHECK(stack.upstream.request_count() == 0);
+}
+
+TEST_CASE("smuggling: lines separated by junk or by a lone CR are refused") {
+  Stack stack;
+  const std::string get = "GET /a HTTP/1.1\r\nHost: t\r\n";
+  const std::string chunked = "POST /a HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // Header lines separated by junk: llhttp 8.1 takes the byte after the CR of an empty value
+  // for the LF, so "x" vanishes and Transfer-Encoding frames this GET (CVE-2023-30589).
+  check_refused(stack, get + "X-Abc: \rxTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n\r\n");
+  check_refused(stack, get + "X-Abc:\rXY: b\r\n\r\n");
+  check_refused(stack, "GET /a HTTP/1.1\nHost: t\r\n\r\n");
+  check_refused(stack, get + "X-Abc:\nY: b\r\n\r\n");
+  // Empty lines separated by a lone CR, or ended by junk or a lone LF.
+  check_refused(stack, get + "X-Abc:\r\r\nY: b\r\n\r\n");
+  check_refused(stack, get + "\r\r\n");
+  check_refused(stack, "GET /a HTTP/1.1\r\nHost: t\n\r\r\n");
+  check_refused(stack, get + "X-Abc: v\r\r\n\r\n");
+  check_refused(stack, get + "\rX");
+  check_refused(stack, "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\rXhello");
+  check_refused(stack, get + "\n");
+  // The same in the lines of a chunked body.
+  check_refused(stack, chunked + "5\rXhello\r\n0\r\n\r\n");
+  check_refused(stack, chunked + "5;a=b\rXhello\r\n0\r\n\r\n");
+  check_refused(stack, chunked + "5\r\nhello\r\n0\rX\r\n");
+  check_refused(stack, chunked + "0\r\nT:\rXU: 1\r\n\r\n");
+  check_refused(stack, chunked + "5\r\nhello\r\n0\r\n\rX");
+  CHECK(stack.upstream.request_count() == 0);
+}
+
+TEST_CASE("smuggling: raw bytes >= 0x80 in the request target are refused") {
+  Stack stack;
+  // RFC 9112 §3.2: UTF-8 in a target is percent-encoded; raw, each hop decodes it its own way.
+  check_refused(stack, "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n");
+  check_refused(stack, "GET /a\x80 HTTP/1.1\r\nHost: t\r\n\r\n");
+  check_refused(stack, "GET /a?q=\xff HTTP/1.1\r\nHost: t\r\n\r\n");
+  check_refused(stack, "GET /a#caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n");
+  check_refused(stack, "GET http://t/caf\xc3\xa9 HTTP/1.1\r\nHost: t\r\n\r\n");
+  CHECK(stack.upstream.request_count() == 0);
+  // Percent-encoded, the same path passes.
+  CHECK(http_request(stack.port(), "GET", "/caf%C3%A9").status == 200);
+  CHECK(stack.upstream.request_count() == 1);
+}
+
 TEST_CASE("smuggling: the upstream sees cachecar's framing, never the client's") {
   Stack stack;
   HttpConnection client(stack.port());

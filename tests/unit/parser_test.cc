@@ -434,6 +434,20 @@ std::vector<RequestCase> valid_requests() {
         "complete", "head POST / HTTP/1.1 chunked cl=0 keep-alive [Transfer-Encoding: chunked]",
         "body 0123456789", "complete"},
        ten_byte_body},
+      {"obs-text in a field value, an empty value last, escaped UTF-8 in the target",
+       "GET /caf%C3%A9 HTTP/1.1\r\nHost: a\r\nX-Name: caf\xc3\xa9\r\nX-Empty:\r\n\r\n",
+       {"head GET /caf%C3%A9 HTTP/1.1 none cl=0 keep-alive [Host: a] [X-Name: caf\xc3\xa9] "
+        "[X-Empty: ]",
+        "complete"}},
+      {"empty lines before a request line",
+       "\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n",
+       {"head GET /a HTTP/1.1 none cl=0 keep-alive [Host: a]", "complete",
+        "head GET /b HTTP/1.1 none cl=0 keep-alive [Host: a]", "complete"}},
+      {"chunked with an empty trailer value",
+       "POST /t HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+       "1;x\r\na\r\n0\r\nX-Empty:\r\nX-T: 1\r\n\r\n",
+       {"head POST /t HTTP/1.1 chunked cl=0 keep-alive [Host: a] [Transfer-Encoding: chunked]",
+        "body a", "complete"}},
       {"other methods and an absolute-form target",
        "DELETE http://a.example/x HTTP/1.1\r\nHost: a.example\r\n\r\n"
        "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -832,6 +846,12 @@ std::vector<ResponseCase> valid_responses() {
        {"head 200 OK HTTP/1.0 length cl=2 announced keep-alive [Connection: keep-alive] "
         "[Content-Length: 2]",
         "body ok", "complete"}},
+      {"no reason phrase, an empty field value",
+       "HTTP/1.1 200\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n",
+       false,
+       false,
+       {"head 200  HTTP/1.1 length cl=0 announced keep-alive [X-Empty: ] [Content-Length: 0]",
+        "complete"}},
       {"reason phrase kept",
        "HTTP/1.1 404 Nothing Here\r\nContent-Length: 0\r\n\r\n",
        false,
@@ -1055,6 +1075,144 @@ TEST_CASE("RequestParser: a folded Transfer-Encoding is 400 at every split") {
     const Run run = run_request(bytes, cuts, {}, Pausing::OnComplete);
     CHECK(kind_name(run.kind) == "error");
     CHECK(run.status == 400);
+  }
+}
+
+}  // namespace
+}  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+// What llhttp 9 refuses and Debian's llhttp 8.1 accepts (issue 12): cachecar checks it itself.
+struct StrictCase {
+  std::string_view name;
+  std::string bytes;
+  // The error is in the head, so the listener must never see one; otherwise in a chunk-size
+  // line or the trailer section, after the head went out.
+  bool in_head = true;
+};
+
+void check_refused_at_every_split(const StrictCase& c) {
+  CAPTURE(c.name);
+  for (Pausing pausing : {Pausing::OnComplete, Pausing::Everywhere}) {
+    for (const auto& cuts : all_cuts(c.bytes.size())) {
+      CAPTURE(cuts_text(cuts));
+      const Run run = run_request(c.bytes, cuts, {}, pausing);
+      CHECK(kind_name(run.kind) == "error");
+      CHECK(run.status == 400);
+      if (c.in_head) {
+        CHECK(text(run.events) == text({}));
+      } else {
+        CHECK(std::find(run.events.begin(), run.events.end(), "complete") == run.events.end());
+      }
+    }
+  }
+}
+
+TEST_CASE("RequestParser: an empty Transfer-Encoding is 400 at every split") {
+  // llhttp 8.1 reads an empty Transfer-Encoding as none: with Content-Length it frames the
+  // body by the length, which a hop that lets the field override the length does not
+  // (RFC 9112 §6.1, §6.3 rules 3 and 4). llhttp 9.4.3 refuses it.
+  const std::string post = "POST / HTTP/1.1\r\nHost: a\r\n";
+  const StrictCase cases[] = {
+      {"empty, then Content-Length", post + "Transfer-Encoding:\r\nContent-Length: 5\r\n\r\nhello"},
+      {"whitespace only, then Content-Length",
+       post + "Transfer-Encoding: \t \r\nContent-Length: 5\r\n\r\nhello"},
+      {"Content-Length, then empty", post + "Content-Length: 5\r\nTransfer-Encoding:\r\n\r\nhello"},
+      {"lower-case name", post + "transfer-encoding:\r\ncontent-length: 5\r\n\r\nhello"},
+      {"empty and alone", post + "Transfer-Encoding:\r\n\r\n"},
+      {"empty after chunked",
+       post + "Transfer-Encoding: chunked\r\nTransfer-Encoding:\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
+  };
+  for (const StrictCase& c : cases) {
+    check_refused_at_every_split(c);
+  }
+}
+
+TEST_CASE("RequestParser: a line not ended by CRLF is 400 at every split") {
+  // RFC 9112 §2.2: a bare CR is invalid; llhttp 8.1 takes whatever byte follows the CR of an
+  // empty field value, of the empty line or of a chunk size for its LF (CVE-2023-30589,
+  // fixed in llhttp 8.1.1 and 9), and a lone LF in some places. Each line below ends in one
+  // place for llhttp 8.1 and in another (or nowhere) for a hop that reads CRLF.
+  const std::string get = "GET / HTTP/1.1\r\nHost: a\r\n";
+  const std::string chunked = "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const StrictCase cases[] = {
+      // Header lines separated by junk.
+      {"CR and a byte after an empty value hide the next field's first byte",
+       get + "X-Abc: \rxTransfer-Encoding: chunked\r\n\r\n1\r\nA\r\n0\r\n\r\n"},
+      {"CR and a byte after an empty value, no whitespace", get + "X-Abc:\rXY: b\r\n\r\n"},
+      {"CR and a byte after a value", get + "X-Abc: v\rXY: b\r\n\r\n"},
+      {"CR and a byte after the request line", "GET / HTTP/1.1\rXHost: a\r\n\r\n"},
+      {"LF alone after the request line", "GET / HTTP/1.1\nHost: a\r\n\r\n"},
+      {"LF alone after a value", get + "X-Abc: v\nY: b\r\n\r\n"},
+      {"LF alone after an empty value", get + "X-Abc:\nY: b\r\n\r\n"},
+      // Empty lines separated by a lone CR.
+      {"CR CR LF after an empty value ends the head early", get + "X-Abc:\r\r\nY: b\r\n\r\n"},
+      {"CR CR LF after a value", get + "X-Abc: v\r\r\n\r\n"},
+      {"CRLF CR CRLF ends the head", get + "\r\r\n"},
+      {"LF CR CRLF ends the head", "GET / HTTP/1.1\r\nHost: a\n\r\r\n"},
+      {"CR and a byte end the head", get + "\rX"},
+      {"CR and a byte end the head before a body",
+       "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\rXhello"},
+      {"LF alone ends the head", get + "\n"},
+      // The same where a chunked body has lines.
+      {"CR and a byte after a chunk size", chunked + "5\rXhello\r\n0\r\n\r\n", false},
+      {"CR and a byte after a chunk extension", chunked + "5;a=b\rXhello\r\n0\r\n\r\n", false},
+      {"LF alone after a chunk size", chunked + "5\nhello\r\n0\r\n\r\n", false},
+      {"CR and a byte after the last chunk", chunked + "5\r\nhello\r\n0\rX\r\n", false},
+      {"CR and a byte after an empty trailer value", chunked + "0\r\nT:\rXU: 1\r\n\r\n", false},
+      {"LF alone after a trailer", chunked + "0\r\nT: 1\n\r\n", false},
+      {"CR and a byte end the trailer section", chunked + "5\r\nhello\r\n0\r\n\rX", false},
+      {"LF alone ends the trailer section", chunked + "5\r\nhello\r\n0\r\n\n", false},
+  };
+  for (const StrictCase& c : cases) {
+    check_refused_at_every_split(c);
+  }
+}
+
+TEST_CASE("RequestParser: a raw byte >= 0x80 in the target is 400 at every split") {
+  // RFC 9112 §3.2: the target is URI characters, all ASCII; UTF-8 must be percent-encoded
+  // (the valid case "escaped UTF-8 in the target" above). llhttp 8.1 outside its strict build
+  // passes raw bytes in the path, query and fragment.
+  const StrictCase cases[] = {
+      {"UTF-8 in the path", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"one byte 0x80 in the path", "GET /a\x80/b HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"0xff in the query", "GET /a?q=\xff HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"UTF-8 in the fragment", "GET /a#caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"UTF-8 in an absolute-form host",
+       "GET http://\xc3\xa9.example/ HTTP/1.1\r\nHost: a\r\n\r\n"},
+      {"UTF-8 in an absolute-form path",
+       "GET http://a.example/caf\xc3\xa9 HTTP/1.1\r\nHost: a.example\r\n\r\n"},
+  };
+  for (const StrictCase& c : cases) {
+    check_refused_at_every_split(c);
+  }
+}
+
+TEST_CASE("ResponseParser: a head line not ended by CRLF is 502 at every split") {
+  // The same leniencies of llhttp 8.1 on the upstream side (RFC 9112 §2.2), after the status
+  // line too.
+  const std::string_view cases[] = {
+      "HTTP/1.1 200 OK\rXContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 200\rXContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 200 OK\r\nX-A:\rXContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 200 OK\r\nX-A: \rxContent-Length: 2\r\n\r\nok",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\r\nok",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\rXok",
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok",
+      "HTTP/1.1 100 Continue\r\n\rXHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+  };
+  for (std::string_view bytes : cases) {
+    CAPTURE(bytes);
+    for (const auto& cuts : all_cuts(bytes.size())) {
+      CAPTURE(cuts_text(cuts));
+      const Run run = run_response(bytes, cuts, false, false, Pausing::OnComplete);
+      CHECK(kind_name(run.kind) == "error");
+      CHECK(run.status == 502);
+      CHECK(run.events.empty());
+    }
   }
 }
 
