@@ -128,9 +128,11 @@ const llhttp_settings_t RequestParser::kSettings = [] {
   llhttp_settings_init(&s);
   s.on_message_begin = event_trampoline<&RequestParser::on_message_begin>;
   s.on_method = data_trampoline<&RequestParser::on_method>;
+  s.on_method_complete = event_trampoline<&RequestParser::on_token_complete>;
   s.on_url = data_trampoline<&RequestParser::on_url>;
   s.on_url_complete = event_trampoline<&RequestParser::on_url_complete>;
   s.on_version = data_trampoline<&RequestParser::on_version>;
+  s.on_version_complete = event_trampoline<&RequestParser::on_token_complete>;
   s.on_header_field = data_trampoline<&RequestParser::on_header_field>;
   s.on_header_field_complete = event_trampoline<&RequestParser::on_header_field_complete>;
   s.on_header_value = data_trampoline<&RequestParser::on_header_value>;
@@ -215,13 +217,20 @@ int RequestParser::step(ParseStep step) {
   return error_status_ != 0 ? HPE_USER : reject(400, "request rejected");
 }
 
-int RequestParser::add_head_bytes(size_t n) {
-  head_bytes_ += n;
-  if (head_bytes_ > limits_.max_header_bytes) {
-    return reject(431, "request header section too large");
-  }
-  return 0;
+// Pieces of a token are counted as they come, but the verdict waits for the token's end
+// (check_head_size): llhttp hands a token over in one piece when it ends inside a buffer and
+// in several when buffers end inside it, and finds a token malformed only at its bad byte. A
+// 431 given on a piece would answer a split stream differently from the same bytes whole
+// (400 for the syntax). Memory stays bounded: an over-long token is no longer kept.
+void RequestParser::add_head_bytes(size_t n) { head_bytes_ += n; }
+
+bool RequestParser::head_too_large() const { return head_bytes_ > limits_.max_header_bytes; }
+
+int RequestParser::check_head_size() {
+  return head_too_large() ? reject(431, "request header section too large") : 0;
 }
+
+int RequestParser::on_token_complete() { return check_head_size(); }
 
 // Requires: `p` points into (or just past) input_.
 uint64_t RequestParser::position_of(const char* p) const {
@@ -249,6 +258,7 @@ int RequestParser::on_message_begin() {
   field_.clear();
   value_.clear();
   head_bytes_ = 0;
+  target_bytes_ = 0;
   body_bytes_ = 0;
   in_message_ = true;
   return 0;
@@ -259,8 +269,11 @@ int RequestParser::on_method(std::string_view piece) {
     // The head starts here: llhttp has skipped any empty lines before the request line.
     lines_.begin(LineEndings::Region::Section, position_of(piece.data()), false);
   }
-  head_.method.append(piece);
-  return add_head_bytes(piece.size());
+  add_head_bytes(piece.size());
+  if (!head_too_large()) {
+    head_.method.append(piece);
+  }
+  return 0;
 }
 
 int RequestParser::on_url(std::string_view piece) {
@@ -269,21 +282,30 @@ int RequestParser::on_url(std::string_view piece) {
   // them (as UTF-8, Latin-1, or by dropping them) would each name a different resource than
   // the key cachecar computed, and RFC 9112 §3 warns against autocorrecting such a line,
   // which "might be deliberately crafted to bypass security filters".
-  if (!std::all_of(piece.begin(), piece.end(), is_ascii)) {
-    return reject(400, "unencoded non-ASCII byte in the request target");
-  }
-  head_.target.append(piece);
-  // The target alone decides 414; it joins the header-section count only once complete, so
-  // the answer does not depend on where the network split the bytes.
-  if (head_.target.size() > limits_.max_header_bytes) {
-    return reject(414, "request target too long");
+  // Checked when the target is complete, like its length: see add_head_bytes.
+  target_bytes_ += piece.size();
+  if (target_bytes_ <= limits_.max_header_bytes) {
+    head_.target.append(piece);
   }
   return 0;
 }
 
-int RequestParser::on_url_complete() { return add_head_bytes(head_.target.size()); }
+int RequestParser::on_url_complete() {
+  // The target alone decides 414; it joins the header-section count only once complete.
+  if (target_bytes_ > limits_.max_header_bytes) {
+    return reject(414, "request target too long");
+  }
+  if (!std::all_of(head_.target.begin(), head_.target.end(), is_ascii)) {
+    return reject(400, "unencoded non-ASCII byte in the request target");
+  }
+  add_head_bytes(head_.target.size());
+  return check_head_size();
+}
 
-int RequestParser::on_version(std::string_view piece) { return add_head_bytes(piece.size()); }
+int RequestParser::on_version(std::string_view piece) {
+  add_head_bytes(piece.size());
+  return 0;
+}
 
 int RequestParser::on_header_field(std::string_view piece) {
   // The line endings before this field (of the head, or of the trailer section), before its
@@ -291,11 +313,17 @@ int RequestParser::on_header_field(std::string_view piece) {
   if (const int result = check_lines(piece.data() + piece.size()); result != 0) {
     return result;
   }
-  field_.append(piece);
-  return add_head_bytes(piece.size());
+  add_head_bytes(piece.size());
+  if (!head_too_large()) {
+    field_.append(piece);
+  }
+  return 0;
 }
 
 int RequestParser::on_header_field_complete() {
+  if (const int result = check_head_size(); result != 0) {
+    return result;
+  }
   // llhttp 8.1 checks the names it interprets itself; every other name is checked here, so
   // "Host : x" or "Bad Name: x" cannot reach the upstream as a field another hop would read
   // differently (RFC 9112 §5.1).
@@ -331,11 +359,17 @@ int RequestParser::on_header_value(std::string_view piece) {
   if (const int result = check_lines(piece.data() + piece.size()); result != 0) {
     return result;
   }
-  value_.append(piece);
-  return add_head_bytes(piece.size());
+  add_head_bytes(piece.size());
+  if (!head_too_large()) {
+    value_.append(piece);
+  }
+  return 0;
 }
 
 int RequestParser::on_header_value_complete() {
+  if (const int result = check_head_size(); result != 0) {
+    return result;
+  }
   trim_trailing_whitespace(value_);
   // llhttp 8.1 reads an empty Transfer-Encoding as none and frames the body by Content-Length
   // (or as absent), while a hop that goes by the field's presence lets it override the length
@@ -348,7 +382,8 @@ int RequestParser::on_header_value_complete() {
   head_.headers.add(std::move(field_), std::move(value_));
   field_.clear();
   value_.clear();
-  return add_head_bytes(4);  // ": " and CRLF
+  add_head_bytes(4);  // ": " and CRLF
+  return check_head_size();
 }
 
 int RequestParser::on_headers_complete() {

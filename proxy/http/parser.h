@@ -122,7 +122,10 @@ class RequestParser {
   int on_chunk_extension(std::string_view piece);
   int on_message_complete();
 
-  int add_head_bytes(size_t n);
+  void add_head_bytes(size_t n);
+  bool head_too_large() const;
+  int check_head_size();
+  int on_token_complete();
   int reject(int status, const char* reason);
   int step(ParseStep step);
   bool check_chunk_crlf();
@@ -137,6 +140,7 @@ class RequestParser {
   std::string field_;
   std::string value_;
   uint64_t head_bytes_ = 0;
+  uint64_t target_bytes_ = 0;  // of the target being read, kept or not
   uint64_t body_bytes_ = 0;
   size_t chunk_extension_bytes_ = 0;  // of the chunk header being read
   uint64_t chunk_left_ = 0;           // data bytes of the current chunk not yet seen

@@ -144,19 +144,6 @@ Run parse(std::string_view stream, const std::vector<size_t>& cuts, bool pause_a
   return {recorder.finish(errored), outcome};
 }
 
-// A split dependence found by this target and reported, not yet fixed in parser.cc: the
-// header-section and target limits are counted over the pieces of a token as llhttp hands them
-// over at each buffer's end, so a split inside an over-long token that later turns out
-// malformed (a field name without its colon, a target with a bad byte) answers 431 or 414
-// where the whole stream answers 400 for the syntax. Both refuse the request and close; only
-// the status differs. Tolerated in that one direction, so that the fuzzer goes on looking for
-// other differences; seed partial_token_limit reproduces it once this is removed.
-bool known_limit_before_syntax_error(const std::string& whole, const std::string& split) {
-  return whole.starts_with("error 400 ") &&
-         (split == "error 431 request header section too large" ||
-          split == "error 414 request target too long");
-}
-
 void report(const char* what, const std::string& whole, const std::string& split) {
   std::fprintf(stderr, "split_request_fuzz: %s differ\n--- whole:\n%s\n--- split:\n%s\n", what,
                whole.c_str(), split.c_str());
@@ -191,8 +178,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     report("messages", whole.log, split.log);
     std::abort();
   }
-  if (whole.outcome != split.outcome &&
-      !known_limit_before_syntax_error(whole.outcome, split.outcome)) {
+  if (whole.outcome != split.outcome) {
     report("outcomes", whole.outcome, split.outcome);
     std::abort();
   }
