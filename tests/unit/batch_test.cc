@@ -10,18 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "unit_support.h"
+
 namespace cachecar {
 namespace {
-
-// One whole reply from its RESP bytes.
-RedisReplyPtr reply_of(std::string_view bytes) {
-  RespReader reader;
-  REQUIRE(reader.feed(bytes));
-  std::optional<RedisReplyPtr> reply = reader.next();
-  REQUIRE_MESSAGE(reply.has_value(), reader.error());
-  REQUIRE(*reply != nullptr);
-  return std::move(*reply);
-}
 
 // A bulk-string reply per text, in order: what the batch's call would answer.
 std::vector<RedisReplyPtr> replies_of(const std::vector<std::string>& texts) {

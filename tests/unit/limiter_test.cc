@@ -13,32 +13,15 @@
 #include <variant>
 #include <vector>
 
+#include "unit_support.h"
+
 namespace cachecar {
 namespace {
-
-Config parse_ok(std::string_view yaml) {
-  auto result = parse_config(
-      yaml, [](std::string_view) -> std::optional<std::string> { return std::nullopt; });
-  if (const auto* error = std::get_if<ConfigError>(&result)) {
-    FAIL("unexpected error: ", error->describe("test.yaml"), "\n--- yaml ---\n", std::string(yaml));
-  }
-  return std::get<Config>(std::move(result));
-}
 
 IpAddress ip(std::string_view text) {
   auto address = parse_ip(text);
   REQUIRE_MESSAGE(address.has_value(), "not an address: ", std::string(text));
   return *address;
-}
-
-// One whole reply from its RESP bytes.
-RedisReplyPtr reply_of(std::string_view bytes) {
-  RespReader reader;
-  REQUIRE(reader.feed(bytes));
-  std::optional<RedisReplyPtr> reply = reader.next();
-  REQUIRE_MESSAGE(reply.has_value(), reader.error());
-  REQUIRE(*reply != nullptr);
-  return std::move(*reply);
 }
 
 LimitPlan make_plan(RateLimitAlgorithm algorithm, int64_t limit, int64_t window_ms,

@@ -11,17 +11,10 @@
 #include <variant>
 #include <vector>
 
+#include "unit_support.h"
+
 namespace cachecar {
 namespace {
-
-Config parse_ok(std::string_view yaml) {
-  auto result = parse_config(
-      yaml, [](std::string_view) -> std::optional<std::string> { return std::nullopt; });
-  if (const auto* error = std::get_if<ConfigError>(&result)) {
-    FAIL("unexpected error: ", error->describe("test.yaml"), "\n--- yaml ---\n", std::string(yaml));
-  }
-  return std::get<Config>(std::move(result));
-}
 
 // Routes, in order: 0 /products/{id} (envelope), 1 /bare/{id} (format: body, text/csv).
 constexpr std::string_view kRoutes = R"(cache:
@@ -44,16 +37,6 @@ RequestPlan lookup_plan(const Config& config, std::string_view target) {
   RequestPlan plan = plan_request(head, config);
   REQUIRE(plan.action == CacheAction::Lookup);
   return plan;
-}
-
-// One whole reply from its RESP bytes.
-RedisReplyPtr reply_of(std::string_view bytes) {
-  RespReader reader;
-  REQUIRE(reader.feed(bytes));
-  std::optional<RedisReplyPtr> reply = reader.next();
-  REQUIRE_MESSAGE(reply.has_value(), reader.error());
-  REQUIRE(*reply != nullptr);
-  return std::move(*reply);
 }
 
 std::vector<RedisReplyPtr> replies_of(const std::vector<std::string>& bytes) {

@@ -12,17 +12,10 @@
 #include <variant>
 #include <vector>
 
+#include "unit_support.h"
+
 namespace cachecar {
 namespace {
-
-Config parse_ok(std::string_view yaml) {
-  auto result = parse_config(
-      yaml, [](std::string_view) -> std::optional<std::string> { return std::nullopt; });
-  if (const auto* error = std::get_if<ConfigError>(&result)) {
-    FAIL("unexpected error: ", error->describe("test.yaml"), "\n--- yaml ---\n", std::string(yaml));
-  }
-  return std::get<Config>(std::move(result));
-}
 
 // Routes, in order: 0 /products/{id}, 1 /products, 2 /me, 3 /products/special (shadowed by 0).
 constexpr std::string_view kRoutes = R"(cache:
