@@ -9,7 +9,6 @@
 namespace cachecar {
 namespace {
 
-constexpr uint64_t kIdleTimeoutMs = 60'000;
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
 // No endpoint takes a body; this only lets a stray one be read so the answer can be a 405.
 constexpr size_t kMaxBodyBytes = 64 * 1024;
@@ -63,6 +62,8 @@ class AdminConnection final : private RequestParser::Listener {
 
   void respond();
   void send(std::string bytes);
+  // uv_timer_start, not uv_timer_again: the latter restarts only a repeating timer.
+  void arm_idle_timer();
 
   AdminServer& server_;
   uv_tcp_t socket_{};
@@ -86,9 +87,7 @@ void AdminConnection::accept(AdminServer& server, uv_stream_t* listener) {
     connection->close();
     return;
   }
-  uv_timer_start(
-      &connection->timer_, [](uv_timer_t* t) { owner_of<AdminConnection>(t)->close(); },
-      kIdleTimeoutMs, 0);
+  connection->arm_idle_timer();
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&connection->socket_),
       [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
@@ -98,7 +97,7 @@ void AdminConnection::accept(AdminServer& server, uv_stream_t* listener) {
       [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
         auto* self = owner_of<AdminConnection>(stream);
         if (nread > 0 && !self->closing_) {
-          uv_timer_again(&self->timer_);
+          self->arm_idle_timer();
           const ParseResult result =
               self->parser_.execute(std::string_view(buf->base, static_cast<size_t>(nread)));
           if (result.kind == ParseResult::Kind::Error) {
@@ -110,6 +109,12 @@ void AdminConnection::accept(AdminServer& server, uv_stream_t* listener) {
         }
         delete[] buf->base;
       });
+}
+
+void AdminConnection::arm_idle_timer() {
+  uv_timer_start(
+      &timer_, [](uv_timer_t* t) { owner_of<AdminConnection>(t)->close(); },
+      static_cast<uint64_t>(server_.idle_timeout().count()), 0);
 }
 
 void AdminConnection::respond() {

@@ -8,6 +8,9 @@
 //             Redis being down does not make cachecar unready: it degrades to the upstream.
 //   /metrics  the Prometheus text exposition
 //
+// A connection is closed after the idle timeout passes with nothing received, so a scraper
+// that keeps its connection alive keeps it for as long as it scrapes.
+//
 // Ownership: the Supervisor owns the server; connections own themselves and are closed by
 // close(), which must be called before the loop ends.
 
@@ -17,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "config/duration.h"
 #include "net/endpoints.h"
 #include "net/resolver.h"
 #include "uv/handle.h"
@@ -42,16 +46,20 @@ class AdminServer {
   std::optional<SocketAddress> listen(const HostPort& address, std::string& error);
   // Stops listening and closes every connection.
   void close();
+  // From the next byte each connection receives (limits.idle_timeout, reloadable).
+  void set_idle_timeout(Duration timeout) { idle_timeout_ = timeout; }
 
   // --- for AdminConnection ---
   const Hooks& hooks() const { return hooks_; }
   uv_loop_t* loop() const { return loop_; }
+  Duration idle_timeout() const { return idle_timeout_; }
   void adopt(AdminConnection* connection);
   void forget(AdminConnection* connection);
 
  private:
   uv_loop_t* loop_;
   Hooks hooks_;
+  Duration idle_timeout_{60'000};
   UvPtr<uv_tcp_t> listener_;
   AdminConnection* connections_ = nullptr;  // intrusive list
 };

@@ -99,10 +99,13 @@ void RedisClient::connect() {
     return;
   }
   state_ = State::Connecting;
-  timer_due_ms_ = uv_now(loop_) + static_cast<uint64_t>(settings_.connect_timeout.count());
+  attempt_connect_timeout_ = settings_.connect_timeout;
+  const auto timeout_ms = static_cast<uint64_t>(attempt_connect_timeout_.count());
+  attempt_deadline_ms_ = uv_now(loop_) + timeout_ms;
+  timer_due_ms_ = attempt_deadline_ms_;
   uv_timer_start(
       deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
-      static_cast<uint64_t>(settings_.connect_timeout.count()), 0);
+      timeout_ms, 0);
   resolver_.resolve(settings_.url.address,
                     [this](std::optional<SocketAddress> address, const std::string& error) {
                       on_resolved(std::move(address), error);
@@ -164,7 +167,7 @@ void RedisClient::on_connected(int status) {
   commands.push_back({{"PING"}});
   uv_timer_stop(deadline_timer_.get());
   Call* call = enqueue(std::move(commands), handshake_.get(), 0);
-  call->deadline_ms = uv_now(loop_) + static_cast<uint64_t>(settings_.connect_timeout.count());
+  call->deadline_ms = attempt_deadline_ms_;
   arm_deadline_timer();
 }
 
@@ -484,7 +487,7 @@ void RedisClient::arm_deadline_timer() {
 
 void RedisClient::on_deadline() {
   if (state_ == State::Connecting) {
-    disconnect("connect timed out");
+    disconnect("connect timed out (" + format_duration(attempt_connect_timeout_) + ")");
     return;
   }
   while (!calls_.empty() && calls_.front()->done) {
@@ -497,7 +500,8 @@ void RedisClient::on_deadline() {
   const uint64_t now = uv_now(loop_);
   if (now >= calls_.front()->deadline_ms) {
     ++stats_.timeouts;
-    disconnect(state_ == State::Handshake ? "no answer within connect_timeout"
+    disconnect(state_ == State::Handshake ? "no answer within connect_timeout (" +
+                                                format_duration(attempt_connect_timeout_) + ")"
                                           : "no reply within command_timeout (" +
                                                 format_duration(settings_.command_timeout) + ")");
     return;

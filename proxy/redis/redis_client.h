@@ -83,6 +83,8 @@ class RedisClient {
   bool ready() const { return state_ == State::Ready; }
   // For calls submitted from now on (a configuration reload).
   void set_command_timeout(Duration timeout) { settings_.command_timeout = timeout; }
+  // For connection attempts started from now on; one in progress keeps the value it began with.
+  void set_connect_timeout(Duration timeout) { settings_.connect_timeout = timeout; }
   State state() const { return state_; }
   const RedisStats& stats() const { return stats_; }
 
@@ -142,6 +144,10 @@ class RedisClient {
   uint64_t timer_due_ms_ = 0;  // when deadline_timer_ fires, while it is active
   UvPtr<uv_timer_t> reconnect_timer_;
   uint32_t attempt_ = 0;
+  // connect_timeout as it was when the current attempt began, and when that attempt's connect
+  // plus handshake must be done: one budget for both, unchanged by a reload mid-attempt.
+  Duration attempt_connect_timeout_{0};
+  uint64_t attempt_deadline_ms_ = 0;
   bool logged_down_ = false;
   std::mt19937 random_;
   std::vector<char> read_buffer_;

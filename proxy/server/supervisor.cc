@@ -27,18 +27,33 @@ uint64_t steady_now_ms() {
                                    .count());
 }
 
-// Settings a running process cannot change: the sockets are bound and the threads started.
-void report_restart_needed(const Config& running, const Config& next) {
-  auto warn = [](std::string_view key, const std::string& from, const std::string& to) {
+// Settings a running process cannot change: the sockets are bound, the threads started, and
+// each worker's upstream pool and Redis connection were made for one address. A change to one
+// is reported and its running value copied into `next`, whole: a half-applied upstream.url
+// would send the new path prefix to the old host. Since the running configuration keeps the
+// old values, each later reload reports the change again until a restart.
+void keep_restart_only_settings(const Config& running, Config& next) {
+  auto report = [](std::string_view key, const std::string& from, const std::string& to) {
     if (from != to) {
       spdlog::warn("reload: {} changed from {} to {}; it takes effect after a restart", key, from,
                    to);
     }
   };
-  warn("listen", running.listen.to_string(), next.listen.to_string());
-  warn("admin.listen", running.admin.listen.to_string(), next.admin.listen.to_string());
-  warn("workers", std::to_string(running.workers), std::to_string(next.workers));
-  warn("redis.url", running.redis.url.to_redacted_string(), next.redis.url.to_redacted_string());
+  report("listen", running.listen.to_string(), next.listen.to_string());
+  next.listen = running.listen;
+  report("admin.listen", running.admin.listen.to_string(), next.admin.listen.to_string());
+  next.admin.listen = running.admin.listen;
+  report("workers", std::to_string(running.workers), std::to_string(next.workers));
+  next.workers = running.workers;
+  report("upstream.url", running.upstream.url.to_string(), next.upstream.url.to_string());
+  next.upstream.url = running.upstream.url;
+  const std::string redis_from = running.redis.url.to_redacted_string();
+  const std::string redis_to = next.redis.url.to_redacted_string();
+  report("redis.url", redis_from, redis_to);
+  if (redis_from == redis_to && running.redis.url.password != next.redis.url.password) {
+    spdlog::warn("reload: the redis.url password changed; it takes effect after a restart");
+  }
+  next.redis.url = running.redis.url;
 }
 
 }  // namespace
@@ -79,6 +94,7 @@ int Supervisor::run() {
   admin_ = std::make_unique<AdminServer>(
       &loop_, AdminServer::Hooks{[this] { return phase_.load() == Phase::Ready; },
                                  [this] { return healthy(); }, [this] { return metrics(); }});
+  admin_->set_idle_timeout(config_->limits.idle_timeout);
   auto admin_address = admin_->listen(config_->admin.listen, error);
   if (!admin_address) {
     spdlog::critical("cannot listen for admin endpoints on {}: {}",
@@ -151,12 +167,14 @@ void Supervisor::on_reload_signal() {
     spdlog::error("reload rejected, the running configuration stays: {}", error);
     return;
   }
-  report_restart_needed(*config_, *next);
-  setup_logging(next->log);
+  auto applied = std::make_shared<Config>(*next);
+  keep_restart_only_settings(*config_, *applied);
+  setup_logging(applied->log);
+  admin_->set_idle_timeout(applied->limits.idle_timeout);
   for (auto& worker : workers_) {
-    worker->apply_config(next);
+    worker->apply_config(applied);
   }
-  config_ = std::move(next);
+  config_ = std::move(applied);
   spdlog::info("configuration reloaded from {}", config_path_);
 }
 

@@ -3,7 +3,9 @@
 // turns signals into actions. SIGTERM/SIGINT: readiness goes to 503 at once, the workers
 // drain, the process exits 0 (a second signal exits at once). SIGHUP: the configuration file
 // is read again; a valid one reaches every worker, an invalid one is rejected with the same
-// message as --check-config and the running configuration stays.
+// message as --check-config and the running configuration stays. Settings bound at start-up
+// (listen, admin.listen, workers, upstream.url, redis.url) keep their running values and a
+// change to them is logged as needing a restart.
 
 #include <uv.h>
 

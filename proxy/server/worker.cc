@@ -180,6 +180,7 @@ void Worker::on_config_signal() {
   context_.config = config;
   pool_->set_settings(upstream_settings(*config));
   redis_->set_command_timeout(config->redis.command_timeout);
+  redis_->set_connect_timeout(config->redis.connect_timeout);
 }
 
 // Proves to /healthz that this loop turns, and copies the worker's state into its metrics.

@@ -46,6 +46,20 @@ TEST_CASE("admin: healthz and readyz answer, other paths and methods do not") {
   }
 }
 
+TEST_CASE("admin: a connection in use stays open; one idle for idle_timeout is closed") {
+  Stack stack("limits:\n  idle_timeout: 1s\n");
+  HttpConnection scraper(stack.cachecar->admin_port());
+  // Scrapes 400 ms apart for 2.4 s: well past one idle timeout after the accept, never idle
+  // for one.
+  for (int i = 0; i < 6; ++i) {
+    CHECK(scraper.request("GET", "/metrics").status == 200);
+    CHECK_FALSE(scraper.closed_by_peer(400ms));
+  }
+  CHECK(scraper.request("GET", "/healthz").status == 200);
+  // Now idle: limits.idle_timeout applies to admin connections too.
+  CHECK(scraper.closed_by_peer(3s));
+}
+
 TEST_CASE("admin: the admin port is never rate limited") {
   TestUpstream upstream;
   RedisServer redis;
@@ -358,6 +372,68 @@ TEST_CASE("reload: a bad file is rejected, a good one applied, under load with n
   CHECK(ttl <= 7);
   CHECK(send_garbage() == 400);
   CHECK(cachecar.process().wait_for_output("bad request (400)", 2s));
+}
+
+TEST_CASE("reload: a changed upstream.url is reported and the running one kept whole") {
+  RedisServer redis;
+  TestUpstream running;
+  TestUpstream next;
+  auto yaml = [&redis](const TestUpstream& upstream, const std::string& prefix) {
+    return "upstream:\n  url: " + upstream.url() + prefix + "\nredis:\n  url: " + redis.url() +
+           "\n";
+  };
+  Cachecar cachecar(yaml(running, "/v1"));
+  REQUIRE(cachecar.process().wait_for_output(": connected", 5s));
+  HttpConnection client(cachecar.port());
+  CHECK(client.request("GET", "/a").status == 200);
+
+  // Host, port and path prefix all change: none of them may apply without the others.
+  cachecar.rewrite_config(yaml(next, "/v2"));
+  cachecar.process().signal(SIGHUP);
+  REQUIRE(cachecar.process().wait_for_output("configuration reloaded", 5s));
+  const std::string report = "upstream.url changed from " + running.url() + "/v1 to " + next.url() +
+                             "/v2; it takes effect after a restart";
+  CHECK(cachecar.output().find(report) != std::string::npos);
+  std::this_thread::sleep_for(100ms);  // the workers pick it up on their next loop turn
+  CHECK(client.request("GET", "/b").status == 200);                 // the same client connection
+  CHECK(http_request(cachecar.port(), "GET", "/c").status == 200);  // and a new one
+  std::string targets;
+  for (const ReceivedRequest& request : running.requests()) {
+    targets += request.target + " ";
+  }
+  CHECK(targets == "/v1/a /v1/b /v1/c ");
+  CHECK(next.request_count() == 0);
+
+  // Still not in force, so a further reload says so again.
+  cachecar.process().signal(SIGHUP);
+  bool reported_again = false;
+  for (int i = 0; i < 250 && !reported_again; ++i) {
+    const std::string output = cachecar.output();
+    reported_again = output.find(report, output.find(report) + 1) != std::string::npos;
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(reported_again);
+}
+
+TEST_CASE("reload: a new redis.connect_timeout bounds the next connection attempt") {
+  RedisServer redis;
+  TestUpstream upstream;
+  // Paused, Redis accepts connections but never answers, so every handshake runs into the
+  // timeout and reconnects, and each failure names the budget it had.
+  redis.pause();
+  const std::string base = "upstream:\n  url: " + upstream.url() +
+                           "\nredis:\n  url: " + redis.url() + "\n  connect_timeout: ";
+  const std::string log = "\nlog:\n  level: debug\n";
+  Cachecar cachecar(base + "300ms" + log);
+  REQUIRE(cachecar.process().wait_for_output("no answer within connect_timeout (300ms)", 5s));
+
+  cachecar.rewrite_config(base + "700ms" + log);
+  cachecar.process().signal(SIGHUP);
+  REQUIRE(cachecar.process().wait_for_output("configuration reloaded", 5s));
+  CHECK(cachecar.output().find("redis.connect_timeout") == std::string::npos);  // no restart
+  CHECK(cachecar.process().wait_for_output("no answer within connect_timeout (700ms)", 10s));
+  redis.resume();
+  CHECK(cachecar.process().wait_for_output("connected again", 10s));
 }
 
 }  // namespace
