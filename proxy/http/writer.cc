@@ -80,4 +80,27 @@ void write_chunk(std::string_view data, std::string& out) {
 
 void write_last_chunk(std::string& out) { out += "0\r\n\r\n"; }
 
+ClientFraming frame_for_client(const ResponseHead& upstream, HttpVersion client_version,
+                               bool client_wants_body, bool keep_alive) {
+  ClientFraming out;
+  ResponseFraming& framing = out.framing;
+  if (!client_wants_body || upstream.framing == BodyFraming::None) {
+    framing.framing = BodyFraming::None;
+    framing.announce_length = upstream.length_announced && upstream.status != 204;
+    framing.content_length = upstream.content_length;
+  } else if (upstream.framing == BodyFraming::ContentLength) {
+    framing.framing = BodyFraming::ContentLength;
+    framing.content_length = upstream.content_length;
+  } else if (client_version.at_least_1_1()) {
+    framing.framing = BodyFraming::Chunked;
+    out.chunked = true;
+  } else {
+    framing.framing = BodyFraming::UntilClose;
+    keep_alive = false;
+  }
+  framing.keep_alive = keep_alive;
+  out.announce_keep_alive = keep_alive && !client_version.at_least_1_1();
+  return out;
+}
+
 }  // namespace cachecar

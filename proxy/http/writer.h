@@ -23,6 +23,19 @@ struct ResponseFraming {
   std::string_view extra_lines;  // "Name: value\r\n" lines added as they are
 };
 
+// How an upstream response is framed toward the client, decided from its head, the client's
+// HTTP version, whether the client wants a body (not HEAD) and whether the connection may be
+// kept. A body without a length goes chunked to HTTP/1.1 clients; an HTTP/1.0 client cannot
+// read chunks, so for it the body ends with the connection (RFC 9112 §6.3, §7).
+struct ClientFraming {
+  ResponseFraming framing;  // extra_lines left empty
+  bool chunked = false;     // the body must be re-framed as chunks
+  // An HTTP/1.0 client keeps the connection only when told "Connection: keep-alive".
+  bool announce_keep_alive = false;
+};
+ClientFraming frame_for_client(const ResponseHead& upstream, HttpVersion client_version,
+                               bool client_wants_body, bool keep_alive);
+
 // "HTTP/1.1 status reason", the given headers, Content-Length or Transfer-Encoding, and
 // Connection: close when the connection ends after this response.
 void write_response_head(int status, std::string_view reason, const Headers& headers,

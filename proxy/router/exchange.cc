@@ -373,31 +373,17 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   // connection: close it afterwards rather than parse them as a request.
   keep_alive_ = keep_alive_now();
 
-  ResponseFraming framing;
-  if (!client_wants_body_ || head.framing == BodyFraming::None) {
-    framing.framing = BodyFraming::None;
-    framing.announce_length = head.length_announced && head.status != 204;
-    framing.content_length = head.content_length;
-  } else if (head.framing == BodyFraming::ContentLength) {
-    framing.framing = BodyFraming::ContentLength;
-    framing.content_length = head.content_length;
-  } else if (head_.version.at_least_1_1()) {
-    framing.framing = BodyFraming::Chunked;
-    client_chunked_ = true;
-  } else {
-    // An HTTP/1.0 client cannot read chunks: the end of the body is the end of the connection.
-    framing.framing = BodyFraming::UntilClose;
-    keep_alive_ = false;
-  }
-  if (keep_alive_ && !head_.version.at_least_1_1()) {
+  ClientFraming client = frame_for_client(head, head_.version, client_wants_body_, keep_alive_);
+  client_chunked_ = client.chunked;
+  keep_alive_ = client.framing.keep_alive;
+  if (client.announce_keep_alive) {
     head.headers.add("Connection", "keep-alive");
   }
-  framing.keep_alive = keep_alive_;
-  framing.extra_lines = limit_.header_lines();
+  client.framing.extra_lines = limit_.header_lines();
 
   std::string out;
   out.reserve(256 + head.headers.size() * 48);
-  write_response_head(head.status, head.reason, head.headers, framing, out);
+  write_response_head(head.status, head.reason, head.headers, client.framing, out);
   phase_ = Phase::Responding;
 
   const bool invalidates =

@@ -182,6 +182,66 @@ TEST_CASE("write_response_head writes status, headers, framing and Connection: c
   }
 }
 
+TEST_CASE("frame_for_client: the upstream's framing, the client's version and keep-alive") {
+  constexpr auto kNone = BodyFraming::None;
+  constexpr auto kLength = BodyFraming::ContentLength;
+  constexpr auto kChunked = BodyFraming::Chunked;
+  constexpr auto kUntilClose = BodyFraming::UntilClose;
+  struct Case {
+    std::string_view name;
+    BodyFraming upstream;
+    int status;
+    bool length_announced;
+    HttpVersion client;
+    bool wants_body;
+    bool keep_alive;
+    // expected
+    BodyFraming framing;
+    bool announce_length;
+    bool chunked;
+    bool keeps;
+    bool announce_keep_alive;
+  };
+  const Case cases[] = {
+      {"length to 1.1", kLength, 200, true, {1, 1}, true, true, kLength, false, false, true, false},
+      {"length to 1.0 keeps when told", kLength, 200, true, {1, 0}, true, true, kLength, false,
+       false, true, true},
+      {"chunked to 1.1 stays chunked", kChunked, 200, false, {1, 1}, true, true, kChunked, false,
+       true, true, false},
+      {"until close to 1.1 becomes chunked", kUntilClose, 200, false, {1, 1}, true, true, kChunked,
+       false, true, true, false},
+      {"chunked to 1.0 ends with the connection", kChunked, 200, false, {1, 0}, true, true,
+       kUntilClose, false, false, false, false},
+      {"HEAD passes the announced length on", kLength, 200, true, {1, 1}, false, true, kNone, true,
+       false, true, false},
+      {"304 without a body keeps its length", kNone, 304, true, {1, 1}, true, true, kNone, true,
+       false, true, false},
+      {"204 never announces a length", kNone, 204, true, {1, 1}, true, true, kNone, false, false,
+       true, false},
+      {"no keep-alive wanted", kLength, 200, true, {1, 1}, true, false, kLength, false, false,
+       false, false},
+      {"1.0 without keep-alive is not told to keep", kLength, 200, true, {1, 0}, true, false,
+       kLength, false, false, false, false},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    ResponseHead head;
+    head.status = c.status;
+    head.framing = c.upstream;
+    head.content_length = c.upstream == kLength || c.length_announced ? 42 : 0;
+    head.length_announced = c.length_announced;
+    const ClientFraming out = frame_for_client(head, c.client, c.wants_body, c.keep_alive);
+    CHECK(out.framing.framing == c.framing);
+    CHECK(out.framing.announce_length == c.announce_length);
+    CHECK(out.chunked == c.chunked);
+    CHECK(out.framing.keep_alive == c.keeps);
+    CHECK(out.announce_keep_alive == c.announce_keep_alive);
+    if (c.framing == kLength || c.announce_length) {
+      CHECK(out.framing.content_length == 42);
+    }
+  }
+}
+
 TEST_CASE("write_chunk frames data with a lower-case hex size") {
   struct Case {
     std::string data;
