@@ -17,6 +17,8 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 fi
 
 jobs=$(nproc)
+# Each phase's header says how far into the run it starts, so a slow phase shows in CI's log.
+phase() { echo "== $* (at ${SECONDS} s) =="; }
 configure_and_build() {
   local dir=$1
   shift
@@ -24,19 +26,20 @@ configure_and_build() {
   cmake --build "$dir" -j "$jobs"
 }
 
+phase "build: ASan/UBSan and optimised"
 configure_and_build build-asan -DCMAKE_BUILD_TYPE=Debug -DCACHECAR_SANITIZE=address,undefined
 configure_and_build build -DCMAKE_BUILD_TYPE=Release
 
-echo "== tests under ASan/UBSan =="
+phase "tests under ASan/UBSan"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j "$jobs")
-echo "== fuzzing =="
+phase "fuzzing"
 tests/fuzz/run.sh
-echo "== container image =="
+phase "container image"
 tests/container/run.sh
-echo "== Kubernetes manifests =="
+phase "Kubernetes manifests"
 tests/deploy/validate.sh
-echo "== soak: a million mixed requests, optimised and under sanitizers =="
+phase "soak: a million mixed requests, optimised and under sanitizers"
 tests/soak/run.sh
-echo "== tests, optimised build =="
+phase "tests, optimised build"
 (cd build && ctest --output-on-failure -j "$jobs")
