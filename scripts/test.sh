@@ -2,7 +2,8 @@
 # Installs what is needed, builds, and runs every test: the unit and integration suites under
 # AddressSanitizer and UndefinedBehaviorSanitizer (Debug); the fuzz targets for FUZZ_SECONDS
 # each; the container image built and run for real; the Kubernetes manifests rendered and
-# validated; a soak of a million mixed requests (flat memory, clean sanitizers); and last the
+# validated; a soak of mixed requests (a million with flat memory, a quarter million under the
+# sanitizers); and last the
 # suites again in the optimised build with warnings as errors, so the final lines are ctest's
 # summary.
 set -euo pipefail
@@ -39,7 +40,7 @@ phase "container image"
 tests/container/run.sh
 phase "Kubernetes manifests"
 tests/deploy/validate.sh
-phase "soak: a million mixed requests, optimised and under sanitizers"
+phase "soak: mixed requests, optimised and under sanitizers"
 tests/soak/run.sh
 phase "tests, optimised build"
 (cd build && ctest --output-on-failure -j "$jobs")
