@@ -3,9 +3,8 @@
 # AddressSanitizer and UndefinedBehaviorSanitizer (Debug); the fuzz targets for FUZZ_SECONDS
 # each; the container image built and run for real; the Kubernetes manifests rendered and
 # validated; a soak of mixed requests (a million with flat memory, a quarter million under the
-# sanitizers); and last the
-# suites again in the optimised build with warnings as errors, so the final lines are ctest's
-# summary.
+# sanitizers); and last the suites again in the optimised build with warnings as errors, so the
+# final lines are ctest's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
