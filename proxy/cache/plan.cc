@@ -35,14 +35,14 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
   const bool read = head.method == "GET" || head.method == "HEAD";
 
   if (!read) {
-    // Without a route, cache.default's entry for the path (and its query variants) is what a
-    // write makes stale, on the default invalidate_on methods.
-    static const std::vector<std::string> kDefaultInvalidateOn = RouteConfig().invalidate_on;
-    const std::vector<std::string>& invalidate_on =
-        route != nullptr ? route->invalidate_on : kDefaultInvalidateOn;
+    // A route invalidates on the methods it lists. Without a route, cache.default's entry for
+    // the path (and its query variants) is what any unsafe method makes stale: RFC 9111 §4.4,
+    // "a cache MUST invalidate the target URI ... in response to an unsafe request method
+    // (including methods whose safety is unknown)"; a POST included.
     const bool invalidates =
-        (route != nullptr || config.cache.default_ttl) &&
-        std::find(invalidate_on.begin(), invalidate_on.end(), head.method) != invalidate_on.end();
+        route != nullptr ? std::find(route->invalidate_on.begin(), route->invalidate_on.end(),
+                                     head.method) != route->invalidate_on.end()
+                         : config.cache.default_ttl.has_value() && !is_safe_method(head.method);
     if (!invalidates) {
       return bypass(route, "method does not read or invalidate");
     }

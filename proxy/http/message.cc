@@ -65,6 +65,10 @@ bool is_idempotent_method(std::string_view method) {
          method == "OPTIONS" || method == "TRACE";
 }
 
+bool is_safe_method(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE";
+}
+
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 100:

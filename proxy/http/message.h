@@ -96,6 +96,9 @@ struct ResponseHead {
 // RFC 9110 §9.2.2: methods whose repetition has the same effect, which makes retrying them on
 // a fresh connection safe.
 bool is_idempotent_method(std::string_view method);
+// RFC 9110 §9.2.1: methods that are read-only by definition. Every other method, known or
+// not, may change the resource.
+bool is_safe_method(std::string_view method);
 
 // The standard reason phrase for a status, or "Unknown".
 std::string_view reason_phrase(int status);

@@ -475,6 +475,10 @@ TEST_CASE("cache: key_prefix, cache.default and respect_cache_control") {
   CHECK(is_nil(stack.redis, "cc:path:/other?x=1"));
   CHECK(is_nil(stack.redis, "cc:path:/other"));
   CHECK(http_request(stack.port(), "GET", "/other?x=1").header("X-Cache") == "MISS");
+  // A POST is an unsafe method too (RFC 9111 §4.4), on a path no route names.
+  REQUIRE(stored(stack.redis, "cc:path:/other?x=1"));
+  CHECK(http_request(stack.port(), "POST", "/other", {}, "{}").status == 200);
+  CHECK(is_nil(stack.redis, "cc:path:/other?x=1"));
 
   http_request(stack.port(), "GET", "/products/short");
   REQUIRE(stored(stack.redis, "cc:product:short"));

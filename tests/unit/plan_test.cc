@@ -451,14 +451,24 @@ TEST_CASE("plan_request: cache.default caches reads no route matches") {
        {"GET", "/about", {{"Content-Length", "0"}}, BodyFraming::ContentLength, 0},
        {CacheAction::Lookup, -1, "path:/about", "gen:{path:/about}", 30'000}},
       // A write invalidates the path's entry and, through its variant set, every query of it,
-      // on the methods a route invalidates on by default.
+      // on every unsafe method, POST and methods of unknown safety included (RFC 9111 §4.4).
       {kDefault,
        {"PUT", "/about?x=1"},
        {CacheAction::Invalidate, -1, "", "", 0, {"path:/about"}, {"gen:{path:/about}"}}},
       {kDefault,
        {"DELETE", "/about"},
        {CacheAction::Invalidate, -1, "", "", 0, {"path:/about"}, {"gen:{path:/about}"}}},
-      {kDefault, {"POST", "/about"}, {CacheAction::Bypass, -1}},
+      {kDefault,
+       {"POST", "/about"},
+       {CacheAction::Invalidate, -1, "", "", 0, {"path:/about"}, {"gen:{path:/about}"}}},
+      {kDefault,
+       {"PATCH", "/about"},
+       {CacheAction::Invalidate, -1, "", "", 0, {"path:/about"}, {"gen:{path:/about}"}}},
+      {kDefault,
+       {"PROPPATCH", "/about"},
+       {CacheAction::Invalidate, -1, "", "", 0, {"path:/about"}, {"gen:{path:/about}"}}},
+      {kDefault, {"OPTIONS", "/about"}, {CacheAction::Bypass, -1}},
+      {kDefault, {"TRACE", "/about"}, {CacheAction::Bypass, -1}},
       // Without cache.default, a write no route matches invalidates nothing.
       {kRoutes, {"PUT", "/about"}, {CacheAction::Bypass, -1}},
   };
