@@ -119,7 +119,10 @@ size_t RespReader::frame(std::string_view bytes) {
           frame_error_ = "reply line too long";
           return i - take;
         }
-        if (line_.empty() || line_.back() != '\n') {
+        // hiredis ends a line only at CRLF; a lone LF is part of the line. Framing it any other
+        // way would let the two disagree on where a reply begins, and hiredis would then
+        // allocate for a count this framer never saw (found by redis_reply_fuzz).
+        if (line_.size() < 2 || line_[line_.size() - 2] != '\r' || line_.back() != '\n') {
           break;  // the rest of the line comes with the next bytes
         }
         if (type_ != '$' && type_ != '*') {
@@ -129,8 +132,7 @@ size_t RespReader::frame(std::string_view bytes) {
         }
         int64_t count = 0;
         const char* first = line_.data();
-        const char* last = line_.data() + line_.size() -
-                           (line_.size() >= 2 && line_[line_.size() - 2] == '\r' ? 2 : 1);
+        const char* last = line_.data() + line_.size() - 2;
         auto [end_ptr, ec] = std::from_chars(first, last, count);
         if (ec != std::errc() || end_ptr != last || count < -1) {
           frame_error_ = "invalid length";

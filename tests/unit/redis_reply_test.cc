@@ -367,5 +367,28 @@ TEST_CASE("RespReader refuses absurd element counts and bulk lengths before allo
   CHECK(reader.error() == "array reply with too many elements");
 }
 
+TEST_CASE("RespReader frames lines at CRLF only, as hiredis does") {
+  // A lone LF is part of a line to hiredis. The framer once ended lines there too, so a status
+  // line with an LF in it hid an absurd count from the framer that hiredis then allocated for
+  // (redis_reply_fuzz: a 2.3 GB calloc).
+  const ReplyCase cases[] = {
+      {"+a\nb\r\n:1\r\n", {"status(a\\nb)", "integer(1)"}},
+      {"-ERR x\ny\r\n", {"error(ERR x\\ny)"}},
+      {"+a\n*288888301\r\n", {"status(a\\n*288888301)"}},
+  };
+  for (const ReplyCase& c : cases) {
+    check_every_split(c);
+  }
+  // The count hidden after a lone LF is seen for what it is once the line really ends.
+  RespReader reader;
+  REQUIRE(reader.feed("+a\n\r\n*288888301\r\n:3\r\n"));
+  auto first = reader.next();
+  REQUIRE(first.has_value());
+  REQUIRE(*first != nullptr);
+  CHECK(reply_text(first->get()) == "a\n");
+  CHECK_FALSE(reader.next().has_value());
+  CHECK(reader.error() == "array reply with too many elements");
+}
+
 }  // namespace
 }  // namespace cachecar
