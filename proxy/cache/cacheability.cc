@@ -4,18 +4,10 @@
 #include <charconv>
 #include <optional>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 struct CacheControl {
   bool no_store = false;
@@ -48,12 +40,12 @@ CacheControl parse_cache_control(const Headers& headers) {
   headers.for_each("Cache-Control", [&](std::string_view value) {
     while (!value.empty()) {
       const size_t comma = value.find(',');
-      const std::string_view directive = trim(value.substr(0, comma));
+      const std::string_view directive = trim_ows(value.substr(0, comma));
       const size_t equals = directive.find('=');
-      const std::string_view name = trim(directive.substr(0, equals));
+      const std::string_view name = trim_ows(directive.substr(0, equals));
       const std::string_view argument = equals == std::string_view::npos
                                             ? std::string_view()
-                                            : trim(directive.substr(equals + 1));
+                                            : trim_ows(directive.substr(equals + 1));
       if (iequals(name, "no-store")) {
         out.no_store = true;
       } else if (iequals(name, "private")) {
@@ -82,7 +74,7 @@ bool vary_is_safe(const Headers& headers) {
   headers.for_each("Vary", [&](std::string_view value) {
     while (!value.empty()) {
       const size_t comma = value.find(',');
-      const std::string_view field = trim(value.substr(0, comma));
+      const std::string_view field = trim_ows(value.substr(0, comma));
       if (!field.empty() && !iequals(field, "Accept-Encoding")) {
         safe = false;
       }
@@ -97,7 +89,7 @@ bool vary_is_safe(const Headers& headers) {
   }
   if (headers.contains("Vary")) {
     auto encoding = headers.get("Content-Encoding");
-    return !encoding || iequals(trim(*encoding), "identity");
+    return !encoding || iequals(trim_ows(*encoding), "identity");
   }
   return true;
 }

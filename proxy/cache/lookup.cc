@@ -1,6 +1,7 @@
 #include "cache/lookup.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace cachecar {
 namespace {
@@ -41,21 +42,25 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   if (value == nullptr && is_error(mget)) {
     value = mget;  // the whole MGET failed (e.g. OOM, a replica that is loading)
   }
-  const redisReply* guard = mget_element(mget, 1);
-  if (is_nil(guard)) {
-    result.seen_guard = std::string();
-  } else if (guard != nullptr && guard->type == REDIS_REPLY_STRING) {
-    result.seen_guard = std::string(reply_text(guard));
-  }  // else: an error; without the guard a fill could not be made safe
-
+  // A miss keeps the guard it saw; a hit never needs it, so it is not copied on the hot path.
+  auto miss = [&result, mget](std::string problem) {
+    const redisReply* guard = mget_element(mget, 1);
+    if (is_nil(guard)) {
+      result.seen_guard = std::string();
+    } else if (guard != nullptr && guard->type == REDIS_REPLY_STRING) {
+      result.seen_guard = std::string(reply_text(guard));
+    }  // else: an error; without the guard a fill could not be made safe
+    result.problem = std::move(problem);
+    return std::move(result);
+  };
   if (is_nil(value)) {
-    return result;
+    return miss({});
   }
   if (value == nullptr || value->type != REDIS_REPLY_STRING) {
-    result.problem = "Redis answered ";
-    result.problem += is_error(value) ? reply_text(value) : std::string_view("a non-string value");
-    result.problem += "; treated as a miss";
-    return result;
+    std::string problem = "Redis answered ";
+    problem += is_error(value) ? reply_text(value) : std::string_view("a non-string value");
+    problem += "; treated as a miss";
+    return miss(std::move(problem));
   }
   if (is_bare_body(plan)) {
     // No stored time in a bare body: the age is how much of the TTL has run out.
@@ -71,8 +76,7 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   std::string error;
   auto decoded = view_envelope(reply_text(value), error);
   if (!decoded) {
-    result.problem = error + "; treated as a miss and never served";
-    return result;
+    return miss(error + "; treated as a miss and never served");
   }
   result.kind = LookupResult::Kind::Hit;
   result.entry = *decoded;

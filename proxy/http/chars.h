@@ -30,6 +30,17 @@ inline bool is_unreserved(char c) {
   return is_alpha(c) || is_digit(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
+// RFC 9110 §5.6.3: optional whitespace (spaces and tabs) removed from both ends.
+inline std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
 // RFC 9110 §5.6.2 tchar: the characters of a token (field names, methods).
 inline bool is_tchar(char c) {
   return is_alpha(c) || is_digit(c) ||

@@ -3,24 +3,16 @@
 #include <algorithm>
 #include <vector>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 template <typename Fn>
 void for_each_token(std::string_view value, Fn&& fn) {
   while (!value.empty()) {
     const size_t comma = value.find(',');
-    const std::string_view item = trim(value.substr(0, comma));
+    const std::string_view item = trim_ows(value.substr(0, comma));
     if (!item.empty()) {
       fn(item);
     }

@@ -5,18 +5,10 @@
 #include <charconv>
 #include <cstring>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
 
 constexpr std::array<uint8_t, 12> kMappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
@@ -43,7 +35,7 @@ std::string IpAddress::to_string() const {
 }
 
 std::optional<IpAddress> parse_ip(std::string_view text) {
-  text = trim(text);
+  text = trim_ows(text);
   // inet_pton reads a C string: a NUL inside would hide whatever follows it.
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN ||
       text.find('\0') != std::string_view::npos) {
@@ -82,7 +74,7 @@ bool Cidr::contains(const IpAddress& address) const {
 std::string Cidr::to_string() const { return network.to_string() + "/" + std::to_string(prefix); }
 
 std::optional<Cidr> parse_cidr(std::string_view text, std::string& reason) {
-  text = trim(text);
+  text = trim_ows(text);
   const size_t slash = text.find('/');
   auto address = parse_ip(text.substr(0, slash));
   if (!address) {

@@ -29,6 +29,10 @@ using StageReplies = std::span<const RedisReplyPtr>;
 
 class RedisBatch {
  public:
+  ReplySlice add_one(RedisCommand command) {
+    commands_.push_back(std::move(command));
+    return ReplySlice{commands_.size() - 1, 1};
+  }
   ReplySlice add(std::vector<RedisCommand> commands) {
     const ReplySlice slice{commands_.size(), commands.size()};
     for (RedisCommand& command : commands) {

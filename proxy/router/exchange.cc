@@ -121,8 +121,8 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
     refuse(*refusal);
     return;
   }
-  if (!lookup_.wanted() || replies.empty()) {
-    forward(false);  // nothing to look up, or Redis failed or timed out: BYPASS
+  if (!lookup_.wanted()) {
+    forward(false);  // nothing to look up: BYPASS
     return;
   }
   LookupResult lookup = lookup_.finish(replies, unix_now_ms());

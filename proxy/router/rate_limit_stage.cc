@@ -11,7 +11,7 @@ void RateLimitStage::begin(const Config& config, const RouteConfig* route, const
 
 void RateLimitStage::add_commands(RedisBatch& batch) {
   if (plan_) {
-    add_to(batch, {limiter_command(*plan_)});
+    add_to(batch, limiter_command(*plan_));
   }
 }
 

@@ -23,6 +23,7 @@ struct Refusal {
 // The bookkeeping every Redis-using stage shares: where its commands sit in the batch.
 class BatchedStage {
  protected:
+  void add_to(RedisBatch& batch, RedisCommand command) { slice_ = batch.add_one(std::move(command)); }
   void add_to(RedisBatch& batch, std::vector<RedisCommand> commands) {
     slice_ = batch.add(std::move(commands));
   }
