@@ -183,6 +183,29 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
           "Fills Redis refused or did not answer.", &WorkerMetrics::cache_fill_errors);
   counter(out, workers, "cachecar_cache_invalidations_total", "counter",
           "Invalidations sent for successful writes.", &WorkerMetrics::cache_invalidations);
+  counter(out, workers, "cachecar_invalidation_journal_keys", "gauge",
+          "Keys whose invalidation Redis has not confirmed yet; not served from Redis meanwhile.",
+          &WorkerMetrics::journal_keys);
+  counter(out, workers, "cachecar_invalidation_journal_recorded_total", "counter",
+          "Keys journaled because Redis did not confirm their invalidation.",
+          &WorkerMetrics::journal_recorded);
+  counter(out, workers, "cachecar_invalidation_journal_replayed_total", "counter",
+          "Journaled keys whose replayed invalidation Redis confirmed.",
+          &WorkerMetrics::journal_replayed);
+  counter(out, workers, "cachecar_invalidation_journal_overflows_total", "counter",
+          "Times the journal reached cache.invalidation_journal.max_keys and an epoch bump "
+          "took its place.",
+          &WorkerMetrics::journal_overflows);
+  counter(out, workers, "cachecar_invalidation_journal_abandoned_total", "counter",
+          "Journaled keys still unconfirmed when their worker stopped (drain_timeout).",
+          &WorkerMetrics::journal_abandoned);
+  counter(out, workers, "cachecar_cache_epoch_bumps_total", "counter",
+          "Cache epoch bumps Redis confirmed; each makes every older entry a miss.",
+          &WorkerMetrics::epoch_bumps);
+  counter(out, workers, "cachecar_writes_rejected_total", "counter",
+          "Writes answered 503 unforwarded because their keys could not be fenced in Redis "
+          "(cache.on_invalidation_failure: reject).",
+          &WorkerMetrics::writes_rejected);
   return out;
 }
 

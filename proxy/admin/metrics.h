@@ -60,6 +60,7 @@ struct WorkerMetrics {
   Histogram upstream_duration;
   std::array<Counter, kUpstreamErrorKinds.size()> upstream_errors;
   Counter rate_limited;
+  Counter writes_rejected;  // on_invalidation_failure: reject, Redis unreachable
 
   // Copied from the worker's objects by its heartbeat (at most a second old when scraped).
   Counter client_connections;
@@ -75,6 +76,12 @@ struct WorkerMetrics {
   Counter cache_fills_refused;
   Counter cache_fill_errors;
   Counter cache_invalidations;
+  Counter journal_keys;  // gauge: invalidations owed now
+  Counter journal_recorded;
+  Counter journal_replayed;
+  Counter journal_overflows;
+  Counter journal_abandoned;  // still owed when the worker stopped
+  Counter epoch_bumps;
 
   void record_request(std::string_view method, int status, CacheStatus cache, double seconds);
 };

@@ -4,12 +4,15 @@
 
 #include <chrono>
 
+#include "cache/journal_replay.h"
 #include "cache/scripts.h"
 
 namespace cachecar {
 namespace {
 
 constexpr uint64_t kFillTag = 1;
+// Owed keys named in one log line; the rest are counted.
+constexpr size_t kLoggedKeys = 10;
 
 std::string random_hex(size_t bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -23,32 +26,61 @@ std::string random_hex(size_t bytes) {
   return out;
 }
 
+std::string joined_keys(const std::vector<std::string>& keys) {
+  std::string out;
+  for (size_t i = 0; i < keys.size() && i < kLoggedKeys; ++i) {
+    out += i == 0 ? "" : ", ";
+    out += keys[i];
+  }
+  if (keys.size() > kLoggedKeys) {
+    out += " and " + std::to_string(keys.size() - kLoggedKeys) + " more";
+  }
+  return out;
+}
+
 }  // namespace
 
-CacheStore::CacheStore(RedisClient& redis) : redis_(redis), token_prefix_(random_hex(8)) {}
+CacheStore::CacheStore(uv_loop_t* loop, RedisClient& redis, size_t journal_max_keys)
+    : redis_(redis),
+      token_prefix_(random_hex(8)),
+      journal_(journal_max_keys),
+      replay_(std::make_unique<JournalReplay>(loop, *this, journal_)) {
+  redis_.on_ready([this] { replay_->kick(); });
+}
+
+CacheStore::~CacheStore() = default;
 
 void CacheStore::register_scripts(RedisClient& redis) {
   redis.register_script(&kFillScript);
   redis.register_script(&kInvalidateScript);
+  redis.register_script(&kBumpEpochScript);
 }
 
-void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, std::string value,
-                      Duration ttl) {
+void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, uint64_t epoch,
+                      std::string value, Duration ttl) {
   const int64_t seconds = std::max<int64_t>(1, ttl.count() / 1000);
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   RedisCommand command;
   command.script = &kFillScript;
-  if (plan.variants_key.empty()) {
-    command.num_keys = 2;
-    command.args = {plan.key, plan.guard_key, seen_guard, std::move(value),
-                    std::to_string(seconds)};
-  } else {
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    command.num_keys = 3;
-    command.args = {plan.key,         plan.guard_key,          plan.variants_key,     seen_guard,
-                    std::move(value), std::to_string(seconds), std::to_string(now_ms)};
+  command.args = {plan.key, plan.guard_key};
+  std::string extras;
+  if (!plan.variants_key.empty()) {
+    command.args.push_back(plan.variants_key);
+    extras += 'v';
   }
+  if (!plan.epoch_stamp_key.empty()) {
+    command.args.push_back(plan.epoch_stamp_key);
+    extras += 's';
+  }
+  command.num_keys = static_cast<int>(command.args.size());
+  command.args.push_back(seen_guard);
+  command.args.push_back(std::move(value));
+  command.args.push_back(std::to_string(seconds));
+  command.args.push_back(std::to_string(now_ms));
+  command.args.push_back(std::move(extras));
+  command.args.push_back(std::to_string(epoch));
   std::vector<RedisCommand> commands;
   commands.push_back(std::move(command));
   if (redis_.submit(std::move(commands), *this, kFillTag) == nullptr) {
@@ -56,24 +88,64 @@ void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, st
   }
 }
 
-RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& waiter,
-                                          uint64_t tag) {
+RedisCommand CacheStore::invalidation_command(const std::vector<OwedInvalidation>& keys,
+                                              bool fence) {
   RedisCommand command;
   command.script = &kInvalidateScript;
-  command.num_keys = static_cast<int>(plan.invalidate_keys.size() * 3);
-  command.args.reserve(plan.invalidate_keys.size() * 3 + 2);
-  command.args.insert(command.args.end(), plan.invalidate_keys.begin(), plan.invalidate_keys.end());
-  command.args.insert(command.args.end(), plan.invalidate_guards.begin(),
-                      plan.invalidate_guards.end());
-  command.args.insert(command.args.end(), plan.invalidate_variants.begin(),
-                      plan.invalidate_variants.end());
-  command.args.push_back(token_prefix_ + "-" + std::to_string(++token_counter_));
+  command.num_keys = static_cast<int>(keys.size() * 3);
+  command.args.reserve(keys.size() * 3 + 2);
+  for (const OwedInvalidation& owed : keys) {
+    command.args.push_back(owed.key);
+  }
+  for (const OwedInvalidation& owed : keys) {
+    command.args.push_back(owed.guard);
+  }
+  for (const OwedInvalidation& owed : keys) {
+    command.args.push_back(owed.variants);
+  }
+  std::string token = fence ? std::string(kFenceTokenPrefix) : std::string();
+  token += token_prefix_;
+  token += '-';
+  token += std::to_string(++token_counter_);
+  command.args.push_back(std::move(token));
   command.args.push_back(std::to_string(kGuardLifetime.count()));
+  return command;
+}
+
+RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& waiter,
+                                          uint64_t tag, bool fence) {
+  std::vector<OwedInvalidation> keys;
+  keys.reserve(plan.invalidate_keys.size());
+  for (size_t i = 0; i < plan.invalidate_keys.size(); ++i) {
+    keys.push_back({plan.invalidate_keys[i], plan.invalidate_guards[i],
+                    plan.invalidate_variants[i]});
+  }
   ++stats_.invalidations;
   std::vector<RedisCommand> commands;
-  commands.push_back(std::move(command));
+  commands.push_back(invalidation_command(keys, fence));
   return redis_.submit(std::move(commands), waiter, tag);
 }
+
+void CacheStore::owe_invalidation(const RequestPlan& plan, std::string_view why) {
+  const bool named = journal_.record(plan);
+  if (named) {
+    spdlog::warn("cache invalidation not confirmed ({}): journaled {}; not served from Redis "
+                 "until replayed",
+                 why, joined_keys(plan.invalidate_keys));
+  } else {
+    spdlog::warn("cache invalidation not confirmed ({}) for {}: the journal is full "
+                 "(cache.invalidation_journal.max_keys); the cache epoch will be bumped and "
+                 "nothing is served from Redis until it is",
+                 why, joined_keys(plan.invalidate_keys));
+  }
+  replay_->kick();
+}
+
+void CacheStore::on_journal_emptied(std::function<void()> callback) {
+  replay_->on_emptied(std::move(callback));
+}
+
+void CacheStore::stop() { replay_->stop(); }
 
 void CacheStore::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
   if (replies.empty()) {

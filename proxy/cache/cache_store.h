@@ -1,19 +1,26 @@
 #pragma once
-// The cache's Redis writes: conditional fill and invalidation (the lookup is a stage of the
-// request's batch: cache/lookup.h). One per worker, on the
-// worker's RedisClient. Lookups and invalidations report to their asker; fills are fire and
-// forget (a client never waits for one), their failures logged here.
+// The cache's Redis writes: conditional fill, invalidation, and the journal of invalidations
+// Redis did not confirm (the lookup is a stage of the request's batch: cache/lookup.h). One
+// per worker, on the worker's RedisClient. Invalidations report to their asker; fills are fire
+// and forget (a client never waits for one), their failures logged here.
+
+#include <uv.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "cache/invalidation_journal.h"
 #include "cache/plan.h"
 #include "redis/redis_client.h"
 
 namespace cachecar {
+
+class JournalReplay;
 
 struct CacheStats {
   uint64_t fills = 0;          // stored
@@ -24,7 +31,8 @@ struct CacheStats {
 
 class CacheStore final : private RedisWaiter {
  public:
-  explicit CacheStore(RedisClient& redis);
+  CacheStore(uv_loop_t* loop, RedisClient& redis, size_t journal_max_keys);
+  ~CacheStore();
 
   // Registers the scripts; call before the client starts.
   static void register_scripts(RedisClient& redis);
@@ -32,18 +40,33 @@ class CacheStore final : private RedisWaiter {
   bool available() const { return redis_.ready(); }
   RedisClient& redis() { return redis_; }
 
-  // Stores `value` if the guard still holds `seen_guard`.
-  void fill(const RequestPlan& plan, const std::string& seen_guard, std::string value,
-            Duration ttl);
+  // Stores `value` if the guard still holds `seen_guard`; `epoch` is the one the lookup saw.
+  void fill(const RequestPlan& plan, const std::string& seen_guard, uint64_t epoch,
+            std::string value, Duration ttl);
 
   // Deletes the plan's invalidate_keys and moves their guards; `waiter` hears when it is done.
-  RedisClient::Call* invalidate(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag);
+  // `fence`: the guards take a fence token instead (cache/scripts.h, kFenceTokenPrefix).
+  RedisClient::Call* invalidate(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag,
+                                bool fence = false);
+
+  // The plan's invalidation was not confirmed (`why`, for the log): journal it, replay it as
+  // soon as Redis answers.
+  void owe_invalidation(const RequestPlan& plan, std::string_view why);
+  const InvalidationJournal& journal() const { return journal_; }
+  void set_journal_max_keys(size_t max_keys) { journal_.set_max_keys(max_keys); }
+  // Runs `callback` whenever the journal has just been emptied by a replay.
+  void on_journal_emptied(std::function<void()> callback);
+  // Stops replaying (the worker is ending): closes the replay's timer.
+  void stop();
 
   const CacheStats& stats() const { return stats_; }
   // Redis refused the last fill it answered (OOM under noeviction, READONLY after a failover):
   // new misses are told BYPASS, since their answer will most likely not be stored either.
   // Fills are still attempted, and the first one Redis runs clears it.
   bool fills_failing() const { return fills_failing_; }
+
+  // The invalidation script's command for `keys` (the journal's replay sends it too).
+  RedisCommand invalidation_command(const std::vector<OwedInvalidation>& keys, bool fence = false);
 
  private:
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
@@ -53,6 +76,8 @@ class CacheStore final : private RedisWaiter {
   uint64_t token_counter_ = 0;
   CacheStats stats_;
   bool fills_failing_ = false;
+  InvalidationJournal journal_;
+  std::unique_ptr<JournalReplay> replay_;
 };
 
 }  // namespace cachecar

@@ -10,7 +10,9 @@ namespace cachecar {
 namespace {
 
 constexpr std::string_view kMagic = "CCE1";
+constexpr std::string_view kEpochMagic = "CCE2";  // CCE1 plus the cache epoch
 constexpr size_t kFixedSize = 4 + 8 + 2 + 4 + 4;
+constexpr size_t kEpochSize = 8;
 
 void put_le(uint64_t value, size_t bytes, std::string& out) {
   for (size_t i = 0; i < bytes; ++i) {
@@ -105,11 +107,15 @@ std::string stored_head_lines(const Headers& headers) {
   return lines;
 }
 
-std::string encode_envelope(const CachedResponse& response) {
+std::string encode_envelope(const CachedResponse& response, uint64_t epoch) {
   std::string out;
-  out.reserve(kFixedSize + response.head_lines.size() + response.body.size());
-  out += kMagic;
+  out.reserve(kFixedSize + kEpochSize + response.head_lines.size() + response.body.size());
+  // Epoch 0 (never bumped) keeps the older layout, which every cachecar version reads.
+  out += epoch == 0 ? kMagic : kEpochMagic;
   put_le(static_cast<uint64_t>(response.stored_at_ms), 8, out);
+  if (epoch != 0) {
+    put_le(epoch, kEpochSize, out);
+  }
   put_le(static_cast<uint64_t>(response.status), 2, out);
   put_le(response.head_lines.size(), 4, out);
   out += response.head_lines;
@@ -128,19 +134,28 @@ std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::strin
 }
 
 std::optional<CachedView> view_envelope(std::string_view bytes, std::string& error) {
-  if (bytes.size() < kFixedSize || bytes.substr(0, kMagic.size()) != kMagic) {
+  const bool has_epoch = bytes.substr(0, kEpochMagic.size()) == kEpochMagic;
+  const size_t fixed_size = kFixedSize + (has_epoch ? kEpochSize : 0);
+  if (bytes.size() < fixed_size || (!has_epoch && bytes.substr(0, kMagic.size()) != kMagic)) {
     error = "not a cachecar envelope";
     return std::nullopt;
   }
   CachedView out;
-  out.stored_at_ms = static_cast<int64_t>(get_le(bytes, 4, 8));
-  out.status = static_cast<int>(get_le(bytes, 12, 2));
+  size_t offset = 4;
+  out.stored_at_ms = static_cast<int64_t>(get_le(bytes, offset, 8));
+  offset += 8;
+  if (has_epoch) {
+    out.epoch = get_le(bytes, offset, kEpochSize);
+    offset += kEpochSize;
+  }
+  out.status = static_cast<int>(get_le(bytes, offset, 2));
+  offset += 2;
   if (out.status < 200 || out.status > 599) {
     error = "invalid status";
     return std::nullopt;
   }
-  const uint64_t head_length = get_le(bytes, 14, 4);
-  size_t offset = 18;
+  const uint64_t head_length = get_le(bytes, offset, 4);
+  offset += 4;
   if (head_length > bytes.size() - offset - 4) {
     error = "truncated header lines";
     return std::nullopt;

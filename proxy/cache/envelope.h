@@ -5,6 +5,7 @@
 // told apart and a foreign value is never mistaken for one:
 //   "CCE1"  magic and version                     4 bytes
 //   stored_at, Unix time in milliseconds          8 bytes
+//   ("CCE2" only) the cache epoch it was stored under  8 bytes
 //   status                                        2 bytes
 //   head length, then the header lines            4 bytes + "Name: value\r\n"...
 //   body length, then the body                    4 bytes + bytes
@@ -28,6 +29,8 @@ struct CachedView {
   std::string_view head_lines;
   std::string_view body;
   int64_t stored_at_ms = 0;
+  // The cache epoch its lookup saw (cache/journal: a bump makes every older entry a miss).
+  uint64_t epoch = 0;
 };
 
 struct CachedResponse {
@@ -43,7 +46,8 @@ struct CachedResponse {
 // hop-by-hop and framing fields, Set-Cookie, Age, Via and X-Cache (added fresh on a hit).
 std::string stored_head_lines(const Headers& headers);
 
-std::string encode_envelope(const CachedResponse& response);
+// `epoch`: the cache epoch the fill's lookup read; 0 writes the CCE1 layout.
+std::string encode_envelope(const CachedResponse& response, uint64_t epoch = 0);
 
 // nullopt (with `error` set) for a truncated, foreign or malformed value. The view points
 // into `bytes`: a hit is served without copying the entry.

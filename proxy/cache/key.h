@@ -48,4 +48,12 @@ std::string guard_key_for(std::string_view prefix, std::string_view key);
 // Variants share the route key's guard: one write moves it for all of them.
 std::string variants_key_for(std::string_view prefix, std::string_view key);
 
+// The cache epoch (cache/invalidation_journal.h): one integer that every lookup reads with its
+// guard; a bump makes every entry stored before it a miss. Absent means 0.
+std::string epoch_key_for(std::string_view prefix);
+
+// For format: body, whose value has no room for it: the epoch the entry was stored under, in
+// the key's slot ("epoch:{product:42}"). Absent means 0.
+std::string epoch_stamp_key_for(std::string_view prefix, std::string_view key);
+
 }  // namespace cachecar

@@ -1,7 +1,10 @@
 #include "cache/lookup.h"
 
 #include <algorithm>
+#include <charconv>
 #include <utility>
+
+#include "cache/scripts.h"
 
 namespace cachecar {
 namespace {
@@ -18,14 +21,40 @@ bool is_bare_body(const RequestPlan& plan) {
   return plan.route != nullptr && plan.route->format == StoredFormat::Body;
 }
 
+// An epoch as stored: absent is 0. nullopt for anything but a decimal count.
+std::optional<uint64_t> read_epoch(const redisReply* reply) {
+  if (is_nil(reply)) {
+    return 0;
+  }
+  if (reply == nullptr || reply->type != REDIS_REPLY_STRING) {
+    return std::nullopt;
+  }
+  const std::string_view text = reply_text(reply);
+  uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+bool is_fence(const redisReply* guard) {
+  return guard != nullptr && guard->type == REDIS_REPLY_STRING &&
+         reply_text(guard).starts_with(kFenceTokenPrefix);
+}
+
 }  // namespace
 
 std::vector<RedisCommand> lookup_commands(const RequestPlan& plan) {
   std::vector<RedisCommand> commands;
   commands.reserve(2);
-  // One command for both: the guard carries the key's hash tag, so they share a slot even on
-  // a Redis Cluster, and MGET costs Redis less than two GETs.
-  commands.push_back({{"MGET", plan.key, plan.guard_key}});
+  // One command for all: MGET costs Redis less than separate GETs. The guard and stamp carry
+  // the key's hash tag; the epoch does not (Redis Cluster reads it apart).
+  RedisCommand mget{{"MGET", plan.key, plan.guard_key, plan.epoch_key}};
+  if (!plan.epoch_stamp_key.empty()) {
+    mget.args.push_back(plan.epoch_stamp_key);
+  }
+  commands.push_back(std::move(mget));
   if (is_bare_body(plan)) {
     commands.push_back({{"PTTL", plan.key}});
   }
@@ -42,27 +71,39 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   if (value == nullptr && is_error(mget)) {
     value = mget;  // the whole MGET failed (e.g. OOM, a replica that is loading)
   }
+  const redisReply* guard = mget_element(mget, 1);
+  const std::optional<uint64_t> epoch = read_epoch(mget_element(mget, 2));
   // A miss keeps the guard it saw; a hit never needs it, so it is not copied on the hot path.
-  auto miss = [&result, mget](std::string problem) {
-    const redisReply* guard = mget_element(mget, 1);
-    if (is_nil(guard)) {
+  auto miss = [&result, guard, &epoch](std::string problem) {
+    if (!epoch || is_fence(guard)) {
+      // Unknown epoch: nothing says which bumps a fill would come after. A fence: the key's
+      // write may be committing upstream right now.
+    } else if (is_nil(guard)) {
       result.seen_guard = std::string();
     } else if (guard != nullptr && guard->type == REDIS_REPLY_STRING) {
       result.seen_guard = std::string(reply_text(guard));
     }  // else: an error; without the guard a fill could not be made safe
+    result.epoch = epoch.value_or(0);
     result.problem = std::move(problem);
     return std::move(result);
   };
-  if (is_nil(value)) {
-    return miss({});
-  }
-  if (value == nullptr || value->type != REDIS_REPLY_STRING) {
+  if (!is_nil(value) && (value == nullptr || value->type != REDIS_REPLY_STRING)) {
     std::string problem = "Redis answered ";
     problem += is_error(value) ? reply_text(value) : std::string_view("a non-string value");
     problem += "; treated as a miss";
     return miss(std::move(problem));
   }
+  if (!epoch) {
+    return miss("the cache epoch " + plan.epoch_key +
+                " is not a number; nothing is served or stored until it is deleted");
+  }
+  if (is_nil(value) || is_fence(guard)) {
+    return miss({});  // nothing stored, or fenced by a write in progress
+  }
   if (is_bare_body(plan)) {
+    if (read_epoch(mget_element(mget, 3)) != epoch) {
+      return miss({});  // stored before the last epoch bump (or a stamp not ours)
+    }
     // No stored time in a bare body: the age is how much of the TTL has run out.
     const auto remaining_ms = replies.size() > 1 ? reply_integer(replies[1].get()) : std::nullopt;
     if (remaining_ms && *remaining_ms >= 0) {
@@ -77,6 +118,9 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   auto decoded = view_envelope(reply_text(value), error);
   if (!decoded) {
     return miss(error + "; treated as a miss and never served");
+  }
+  if (decoded->epoch != *epoch) {
+    return miss({});  // stored before the last epoch bump
   }
   result.kind = LookupResult::Kind::Hit;
   result.entry = *decoded;

@@ -14,7 +14,8 @@
 
 namespace cachecar {
 
-// MGET key guard and, for format: body (no stored time), PTTL key for the Age.
+// MGET key guard epoch (and, for format: body, the entry's epoch stamp) and, for format: body
+// (no stored time), PTTL key for the Age.
 // Requires: plan.action == CacheAction::Lookup.
 std::vector<RedisCommand> lookup_commands(const RequestPlan& plan);
 
@@ -32,6 +33,8 @@ struct LookupResult {
   // find. nullopt when Redis did not say (an error, no answer): such a miss may not be stored,
   // since nothing tells which writes it came after.
   std::optional<std::string> seen_guard;
+  // Miss: the cache epoch the lookup saw, which a fill stamps on the entry.
+  uint64_t epoch = 0;
   // Why a value that was there is not served (an error reply, a foreign or corrupt value),
   // for the log; empty when there was nothing to say.
   std::string problem;

@@ -61,6 +61,7 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
       plan.invalidate_guards.push_back(guard_key_for(prefix, key));
       plan.invalidate_variants.push_back(variants_key_for(prefix, key));
     }
+    plan.epoch_key = epoch_key_for(prefix);
     return plan;
   }
 
@@ -108,6 +109,10 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
   }
   if (plan.guard_key.empty()) {
     plan.guard_key = guard_key_for(prefix, plan.key);
+  }
+  plan.epoch_key = epoch_key_for(prefix);
+  if (route != nullptr && route->format == StoredFormat::Body) {
+    plan.epoch_stamp_key = epoch_stamp_key_for(prefix, plan.key);
   }
   return plan;
 }

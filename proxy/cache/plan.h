@@ -24,6 +24,8 @@ struct RequestPlan {
   std::string key;                     // Lookup: the cache key
   std::string guard_key;               // Lookup: its invalidation guard (the route key's)
   std::string variants_key;            // Lookup of a query variant: the route key's variant set
+  std::string epoch_key;               // the cache epoch: read with the guard, bumped for writes
+  std::string epoch_stamp_key;         // Lookup with format: body: the entry's epoch
   Duration ttl{0};
   std::vector<std::string> invalidate_keys;      // Invalidate: cache keys
   std::vector<std::string> invalidate_guards;    // Invalidate: their guards, in the same order

@@ -9,29 +9,43 @@
 // that expired meanwhile cannot be mistaken for one that never existed.
 
 #include <chrono>
+#include <string_view>
 
 #include "redis/command.h"
 
 namespace cachecar {
 
-// KEYS[1] cache key, KEYS[2] its guard, and for a query variant KEYS[3] the route key's
-// variant set. ARGV[1] the guard seen at lookup ("" for none), ARGV[2] the value, ARGV[3] the
-// TTL in seconds, ARGV[4] the time in milliseconds. Returns 1 if stored, 0 if the guard moved.
+// KEYS[1] cache key, KEYS[2] its guard, then the extra keys ARGV[5] names, in this order: 'v'
+// the route key's variant set (for a query variant), 's' the entry's epoch stamp (format:
+// body). ARGV[1] the guard seen at lookup ("" for none), ARGV[2] the value, ARGV[3] the TTL in
+// seconds, ARGV[4] the time in milliseconds, ARGV[6] the epoch seen at lookup. Returns 1 if
+// stored, 0 if the guard moved.
 // A variant is listed with its expiry time as score; members past it are pruned here, so the
-// set holds only variants that may still exist.
+// set holds only variants that may still exist. A stamp of epoch 0 is deleted rather than
+// written: absent means 0, so the common case costs no key.
 inline const RedisScript kFillScript{"fill", R"lua(
 local guard = redis.call('GET', KEYS[2])
 if (guard or '') ~= ARGV[1] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-if #KEYS >= 3 then
+local next_key = 3
+if string.find(ARGV[5], 'v', 1, true) then
+  local variants = KEYS[next_key]
+  next_key = next_key + 1
   local now = tonumber(ARGV[4])
   local ttl_ms = tonumber(ARGV[3]) * 1000
-  redis.call('ZADD', KEYS[3], now + ttl_ms, KEYS[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if redis.call('PTTL', KEYS[3]) < ttl_ms then
-    redis.call('PEXPIRE', KEYS[3], ttl_ms)
+  redis.call('ZADD', variants, now + ttl_ms, KEYS[1])
+  redis.call('ZREMRANGEBYSCORE', variants, '-inf', now)
+  if redis.call('PTTL', variants) < ttl_ms then
+    redis.call('PEXPIRE', variants, ttl_ms)
+  end
+end
+if string.find(ARGV[5], 's', 1, true) then
+  if ARGV[6] == '0' then
+    redis.call('DEL', KEYS[next_key])
+  else
+    redis.call('SET', KEYS[next_key], ARGV[6], 'EX', ARGV[3])
   end
 end
 return 1
@@ -56,6 +70,20 @@ for i = 1, n do
 end
 return deleted
 )lua"};
+
+// KEYS[1] the cache epoch. Adds one to it; a value that is not a number (written by someone
+// else) counts as 0, so the bump cannot be refused for it. No expiry: entries of every age
+// are compared with it.
+inline const RedisScript kBumpEpochScript{"bump_epoch", R"lua(
+local epoch = (tonumber(redis.call('GET', KEYS[1])) or 0) + 1
+redis.call('SET', KEYS[1], epoch)
+return epoch
+)lua"};
+
+// A guard token that fences a key: a write in on_invalidation_failure: reject mode moved the
+// guard to it before the write was forwarded. A lookup that sees it never serves nor fills
+// the key (the write may be committing upstream); the write's own invalidation replaces it.
+inline constexpr std::string_view kFenceTokenPrefix = "fence-";
 
 // How long a guard outlives the invalidation that set it. Fills older than half of it are
 // dropped (see above); ten minutes covers any upstream response cachecar would wait for.

@@ -200,6 +200,17 @@ RateLimitAlgorithm algorithm(const YAML::Node& node, const std::string& key) {
   fail(key, node, "expected fixed_window or sliding_window");
 }
 
+InvalidationFailure invalidation_failure(const YAML::Node& node, const std::string& key) {
+  const std::string text = scalar(node, key);
+  if (text == "journal") {
+    return InvalidationFailure::Journal;
+  }
+  if (text == "reject") {
+    return InvalidationFailure::Reject;
+  }
+  fail(key, node, "expected journal or reject");
+}
+
 std::vector<Cidr> cidr_list(const YAML::Node& node, const std::string& key) {
   if (!node.IsSequence()) {
     fail(key, node, "expected a list of addresses or CIDR ranges, e.g. [10.0.0.0/8]");
@@ -462,6 +473,17 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
        {"respect_cache_control",
         [&](const YAML::Node& v, const std::string& k) {
           cache.respect_cache_control = boolean(v, k);
+        }},
+       {"on_invalidation_failure",
+        [&](const YAML::Node& v, const std::string& k) {
+          cache.on_invalidation_failure = invalidation_failure(v, k);
+        }},
+       {"invalidation_journal",
+        [&](const YAML::Node& v, const std::string& k) {
+          read_map(v, k, {{"max_keys", [&](const YAML::Node& v2, const std::string& k2) {
+                             cache.journal_max_keys =
+                                 static_cast<size_t>(integer(v2, k2, 1, 100'000'000));
+                           }}});
         }},
        {"default", [&](const YAML::Node& v, const std::string& k) {
           if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) {
@@ -747,6 +769,10 @@ std::string render_config(const Config& config) {
   out << "]\n";
   out << "  max_object_size: " << format_size(cache.max_object_size) << "\n";
   out << "  respect_cache_control: " << (cache.respect_cache_control ? "true" : "false") << "\n";
+  out << "  on_invalidation_failure: "
+      << (cache.on_invalidation_failure == InvalidationFailure::Reject ? "reject" : "journal")
+      << "\n";
+  out << "  invalidation_journal:\n    max_keys: " << cache.journal_max_keys << "\n";
   if (cache.default_ttl) {
     out << "  default:\n    ttl: " << format_duration(*cache.default_ttl) << "\n";
   } else {

@@ -66,6 +66,19 @@ struct RouteConfig {
 
 enum class LogFormat { Text, Json };
 
+// What a write on an invalidating route does about Redis being unreachable (README: "When an
+// invalidation cannot reach Redis").
+enum class InvalidationFailure {
+  // Forward the write; keys whose invalidation Redis did not confirm wait in this worker's
+  // journal, are never served from Redis by it meanwhile, and are replayed on reconnect.
+  // Another replica that still reaches Redis may serve the old entry until the replay.
+  Journal,
+  // Fence the keys in Redis before forwarding (every replica then bypasses them) and answer
+  // 503 without forwarding when that cannot be done: no replica serves stale, at the price of
+  // one more Redis round trip per write and writes refused while Redis is unreachable.
+  Reject,
+};
+
 struct Config {
   HostPort listen{"0.0.0.0", 8080};
   int workers = 1;
@@ -98,6 +111,10 @@ struct Config {
     // GET/HEAD on paths no route matches: uncached (nullopt) or cached with this TTL under a
     // key made of the path and query.
     std::optional<Duration> default_ttl;
+    InvalidationFailure on_invalidation_failure = InvalidationFailure::Journal;
+    // Keys a worker remembers while their invalidation is unconfirmed; past it, one bump of
+    // the cache epoch stands in for all of them.
+    size_t journal_max_keys = 100'000;
   } cache;
 
   std::vector<RouteConfig> routes;

@@ -195,6 +195,9 @@ void RedisClient::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
     spdlog::info("redis {}: connected", settings_.url.to_redacted_string());
   }
   logged_down_ = false;
+  if (on_ready_) {
+    on_ready_();
+  }
 }
 
 void RedisClient::disconnect(std::string_view reason) {

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -76,6 +77,9 @@ class RedisClient {
 
   // Requires: before start(). Scripts are loaded on every (re)connect.
   void register_script(const RedisScript* script);
+  // Called each time the connection becomes ready (first connect and every reconnect), after
+  // the state is Ready, so it may submit. Requires: before start().
+  void on_ready(std::function<void()> callback) { on_ready_ = std::move(callback); }
   void start();
   // Fails pending calls, closes the connection and every handle; no reconnect after it.
   void stop();
@@ -128,6 +132,7 @@ class RedisClient {
   State state_ = State::Disconnected;
   std::vector<const RedisScript*> scripts_;
   std::vector<std::string> script_shas_;  // parallel to scripts_, filled at handshake
+  std::function<void()> on_ready_;
 
   AsyncResolver resolver_;
   Socket* socket_ = nullptr;  // the current connection attempt; closes itself

@@ -38,6 +38,7 @@ Exchange::Exchange(WorkerContext& context, ClientSession& client, RequestHead he
       head_(std::move(head)),
       method_(head_.method),
       started_ns_(uv_hrtime()),
+      invalidation_(*context.cache, plan_, *this),
       flight_(*context.coalescer, *this) {}
 
 Exchange::~Exchange() {
@@ -96,7 +97,7 @@ void Exchange::start() {
   }
   if (!batch.empty()) {
     // Every stage's commands travel together: one round trip for all of them.
-    redis_call_ = context_.cache->redis().submit(batch.take(), *this, kCheckTag);
+    redis_call_ = context_.cache->redis().submit(batch.take(), *this, 0);
     if (redis_call_ != nullptr) {
       phase_ = Phase::Checking;
       return;
@@ -106,13 +107,9 @@ void Exchange::start() {
   on_stages_done({});
 }
 
-void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
+void Exchange::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
   redis_call_ = nullptr;
-  if (tag == kCheckTag) {
-    on_stages_done(replies);
-  } else {
-    on_invalidated(replies);
-  }
+  on_stages_done(replies);
 }
 
 // `replies` is the whole batch's, or empty when Redis was not asked or did not answer.
@@ -121,17 +118,28 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
     refuse(*refusal);
     return;
   }
+  switch (invalidation_.begin(*config_)) {
+    case WriteInvalidation::Start::Forward:
+      break;
+    case WriteInvalidation::Start::Wait:
+      phase_ = Phase::Fencing;
+      return;
+    case WriteInvalidation::Start::Refuse:
+      on_fence_done(false);
+      return;
+  }
   if (!lookup_.wanted()) {
     forward(false);  // nothing to look up: BYPASS
     return;
   }
-  LookupResult lookup = lookup_.finish(replies, unix_now_ms());
+  LookupResult lookup = lookup_.finish(replies, unix_now_ms(), context_.cache->journal());
   if (lookup.kind == LookupResult::Kind::Hit) {
     cache_status_ = CacheStatus::Hit;
     serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry
     return;
   }
   lookup_ms_ = uv_now(context_.loop);
+  seen_epoch_ = lookup.epoch;
   miss(std::move(lookup.seen_guard));
 }
 
@@ -222,21 +230,24 @@ void Exchange::finish_fill() {
   if (seen_guard_ && fresh_enough && context_.cache->available()) {
     std::string value = plan_.route != nullptr && plan_.route->format == StoredFormat::Body
                             ? response->body
-                            : encode_envelope(*response);
-    context_.cache->fill(plan_, *seen_guard_, std::move(value), recording_.ttl());
+                            : encode_envelope(*response, seen_epoch_);
+    context_.cache->fill(plan_, *seen_guard_, seen_epoch_, std::move(value), recording_.ttl());
   }
   flight_.land(response);
 }
 
-void Exchange::on_invalidated(const std::vector<RedisReplyPtr>& replies) {
-  if (replies.empty() || is_error(replies.front().get())) {
-    spdlog::warn("{} {}: cache invalidation failed ({}); entries may be stale until their TTL",
-                 method_, head_.target,
-                 replies.empty() ? std::string_view("Redis unavailable")
-                                 : reply_text(replies.front().get()));
+void Exchange::on_fence_done(bool fenced) {
+  if (fenced) {
+    forward(false);
+    return;
   }
-  release_held_response();
+  // Forwarding now could let another replica serve the old entry after this write: refused
+  // before the upstream sees it, so the client may safely retry.
+  context_.metrics->writes_rejected.add();
+  respond_error(503, "cache unavailable: write not forwarded");
 }
+
+void Exchange::on_invalidation_done() { release_held_response(); }
 
 void Exchange::release_held_response() {
   if (phase_ != Phase::Holding) {
@@ -386,26 +397,16 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   write_response_head(head.status, head.reason, head.headers, client.framing, out);
   phase_ = Phase::Responding;
 
-  const bool invalidates =
-      plan_.action == CacheAction::Invalidate && head.status >= 200 && head.status < 300;
-  if (invalidates) {
-    // The next read must not see the old entry: the answer waits until Redis confirms.
-    redis_call_ = context_.cache->available()
-                      ? context_.cache->invalidate(plan_, *this, kInvalidateTag)
-                      : nullptr;
-    if (redis_call_ != nullptr) {
-      phase_ = Phase::Holding;
-      held_ = std::move(out);
-      if (upstream_ != nullptr) {
-        upstream_paused_ = true;
-        upstream_->pause_reading();
-      }
-      return;
+  if (invalidation_.after_response(head.status)) {
+    // The next read must not see the old entry: the answer waits until Redis confirms (or
+    // the keys are journaled).
+    phase_ = Phase::Holding;
+    held_ = std::move(out);
+    if (upstream_ != nullptr) {
+      upstream_paused_ = true;
+      upstream_->pause_reading();
     }
-    spdlog::warn(
-        "{} {}: Redis unavailable, cache entries not invalidated; they may be stale "
-        "until their TTL",
-        method_, head_.target);
+    return;
   }
   client_.send(std::move(out));
 }

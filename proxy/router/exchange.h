@@ -6,10 +6,11 @@
 //   (400, 421)   (RateLimitStage, LookupStage)       ├▶ hit: answer from the stored response
 //                                                    └▶ miss: follow the key's Flight, or lead
 //                                                       one: fetch, stream back, fill
-//   writes (CacheAction::Invalidate): forward; a 2xx answer waits until its keys are deleted
+//   writes (CacheAction::Invalidate): WriteInvalidation's fence (reject mode), forward; a 2xx
+//   answer waits until its keys are deleted, or journaled when Redis cannot confirm it
 //
 // Phases, in order (a request may skip any but the last):
-//   Admitting → Checking → Following → Forwarding → Holding → Responding → Done
+//   Admitting → Checking → Fencing → Following → Forwarding → Holding → Responding → Done
 //
 // Redis never fails a request: when it is down, slow or answers nonsense, the request goes to
 // the upstream with "X-Cache: BYPASS".
@@ -35,12 +36,16 @@
 #include "router/lookup_stage.h"
 #include "router/rate_limit_stage.h"
 #include "router/request_body.h"
+#include "router/write_invalidation.h"
 #include "router/worker_context.h"
 #include "upstream/upstream_connection.h"
 
 namespace cachecar {
 
-class Exchange final : private UpstreamHandler, private RedisWaiter, private Flight::Listener {
+class Exchange final : private UpstreamHandler,
+                       private RedisWaiter,
+                       private Flight::Listener,
+                       private WriteInvalidation::Listener {
  public:
   Exchange(WorkerContext& context, ClientSession& client, RequestHead head);
   ~Exchange();
@@ -64,14 +69,13 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Fli
   enum class Phase {
     Admitting,   // start() has not decided yet
     Checking,    // the stages' Redis batch is out
+    Fencing,     // a write waits for its keys to be fenced (on_invalidation_failure: reject)
     Following,   // a miss waiting for another request's fetch of the same key
     Forwarding,  // the request goes to the upstream; no response head yet
     Holding,     // a write's 2xx answer waits for its invalidation to be confirmed
     Responding,  // response bytes are going to the client
     Done,        // the response is complete
   };
-  enum RedisTag : uint64_t { kCheckTag = 1, kInvalidateTag = 2 };
-
   // Stages before the upstream.
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
   void on_stages_done(const std::vector<RedisReplyPtr>& replies);
@@ -84,7 +88,8 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Fli
   void on_flight_abandoned() override;
   void begin_recording(const ResponseHead& head);
   void finish_fill();
-  void on_invalidated(const std::vector<RedisReplyPtr>& replies);
+  void on_fence_done(bool fenced) override;
+  void on_invalidation_done() override;
   void release_held_response();
 
   // Upstream side.
@@ -115,12 +120,14 @@ class Exchange final : private UpstreamHandler, private RedisWaiter, private Fli
   // Stages.
   RateLimitStage limit_;
   LookupStage lookup_{plan_};
-  RedisClient::Call* redis_call_ = nullptr;  // the stages' batch or the invalidation
+  RedisClient::Call* redis_call_ = nullptr;  // the stages' batch
+  WriteInvalidation invalidation_;
 
   // Cache.
   CacheStatus cache_status_ = CacheStatus::Bypass;
   Flight flight_;
   std::optional<std::string> seen_guard_;  // a miss that may be filled: the guard it saw
+  uint64_t seen_epoch_ = 0;                // and the cache epoch, stamped on what it stores
   uint64_t lookup_ms_ = 0;
   ResponseRecording recording_;  // the response being streamed, kept for the fill
   std::string held_;             // Holding: the answer so far

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "cache/invalidation_journal.h"
 #include "cache/lookup.h"
 #include "cache/plan.h"
 #include "router/stage.h"
@@ -18,8 +19,10 @@ class LookupStage final : private BatchedStage {
   bool wanted() const { return plan_.action == CacheAction::Lookup; }
   void add_commands(RedisBatch& batch);
   // Hit or miss from this stage's replies (empty: Redis was not asked or did not answer).
-  // A hit views into `batch_replies`: serve it before they go. `now_ms` is Unix time.
-  LookupResult finish(const std::vector<RedisReplyPtr>& batch_replies, int64_t now_ms);
+  // A hit views into `batch_replies`: serve it before they go. `now_ms` is Unix time. A key the
+  // worker's `journal` still owes an invalidation is a miss that may not be stored.
+  LookupResult finish(const std::vector<RedisReplyPtr>& batch_replies, int64_t now_ms,
+                      const InvalidationJournal& journal);
 
  private:
   const RequestPlan& plan_;

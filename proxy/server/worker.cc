@@ -76,7 +76,9 @@ void Worker::start() {
   CacheStore::register_scripts(*redis_);
   redis_->register_script(&kFixedWindowScript);
   redis_->register_script(&kSlidingWindowScript);
-  cache_ = std::make_unique<CacheStore>(*redis_);
+  cache_ = std::make_unique<CacheStore>(&loop_, *redis_, config.cache.journal_max_keys);
+  // A drain waits for owed invalidations too (until drain_timeout): see finish_if_drained.
+  cache_->on_journal_emptied([this] { finish_if_drained(); });
   coalescer_ = std::make_unique<Coalescer>();
   context_.cache = cache_.get();
   context_.coalescer = coalescer_.get();
@@ -181,6 +183,7 @@ void Worker::on_config_signal() {
   pool_->set_settings(upstream_settings(*config));
   redis_->set_command_timeout(config->redis.command_timeout);
   redis_->set_connect_timeout(config->redis.connect_timeout);
+  cache_->set_journal_max_keys(config->cache.journal_max_keys);
 }
 
 // Proves to /healthz that this loop turns, and copies the worker's state into its metrics.
@@ -202,6 +205,12 @@ void Worker::on_heartbeat() {
   m.cache_fills_refused.set(cache.fills_refused);
   m.cache_fill_errors.set(cache.fill_errors);
   m.cache_invalidations.set(cache.invalidations);
+  const InvalidationJournal& journal = cache_->journal();
+  m.journal_keys.set(journal.size());
+  m.journal_recorded.set(journal.stats().recorded);
+  m.journal_replayed.set(journal.stats().replayed);
+  m.journal_overflows.set(journal.stats().overflows);
+  m.epoch_bumps.set(journal.stats().epoch_bumps);
 }
 
 void Worker::join() {
@@ -290,9 +299,11 @@ void Worker::begin_drain() {
         auto* self = owner_of<Worker>(timer);
         spdlog::warn("worker {}: drain_timeout passed; closing {} connection(s)", self->index_,
                      self->connection_count_);
+        self->drain_deadline_passed_ = true;
         for (ClientConnection* c = self->connections_; c != nullptr; c = c->next) {
           c->close();
         }
+        self->finish_if_drained();
       },
       static_cast<uint64_t>(context_.config->drain_timeout.count()), 0);
   finish_if_drained();
@@ -302,7 +313,33 @@ void Worker::finish_if_drained() {
   if (!draining_ || finished_ || connection_count_ > 0) {
     return;
   }
+  const InvalidationJournal& journal = cache_->journal();
+  if (!journal.empty() && !drain_deadline_passed_) {
+    if (!waiting_for_journal_) {
+      waiting_for_journal_ = true;
+      spdlog::info("worker {}: waiting up to drain_timeout to replay {} owed invalidation(s)",
+                   index_, journal.size() + (journal.epoch_owed() ? 1 : 0));
+    }
+    return;  // the replay, or the drain timer, calls again
+  }
   finished_ = true;
+  if (!journal.empty()) {
+    // Nothing else remembers these: say which entries may now be served stale, and how many.
+    const std::vector<std::string> keys = journal.keys();
+    std::string named;
+    constexpr size_t kNamedKeys = 100;  // one readable line, even for a full journal
+    for (size_t i = 0; i < keys.size() && i < kNamedKeys; ++i) {
+      named += (i == 0 ? "" : ", ") + keys[i];
+    }
+    if (keys.size() > kNamedKeys) {
+      named += " and " + std::to_string(keys.size() - kNamedKeys) + " more";
+    }
+    spdlog::error("worker {}: stopping with {} invalidation(s) Redis never confirmed{}; these "
+                  "entries may be served stale by other replicas until their TTL: {}",
+                  index_, keys.size(), journal.epoch_owed() ? " and a cache epoch bump" : "",
+                  named.empty() ? "(every entry: the epoch bump)" : named);
+    metrics_->journal_abandoned.set(keys.size() + (journal.epoch_owed() ? 1 : 0));
+  }
   on_heartbeat();  // the last numbers, for a scrape during shutdown
   drain_signal_.reset();
   config_signal_.reset();
@@ -310,6 +347,7 @@ void Worker::finish_if_drained() {
   drain_timer_.reset();
   ready_idle_.reset();
   access_log_flush_.reset();
+  cache_->stop();
   redis_->stop();
   pool_->shutdown();
 }

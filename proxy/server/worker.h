@@ -110,6 +110,8 @@ class Worker {
   int connection_count_ = 0;
   std::atomic<bool> drain_requested_{false};  // request_drain() sends at most one signal
   bool draining_ = false;
+  bool drain_deadline_passed_ = false;
+  bool waiting_for_journal_ = false;  // logged once
   bool finished_ = false;
   std::vector<char> read_buffer_;
 };

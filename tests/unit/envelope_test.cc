@@ -101,6 +101,38 @@ TEST_CASE("encode_envelope writes the documented layout") {
   CHECK(printable(encode_envelope(response)) == printable(expected));
 }
 
+TEST_CASE("encode_envelope: a nonzero epoch writes CCE2, with the epoch after the time") {
+  CachedResponse response;
+  response.status = 404;
+  response.head_lines = "A: b\r\n";
+  response.body = "xy";
+  response.stored_at_ms = 0x0102030405060708;
+  const std::string expected =
+      "CCE2"
+      "\x08\x07\x06\x05\x04\x03\x02\x01"
+      "\x03\x00\x00\x00\x00\x00\x00\x00"
+      "\x94\x01"
+      "\x06\x00\x00\x00"
+      "A: b\r\n"
+      "\x02\x00\x00\x00"
+      "xy"s;
+  const std::string bytes = encode_envelope(response, 3);
+  CHECK(printable(bytes) == printable(expected));
+  std::string error;
+  const auto view = view_envelope(bytes, error);
+  REQUIRE_MESSAGE(view.has_value(), error);
+  CHECK(view->epoch == 3);
+  CHECK(view->status == 404);
+  CHECK(view->stored_at_ms == 0x0102030405060708);
+  CHECK(view->head_lines == "A: b\r\n");
+  CHECK(view->body == "xy");
+  // CCE1 is epoch 0; the largest epoch survives the trip.
+  CHECK(view_envelope(encode_envelope(response), error)->epoch == 0);
+  CHECK(view_envelope(encode_envelope(response, UINT64_MAX), error)->epoch == UINT64_MAX);
+  // A CCE2 cut inside its epoch is refused, not read as CCE1.
+  CHECK_FALSE(view_envelope(bytes.substr(0, 20), error).has_value());
+}
+
 TEST_CASE("encode_envelope and decode_envelope round trip") {
   struct Case {
     std::string_view name;

@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "cache/scripts.h"
 #include "unit_support.h"
 
 namespace cachecar {
@@ -51,12 +52,20 @@ std::string bulk(std::string_view bytes) {
   return "$" + std::to_string(bytes.size()) + "\r\n" + std::string(bytes) + "\r\n";
 }
 
-// An MGET reply of the value and the guard, each already RESP.
-std::string mget(std::string_view value, std::string_view guard) {
-  return "*2\r\n" + std::string(value) + std::string(guard);
+constexpr std::string_view kNil = "$-1\r\n";
+
+// An MGET reply of the value, the guard and the epoch, each already RESP (the epoch nil by
+// default: never bumped).
+std::string mget(std::string_view value, std::string_view guard, std::string_view epoch = kNil) {
+  return "*3\r\n" + std::string(value) + std::string(guard) + std::string(epoch);
 }
 
-constexpr std::string_view kNil = "$-1\r\n";
+// The same for a format: body route, whose MGET also reads the entry's epoch stamp.
+std::string bare_mget(std::string_view value, std::string_view guard,
+                      std::string_view epoch = kNil, std::string_view stamp = kNil) {
+  return "*4\r\n" + std::string(value) + std::string(guard) + std::string(epoch) +
+         std::string(stamp);
+}
 
 // 2023-11-14T22:13:20Z.
 constexpr int64_t kStoredAt = 1'700'000'000'000;
@@ -66,20 +75,22 @@ const CachedResponse kStored{203, "Content-Type: text/plain\r\nETag: \"v1\"\r\n"
 
 using Args = std::vector<std::string>;
 
-TEST_CASE("lookup_commands: MGET of the key and its guard, PTTL for format: body") {
+TEST_CASE("lookup_commands: MGET of the key, its guard and the epoch, PTTL for format: body") {
   const Config config = parse_ok(kRoutes);
   {
     const RequestPlan plan = lookup_plan(config, "/products/42");
     const std::vector<RedisCommand> commands = lookup_commands(plan);
     REQUIRE(commands.size() == 1);
-    CHECK(commands[0].args == Args{"MGET", "cc:product:42", "cc:gen:{cc:product:42}"});
+    CHECK(commands[0].args ==
+          Args{"MGET", "cc:product:42", "cc:gen:{cc:product:42}", "cc:cachecar:epoch"});
     CHECK(commands[0].script == nullptr);
   }
   {
     const RequestPlan plan = lookup_plan(config, "/bare/7");
     const std::vector<RedisCommand> commands = lookup_commands(plan);
     REQUIRE(commands.size() == 2);
-    CHECK(commands[0].args == Args{"MGET", "cc:bare:7", "cc:gen:{cc:bare:7}"});
+    CHECK(commands[0].args == Args{"MGET", "cc:bare:7", "cc:gen:{cc:bare:7}", "cc:cachecar:epoch",
+                                   "cc:epoch:{cc:bare:7}"});
     CHECK(commands[1].args == Args{"PTTL", "cc:bare:7"});
     CHECK(commands[1].script == nullptr);
   }
@@ -139,7 +150,7 @@ TEST_CASE("read_lookup: a hit for a format: body route, its Age from the TTL lef
   const RequestPlan plan = lookup_plan(config, "/bare/7");
   for (const Case& c : cases) {
     CAPTURE(c.name);
-    std::vector<std::string> bytes{mget(bulk("a,b\n1,2\n"), std::string(kNil))};
+    std::vector<std::string> bytes{bare_mget(bulk("a,b\n1,2\n"), kNil)};
     if (!c.pttl.empty()) {
       bytes.push_back(c.pttl);
     }
@@ -156,7 +167,7 @@ TEST_CASE("read_lookup: a hit for a format: body route, its Age from the TTL lef
   }
   // A bare body is served as it is, even one that looks like an envelope.
   const std::vector<RedisReplyPtr> replies =
-      replies_of({mget(bulk(encode_envelope(kStored)), std::string(kNil)), ":60000\r\n"});
+      replies_of({bare_mget(bulk(encode_envelope(kStored)), kNil), ":60000\r\n"});
   const LookupResult result = read_lookup(plan, replies, kStoredAt);
   REQUIRE(result.kind == LookupResult::Kind::Hit);
   CHECK(result.view().body == encode_envelope(kStored));
@@ -193,11 +204,11 @@ TEST_CASE("read_lookup: misses, the guard they saw, and what was wrong") {
       {"a truncated envelope", false, {mget(bulk(truncated), bulk("4"))}, "4", "never served"},
       {"another envelope version", false, {mget(bulk(foreign_version), nil)}, "", "never served"},
       {"no answer", false, {}, std::nullopt, ""},
-      {"format: body, nil value", true, {mget(nil, nil), ":-2\r\n"}, "", ""},
-      {"format: body, nil value, a guard", true, {mget(nil, bulk("9")), ":-2\r\n"}, "9", ""},
+      {"format: body, nil value", true, {bare_mget(nil, nil), ":-2\r\n"}, "", ""},
+      {"format: body, nil value, a guard", true, {bare_mget(nil, bulk("9")), ":-2\r\n"}, "9", ""},
       {"format: body, the whole MGET an error", true, {"-LOADING loading\r\n", ":-2\r\n"},
        std::nullopt, "LOADING loading"},
-      {"format: body, the value an integer", true, {mget(":5\r\n", nil), ":100\r\n"}, "",
+      {"format: body, the value an integer", true, {bare_mget(":5\r\n", nil), ":100\r\n"}, "",
        "non-string"},
       {"format: body, no answer", true, {}, std::nullopt, ""},
   };
@@ -234,6 +245,82 @@ TEST_CASE("read_lookup: a hit does not need the guard") {
     CHECK(result.age_seconds == 2);
     CHECK(result.view().body == "hello");
   }
+}
+
+TEST_CASE("read_lookup: the cache epoch decides whether an entry predates the last bump") {
+  struct Case {
+    std::string_view name;
+    bool bare;
+    std::vector<std::string> replies;
+    bool hit;
+    std::optional<std::string> seen_guard;  // misses only
+    uint64_t epoch;                         // misses only: what a fill stamps
+    std::string_view problem;               // a part of it; "" when there must be none
+  };
+  const std::string envelope_0 = bulk(encode_envelope(kStored));
+  const std::string envelope_3 = bulk(encode_envelope(kStored, 3));
+  const std::string nil(kNil);
+  const std::string body = bulk("a,b\n");
+  const Case cases[] = {
+      {"never bumped, an entry of epoch 0", false, {mget(envelope_0, nil, nil)}, true, {}, 0, ""},
+      {"epoch 0 written out", false, {mget(envelope_0, nil, bulk("0"))}, true, {}, 0, ""},
+      {"bumped to 3 since the entry", false, {mget(envelope_0, bulk("g"), bulk("3"))}, false,
+       "g", 3, ""},
+      {"stored under epoch 3", false, {mget(envelope_3, nil, bulk("3"))}, true, {}, 0, ""},
+      {"stored under 3, now 4", false, {mget(envelope_3, nil, bulk("4"))}, false, "", 4, ""},
+      // The epoch key was lost (evicted, flushed): its entries are not trusted either.
+      {"stored under 3, the epoch gone", false, {mget(envelope_3, nil, nil)}, false, "", 0, ""},
+      {"an epoch that is not a number", false, {mget(envelope_0, nil, bulk("x1"))}, false,
+       std::nullopt, 0, "not a number"},
+      {"a negative epoch", false, {mget(nil, nil, bulk("-1"))}, false, std::nullopt, 0,
+       "not a number"},
+      {"an empty epoch", false, {mget(envelope_0, nil, bulk(""))}, false, std::nullopt, 0,
+       "not a number"},
+      {"the epoch an error", false, {mget(envelope_0, nil, "-ERR x\r\n")}, false, std::nullopt, 0,
+       "not a number"},
+      {"format: body, no stamp, never bumped", true, {bare_mget(body, nil), ":1000\r\n"}, true,
+       {}, 0, ""},
+      {"format: body, stamped 2, epoch 2", true,
+       {bare_mget(body, nil, bulk("2"), bulk("2")), ":1000\r\n"}, true, {}, 0, ""},
+      {"format: body, written by the app, then a bump", true,
+       {bare_mget(body, nil, bulk("2"), nil), ":1000\r\n"}, false, "", 2, ""},
+      {"format: body, stamped 1, epoch 2", true,
+       {bare_mget(body, bulk("g"), bulk("2"), bulk("1")), ":1000\r\n"}, false, "g", 2, ""},
+  };
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan envelope_plan = lookup_plan(config, "/products/42");
+  const RequestPlan bare_plan = lookup_plan(config, "/bare/7");
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const std::vector<RedisReplyPtr> replies = replies_of(c.replies);
+    const LookupResult result = read_lookup(c.bare ? bare_plan : envelope_plan, replies, kStoredAt);
+    CAPTURE(result.problem);
+    REQUIRE((result.kind == LookupResult::Kind::Hit) == c.hit);
+    if (!c.hit) {
+      CHECK(result.seen_guard == c.seen_guard);
+      CHECK(result.epoch == c.epoch);
+    }
+    if (c.problem.empty()) {
+      CHECK(result.problem.empty());
+    } else {
+      CHECK(result.problem.find(c.problem) != std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("read_lookup: a fenced key is never served nor filled") {
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan plan = lookup_plan(config, "/products/42");
+  const std::string fence = bulk(std::string(kFenceTokenPrefix) + "abc-1");
+  for (const std::string& value : {bulk(encode_envelope(kStored)), std::string(kNil)}) {
+    const std::vector<RedisReplyPtr> replies = replies_of({mget(value, fence)});
+    const LookupResult result = read_lookup(plan, replies, kStoredAt);
+    CHECK(result.kind == LookupResult::Kind::Miss);
+    CHECK(result.seen_guard == std::nullopt);
+  }
+  // A guard that merely contains the word is an ordinary token.
+  const std::vector<RedisReplyPtr> replies = replies_of({mget(std::string(kNil), bulk("a-fence-1"))});
+  CHECK(read_lookup(plan, replies, kStoredAt).seen_guard == "a-fence-1");
 }
 
 }  // namespace

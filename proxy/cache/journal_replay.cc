@@ -1,0 +1,111 @@
+#include "cache/journal_replay.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "cache/cache_store.h"
+#include "cache/scripts.h"
+
+namespace cachecar {
+namespace {
+
+constexpr std::chrono::milliseconds kFirstBackoff{100};
+constexpr std::chrono::milliseconds kMaxBackoff{2'000};
+
+}  // namespace
+
+JournalReplay::JournalReplay(uv_loop_t* loop, CacheStore& store, InvalidationJournal& journal)
+    : store_(store), journal_(journal), retry_timer_(make_timer(loop, this)) {}
+
+JournalReplay::~JournalReplay() {
+  if (call_ != nullptr) {
+    store_.redis().cancel(call_);
+  }
+}
+
+void JournalReplay::stop() {
+  retry_timer_.reset();
+  if (call_ != nullptr) {
+    store_.redis().cancel(call_);
+    call_ = nullptr;
+  }
+}
+
+void JournalReplay::kick() {
+  if (call_ != nullptr || journal_.empty() || !store_.available()) {
+    return;  // a batch is out, nothing is owed, or Redis's return will call again
+  }
+  if (retry_timer_ && uv_is_active(reinterpret_cast<uv_handle_t*>(retry_timer_.get()))) {
+    return;  // backing off after a refusal
+  }
+  batch_ = journal_.next_batch(kBatchKeys);
+  std::vector<RedisCommand> commands;
+  for (const std::string& epoch_key : batch_.epoch_keys) {
+    RedisCommand bump;
+    bump.script = &kBumpEpochScript;
+    bump.num_keys = 1;
+    bump.args = {epoch_key};
+    commands.push_back(std::move(bump));
+  }
+  if (!batch_.keys.empty()) {
+    commands.push_back(store_.invalidation_command(batch_.keys));
+  }
+  call_ = store_.redis().submit(std::move(commands), *this, 0);
+}
+
+void JournalReplay::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
+  call_ = nullptr;
+  if (replies.empty() && !store_.available()) {
+    // The connection went: the client reconnects with its own backoff, and its return
+    // kicks the replay.
+    batch_ = {};
+    return;
+  }
+  if (replies.empty()) {
+    retry_later("Redis did not answer");
+    return;
+  }
+  for (const RedisReplyPtr& reply : replies) {
+    if (is_error(reply.get())) {
+      retry_later(reply_text(reply.get()));
+      return;
+    }
+  }
+  journal_.confirm(batch_);
+  if (batch_.epoch_record != 0) {
+    spdlog::info("cache epoch bumped: every entry stored before it is now a miss");
+  }
+  spdlog::debug("cache invalidation journal: {} key(s) replayed, {} still owed",
+                batch_.keys.size(), journal_.size());
+  backoff_ = std::chrono::milliseconds(0);
+  logged_failure_ = false;
+  batch_ = {};
+  if (journal_.empty()) {
+    spdlog::info("cache invalidation journal replayed; {} key(s) in all since start",
+                 journal_.stats().replayed);
+    if (on_emptied_) {
+      on_emptied_();
+    }
+    return;
+  }
+  kick();
+}
+
+void JournalReplay::retry_later(std::string_view why) {
+  if (!logged_failure_) {
+    spdlog::warn("cache invalidation journal: replay of {} key(s) failed ({}); retrying",
+                 batch_.keys.size(), why);
+    logged_failure_ = true;
+  }
+  batch_ = {};
+  if (!retry_timer_) {
+    return;  // stopped
+  }
+  backoff_ = std::clamp(backoff_ * 2, kFirstBackoff, kMaxBackoff);
+  uv_timer_start(
+      retry_timer_.get(), [](uv_timer_t* timer) { owner_of<JournalReplay>(timer)->kick(); },
+      static_cast<uint64_t>(backoff_.count()), 0);
+}
+
+}  // namespace cachecar

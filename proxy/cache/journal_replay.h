@@ -1,0 +1,54 @@
+#pragma once
+// Sends a worker's owed invalidations (cache/invalidation_journal.h) to Redis: the epoch bump
+// first when one is owed, then the keys in batches, each batch one invalidation script, so a
+// guard is moved and its key deleted exactly as the write's own invalidation would have.
+// Starts when Redis becomes ready and whenever something is owed; after a failure (an error
+// reply such as OOM, or no answer) it retries with backoff, so a Redis that stays connected
+// but refuses is retried too. One batch in flight at a time.
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "cache/invalidation_journal.h"
+#include "redis/redis_client.h"
+#include "uv/handle.h"
+
+namespace cachecar {
+
+class CacheStore;
+
+class JournalReplay final : private RedisWaiter {
+ public:
+  // Keys per invalidation script: enough to empty a large journal quickly, few enough that
+  // one script does not stall Redis for other clients.
+  static constexpr size_t kBatchKeys = 256;
+
+  JournalReplay(uv_loop_t* loop, CacheStore& store, InvalidationJournal& journal);
+  ~JournalReplay();
+  JournalReplay(const JournalReplay&) = delete;
+  JournalReplay& operator=(const JournalReplay&) = delete;
+
+  // Replays now if Redis is ready and no batch is in flight; otherwise when one of those ends.
+  void kick();
+  void on_emptied(std::function<void()> callback) { on_emptied_ = std::move(callback); }
+  void stop();
+
+ private:
+  void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
+  void retry_later(std::string_view why);
+
+  CacheStore& store_;
+  InvalidationJournal& journal_;
+  UvPtr<uv_timer_t> retry_timer_;
+  RedisClient::Call* call_ = nullptr;
+  InvalidationJournal::Batch batch_;  // what call_ replays
+  std::chrono::milliseconds backoff_{0};
+  bool logged_failure_ = false;
+  std::function<void()> on_emptied_;
+};
+
+}  // namespace cachecar

@@ -1,0 +1,71 @@
+#pragma once
+// The write side of the cache, a stage of its own: what a write on an invalidating route owes
+// Redis so that no read after its answer sees the entry it made stale.
+//
+//   journal mode (default): forward; a 2xx answer waits until Redis confirms the keys deleted.
+//     Unconfirmed (refused, timed out, disconnected, an error reply): the keys go to the
+//     worker's journal (cache/invalidation_journal.h) and the answer is released.
+//   reject mode: before forwarding, fence the keys in Redis (their guards take a fence token,
+//     their entries are deleted), so every replica bypasses them while the write commits;
+//     Redis unreachable or the fence unconfirmed: 503, and nothing is forwarded. After the
+//     answer, whatever it is, the invalidation replaces the fence (journaled if unconfirmed).
+//
+// A write whose invalidation is still out when the stage goes away (the client left) journals
+// its keys: the call's outcome will never be known, and a replay is harmless.
+
+#include <cstdint>
+#include <vector>
+
+#include "cache/cache_store.h"
+#include "cache/plan.h"
+#include "config/config.h"
+#include "redis/redis_client.h"
+
+namespace cachecar {
+
+class WriteInvalidation final : private RedisWaiter {
+ public:
+  class Listener {
+   public:
+    // The fence is in place (true: forward the write) or could not be confirmed (false:
+    // answer 503 without forwarding).
+    virtual void on_fence_done(bool fenced) = 0;
+    // The answer held by after_response() may go.
+    virtual void on_invalidation_done() = 0;
+
+   protected:
+    ~Listener() = default;
+  };
+
+  enum class Start {
+    Forward,  // nothing to wait for
+    Wait,     // the fence is out: on_fence_done() follows
+    Refuse,   // Redis is known to be unreachable: answer 503 now
+  };
+
+  // Requires: `store` and `plan` outlive the stage.
+  WriteInvalidation(CacheStore& store, const RequestPlan& plan, Listener& listener)
+      : store_(store), plan_(plan), listener_(listener) {}
+  ~WriteInvalidation();
+  WriteInvalidation(const WriteInvalidation&) = delete;
+  WriteInvalidation& operator=(const WriteInvalidation&) = delete;
+
+  // Before the write is forwarded.
+  Start begin(const Config& config);
+  // The upstream answered `status`. True when the answer must wait for
+  // on_invalidation_done().
+  bool after_response(int status);
+
+ private:
+  enum Tag : uint64_t { kFenceTag = 1, kInvalidateTag = 2 };
+
+  void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
+
+  CacheStore& store_;
+  const RequestPlan& plan_;
+  Listener& listener_;
+  RedisClient::Call* call_ = nullptr;
+  bool fenced_ = false;
+};
+
+}  // namespace cachecar
