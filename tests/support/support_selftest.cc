@@ -2,24 +2,35 @@
 // stands in front of (redis-server, a real TCP socket, a real child process), so an
 // integration-test failure can be trusted to be cachecar's.
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "support/fault_proxy.h"
 #include "support/free_port.h"
 #include "support/http_client.h"
 #include "support/process.h"
 #include "support/redis_server.h"
+#include "support/socket_util.h"
 #include "support/temp_dir.h"
 #include "support/test_upstream.h"
 
@@ -675,5 +686,375 @@ TEST_CASE("product_api serves the demo catalogue and exits cleanly") {
   CHECK(api.wait_exit(5s) == 0);
 }
 #endif
+
+// FaultProxy, between a raw RESP client and a real redis-server: each fault as the client sees it.
+namespace {
+
+using Fault = FaultProxy::Fault;
+
+constexpr std::string_view kPing = "*1\r\n$4\r\nPING\r\n";
+
+// Built with append(), as encode_command in redis_server.cc is (GCC bug 105329).
+std::string resp_command(const std::vector<std::string>& argv) {
+  std::string out;
+  out.append("*").append(std::to_string(argv.size())).append("\r\n");
+  for (const std::string& arg : argv) {
+    out.append("$").append(std::to_string(arg.size())).append("\r\n").append(arg).append("\r\n");
+  }
+  return out;
+}
+
+// How a read ended when it did not yield a line: "<timed out>", "<connection reset>", ...
+std::string status_text(IoStatus status) {
+  return std::string("<").append(to_string(status)).append(">");
+}
+
+// A raw RESP client, so a test sees exactly what crosses the proxy.
+class RespClient {
+ public:
+  explicit RespClient(int port, std::chrono::milliseconds timeout = 2s)
+      : fd_(connect_loopback(port, 2s)), reader_(fd_.get()) {
+    set_io_timeout(fd_.get(), timeout);
+  }
+
+  void set_timeout(std::chrono::milliseconds timeout) { set_io_timeout(fd_.get(), timeout); }
+  IoStatus send(std::string_view bytes) { return send_all(fd_.get(), bytes); }
+
+  // One reply line without its CRLF ("+PONG", ":2", "$5"), or status_text() of what ended
+  // the read.
+  std::string line() {
+    const ReadResult result = reader_.read_until("\r\n", 64 * 1024);
+    return result.status == IoStatus::Ok ? result.text : status_text(result.status);
+  }
+
+  // A bulk reply's bytes, or "<unexpected: LINE>" / status_text() otherwise.
+  std::string bulk() {
+    const std::string head = line();
+    if (head.size() < 2 || head[0] != '$') {
+      return "<unexpected: " + head + ">";
+    }
+    std::string bytes;
+    const IoStatus status = reader_.read_exact(
+        std::stoul(head.substr(1)), [&bytes](std::string_view piece) { bytes.append(piece); });
+    if (status != IoStatus::Ok) {
+      return status_text(status);
+    }
+    const std::string end = line();
+    return end.empty() ? bytes : "<unterminated: " + end + ">";
+  }
+
+ private:
+  UniqueFd fd_;
+  SocketReader reader_;
+};
+
+// What a client that connects to `port` and sends PING gets: "+PONG", "<refused>",
+// "<connection reset>", "<connection closed by peer>", "<timed out>", ...
+std::string ping_outcome(int port, std::chrono::milliseconds timeout = 2s) {
+  ConnectResult connected = try_connect_loopback(port, 2s);
+  if (!connected.fd.valid()) {
+    if (connected.error.find(std::strerror(ECONNREFUSED)) != std::string::npos) {
+      return "<refused>";
+    }
+    // A reset that overtakes the handshake's completion shows up in the connect.
+    if (connected.error.find(std::strerror(ECONNRESET)) != std::string::npos) {
+      return status_text(IoStatus::Reset);
+    }
+    return connected.error;
+  }
+  set_io_timeout(connected.fd.get(), timeout);
+  if (const IoStatus status = send_all(connected.fd.get(), kPing); status != IoStatus::Ok) {
+    return status_text(status);
+  }
+  SocketReader reader(connected.fd.get());
+  const ReadResult result = reader.read_until("\r\n", 1024);
+  return result.status == IoStatus::Ok ? result.text : status_text(result.status);
+}
+
+// errno of a plain blocking connect() to 127.0.0.1:port, or 0 if it connected.
+int connect_errno(int port) {
+  const UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(fd.valid());
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? 0
+                                                                                         : errno;
+}
+
+size_t thread_count() {
+  size_t count = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    ++count;
+  }
+  return count;
+}
+
+// CPU time used by this process (all its threads), to tell waiting from spinning.
+std::chrono::milliseconds cpu_time() {
+  timespec ts{};
+  REQUIRE(::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) == 0);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::seconds(ts.tv_sec) +
+                                                               std::chrono::nanoseconds(ts.tv_nsec));
+}
+
+// A number from a Redis INFO section, e.g. info_field(redis, "clients", "connected_clients:").
+long long info_field(RedisServer& redis, const std::string& section, std::string_view field) {
+  std::istringstream info(redis.command({"INFO", section}));
+  std::string line;
+  while (std::getline(info, line)) {
+    if (line.rfind(field, 0) == 0) {
+      return std::stoll(line.substr(field.size()));
+    }
+  }
+  return -1;
+}
+
+// Redis's client count, which includes the connection that asks.
+long long redis_clients(RedisServer& redis) {
+  return info_field(redis, "clients", "connected_clients:");
+}
+
+// PING commands Redis has executed (RedisServer's own start-up check included).
+long long redis_pings(RedisServer& redis) {
+  return info_field(redis, "commandstats", "cmdstat_ping:calls=");
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 2s) {
+  const auto deadline = Clock::now() + timeout;
+  while (!condition()) {
+    if (Clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// Whether a TCP socket whose local port is `port` is in TIME_WAIT (state 06 in /proc/net/tcp).
+bool time_wait_on(int port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // header
+  while (std::getline(table, line)) {
+    std::istringstream fields(line);
+    std::string slot;
+    std::string local;
+    std::string remote;
+    std::string state;
+    fields >> slot >> local >> remote >> state;
+    const size_t colon = local.find(':');
+    if (colon != std::string::npos && std::stoi(local.substr(colon + 1), nullptr, 16) == port &&
+        state == "06") {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("FaultProxy None forwards both ways, and stop leaves no thread or fd behind") {
+  RedisServer redis;
+  const size_t fds_before = open_fd_count();
+  const size_t threads_before = thread_count();
+  {
+    FaultProxy proxy(redis.port());
+    CHECK(thread_count() == threads_before + 1);
+    CHECK(proxy.port() != redis.port());
+    CHECK(proxy.redis_url() == "redis://127.0.0.1:" + std::to_string(proxy.port()));
+
+    RespClient client(proxy.port());
+    REQUIRE(client.send(kPing) == IoStatus::Ok);
+    CHECK(client.line() == "+PONG");
+    // Larger than the proxy's 1 MiB queue and the socket buffers, so both directions go
+    // through partial writes and back-pressure.
+    const std::string big = pattern_chunk(0, 3 * 1024 * 1024);
+    REQUIRE(client.send(resp_command({"SET", "big", big})) == IoStatus::Ok);
+    CHECK(client.line() == "+OK");
+    const std::optional<std::string> stored = redis.get("big");
+    REQUIRE(stored);
+    CHECK(stored->size() == big.size());
+    CHECK((*stored == big));  // not decomposed: a failure would print 3 MB
+    REQUIRE(client.send(resp_command({"GET", "big"})) == IoStatus::Ok);
+    const std::string fetched = client.bulk();
+    CHECK(fetched.size() == big.size());
+    CHECK((fetched == big));
+
+    RespClient second(proxy.port());
+    REQUIRE(second.send(kPing) == IoStatus::Ok);
+    CHECK(second.line() == "+PONG");
+    CHECK(proxy.connections_accepted() == 2);
+
+    const auto start = Clock::now();
+    proxy.stop();
+    proxy.stop();  // idempotent
+    CHECK(since(start) < 1s);
+    CHECK(client.line() == status_text(IoStatus::Eof));
+    CHECK(ping_outcome(proxy.port()) == "<refused>");
+    proxy.set_fault(Fault::Reset);  // after stop() it does nothing, and does not wait
+  }
+  CHECK(open_fd_count() == fds_before);
+  CHECK(thread_count() == threads_before);
+}
+
+TEST_CASE("FaultProxy Blackhole forwards nothing, and leaving it resets the held connections") {
+  RedisServer redis;
+  FaultProxy proxy(redis.port());
+  RespClient held(proxy.port(), 300ms);
+  RespClient quitter(proxy.port());
+  REQUIRE(held.send(kPing) == IoStatus::Ok);
+  REQUIRE(held.line() == "+PONG");
+  REQUIRE(quitter.send(kPing) == IoStatus::Ok);
+  REQUIRE(quitter.line() == "+PONG");
+  const long long pings = redis_pings(redis);
+  REQUIRE(pings > 0);
+
+  proxy.set_fault(Fault::Blackhole);
+  REQUIRE(held.send(kPing) == IoStatus::Ok);
+  const auto start = Clock::now();
+  const auto cpu_start = cpu_time();
+  CHECK(held.line() == status_text(IoStatus::Timeout));
+  CHECK(since(start) >= 250ms);
+  CHECK(cpu_time() - cpu_start < 100ms);  // the proxy waits in poll(), it does not spin
+  // New connections are accepted and held as well.
+  RespClient late(proxy.port(), 300ms);
+  REQUIRE(late.send(kPing) == IoStatus::Ok);
+  CHECK(late.line() == status_text(IoStatus::Timeout));
+  CHECK(proxy.connections_accepted() == 3);
+  CHECK(redis_pings(redis) == pings);  // the held PINGs never reached Redis
+
+  // A held client that closes is let go: the proxy drops its connection to Redis. Redis
+  // counts the proxy's connections for `held` and `quitter` and the one asking.
+  CHECK(eventually([&] { return redis_clients(redis) == 3; }));
+  { [[maybe_unused]] const RespClient closing = std::move(quitter); }
+  CHECK(eventually([&] { return redis_clients(redis) == 2; }));
+
+  proxy.set_fault(Fault::None);
+  held.set_timeout(2s);
+  late.set_timeout(2s);
+  CHECK(held.line() == status_text(IoStatus::Reset));
+  CHECK(late.line() == status_text(IoStatus::Reset));
+  CHECK(ping_outcome(proxy.port()) == "+PONG");
+}
+
+TEST_CASE("FaultProxy Delay holds each chunk in order, and back to None delivers the queue first") {
+  RedisServer redis;
+  FaultProxy proxy(redis.port());
+  RespClient client(proxy.port());
+  proxy.set_fault(Fault::Delay, 300ms);
+
+  auto start = Clock::now();
+  const auto cpu_start = cpu_time();
+  REQUIRE(client.send(kPing) == IoStatus::Ok);
+  CHECK(client.line() == "+PONG");
+  const auto round_trip = since(start);
+  CHECK(round_trip >= 550ms);  // 300 ms each way
+  CHECK(round_trip < 2s);
+  CHECK(cpu_time() - cpu_start < 150ms);  // timed waits, not a spin
+
+  // SET and INCR are queued under the delay when it ends; GET, sent without delay, must still
+  // wait behind them, or it would read a missing key.
+  start = Clock::now();
+  REQUIRE(client.send(resp_command({"SET", "k", "1"})) == IoStatus::Ok);
+  REQUIRE(client.send(resp_command({"INCR", "k"})) == IoStatus::Ok);
+  proxy.set_fault(Fault::None);
+  REQUIRE(client.send(resp_command({"GET", "k"})) == IoStatus::Ok);
+  CHECK(client.line() == "+OK");
+  CHECK(client.line() == ":2");
+  CHECK(client.bulk() == "2");
+  CHECK(since(start) >= 250ms);
+
+  start = Clock::now();
+  REQUIRE(client.send(kPing) == IoStatus::Ok);
+  CHECK(client.line() == "+PONG");
+  CHECK(since(start) < 200ms);
+}
+
+TEST_CASE("FaultProxy keeps the stream in order while another thread flips Delay and None") {
+  RedisServer redis;
+  FaultProxy proxy(redis.port());
+  RespClient client(proxy.port(), 5s);
+  std::atomic<bool> done{false};
+  std::thread flipper([&] {
+    for (int i = 0; !done; ++i) {
+      proxy.set_fault(i % 2 == 0 ? Fault::Delay : Fault::None, std::chrono::milliseconds(i % 7));
+    }
+  });
+  std::string expected;
+  for (int i = 0; i < 200; ++i) {
+    REQUIRE(client.send(resp_command({"ECHO", std::to_string(i)})) == IoStatus::Ok);
+    expected.append(std::to_string(i)).append(" ");
+    std::this_thread::sleep_for(1ms);
+  }
+  std::string received;
+  for (int i = 0; i < 200; ++i) {
+    received.append(client.bulk()).append(" ");
+  }
+  done = true;
+  flipper.join();
+  CHECK(received == expected);
+}
+
+TEST_CASE("FaultProxy Reset resets open connections and every new one") {
+  RedisServer redis;
+  FaultProxy proxy(redis.port());
+  RespClient open(proxy.port());
+  REQUIRE(open.send(kPing) == IoStatus::Ok);
+  REQUIRE(open.line() == "+PONG");
+  CHECK(redis_clients(redis) == 2);  // the proxy's connection and the one asking
+
+  proxy.set_fault(Fault::Reset);
+  CHECK(open.line() == status_text(IoStatus::Reset));
+  CHECK(eventually([&] { return redis_clients(redis) == 1; }));  // the target's side went too
+  CHECK(ping_outcome(proxy.port()) == status_text(IoStatus::Reset));
+  CHECK(ping_outcome(proxy.port()) == status_text(IoStatus::Reset));
+  CHECK(proxy.connections_accepted() == 3);  // accepted, then reset
+
+  proxy.set_fault(Fault::None);
+  CHECK(ping_outcome(proxy.port()) == "+PONG");
+}
+
+TEST_CASE("FaultProxy Refuse refuses connects, then listens again on the same port") {
+  RedisServer redis;
+  FaultProxy proxy(redis.port());
+  const int port = proxy.port();
+  RespClient open(port);
+  REQUIRE(open.send(kPing) == IoStatus::Ok);
+  REQUIRE(open.line() == "+PONG");
+
+  std::thread([&] { proxy.set_fault(Fault::Refuse); }).join();  // as an upstream handler would
+  CHECK(open.line() == status_text(IoStatus::Reset));
+  CHECK(connect_errno(port) == ECONNREFUSED);
+  CHECK(ping_outcome(port) == "<refused>");
+
+  proxy.set_fault(Fault::None);
+  CHECK(proxy.port() == port);
+  {
+    RespClient back(port);
+    REQUIRE(back.send(kPing) == IoStatus::Ok);
+    CHECK(back.line() == "+PONG");
+    // Redis closes first, so the proxy's end on `port` closes first and stays in TIME_WAIT,
+    // which the next recovery has to bind past.
+    REQUIRE(back.send(resp_command({"QUIT"})) == IoStatus::Ok);
+    CHECK(back.line() == "+OK");
+    CHECK(back.line() == status_text(IoStatus::Eof));
+  }
+  REQUIRE(eventually([&] { return time_wait_on(port); }));
+
+  proxy.set_fault(Fault::Refuse);
+  CHECK(connect_errno(port) == ECONNREFUSED);
+  proxy.set_fault(Fault::None);
+  CHECK(ping_outcome(port) == "+PONG");
+  CHECK(proxy.port() == port);
+  CHECK(proxy.connections_accepted() == 3);  // refused connects were never accepted
+}
+
+TEST_CASE("FaultProxy resets the client when the target is down") {
+  FaultProxy proxy(free_tcp_port());
+  CHECK(ping_outcome(proxy.port()) == status_text(IoStatus::Reset));
+  CHECK(proxy.connections_accepted() == 1);
+}
 
 }  // namespace cachecar::test
