@@ -46,7 +46,7 @@ TEST_CASE("admin: healthz and readyz answer, other paths and methods do not") {
   }
 }
 
-TEST_CASE("admin: a connection in use stays open; one idle for idle_timeout is closed") {
+TEST_CASE("admin: a connection in use stays open, one idle for idle_timeout is closed") {
   Stack stack("limits:\n  idle_timeout: 1s\n");
   HttpConnection scraper(stack.cachecar->admin_port());
   // Scrapes 400 ms apart for 2.4 s: well past one idle timeout after the accept, never idle

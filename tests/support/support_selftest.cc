@@ -208,7 +208,7 @@ TEST_CASE("RedisServer commands, replies and restart on the same port") {
   CHECK(redis.output().find("Ready to accept connections") != std::string::npos);
 }
 
-TEST_CASE("RedisServer pause makes commands time out; resume recovers") {
+TEST_CASE("RedisServer pause makes commands time out, resume recovers") {
   RedisServer redis;
   redis.command({"SET", "k", "v"});
   redis.pause();

@@ -1,0 +1,540 @@
+// A write during a Redis fault is never followed by a stale read (issue 13). Each fault kind
+// meets the write's invalidation: Redis hung (SIGSTOP), paused (CLIENT PAUSE), busy (DEBUG
+// SLEEP), 500 ms away, resetting connections, refusing them, and out of memory under
+// noeviction. The network faults are a FaultProxy between cachecar and a real redis-server.
+// Another client reads the same key throughout; no read that starts after the write's answer
+// may see the old value, during the fault or after it, and caching must come back by itself.
+
+#include <doctest/doctest.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <functional>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "harness.h"
+#include "support/fault_proxy.h"
+
+namespace cachecar::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kRoutes =
+    "routes:\n"
+    "  - path: /products/{id}\n"
+    "    key: product:{id}\n"
+    "    ttl: 300s\n"
+    "  - path: /bare/{id}\n"
+    "    key: bare:{id}\n"
+    "    ttl: 300s\n"
+    "    format: body\n";
+
+// The product API: each path holds a value that only a PUT changes, so a read showing an
+// older value than the last PUT answered is stale by construction.
+class Catalog {
+ public:
+  explicit Catalog(TestUpstream& upstream) {
+    upstream.set_handler([this](const ReceivedRequest& request) { return handle(request); });
+  }
+
+  void set(const std::string& path, const std::string& value) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    values_[path] = value;
+  }
+  // Runs once, on the upstream's thread, after the next write is applied and before it is
+  // answered: a fault injected here meets the write's invalidation, not its forwarding.
+  void on_next_write(std::function<void()> hook) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    on_write_ = std::move(hook);
+  }
+  int writes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return writes_;
+  }
+
+ private:
+  UpstreamReply handle(const ReceivedRequest& request) {
+    std::function<void()> hook;
+    UpstreamReply reply;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (request.method == "PUT") {
+        values_[request.target] = request.body;
+        ++writes_;
+        hook = std::exchange(on_write_, {});
+        reply.body = "stored";
+      } else {
+        reply.body = values_.count(request.target) ? values_[request.target] : "none";
+      }
+    }
+    if (hook) {
+      hook();
+    }
+    return reply;
+  }
+
+  mutable std::mutex mutex_;
+  std::map<std::string, std::string> values_;
+  std::function<void()> on_write_;
+  int writes_ = 0;
+};
+
+struct Read {
+  Clock::time_point started;
+  int status = 0;
+  std::string body;
+  std::string cache;
+};
+
+// GETs one path over a keep-alive connection until stopped, recording every answer.
+class Reader {
+ public:
+  Reader(int port, std::string path)
+      : runner_(std::async(std::launch::async, [this, port, path] { run(port, path); })) {}
+  ~Reader() { stop(); }
+
+  std::vector<Read> stop() {
+    stop_ = true;
+    if (runner_.valid()) {
+      runner_.get();
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    return reads_;
+  }
+
+ private:
+  void run(int port, const std::string& path) {
+    std::optional<HttpConnection> client;
+    while (!stop_) {
+      Read read;
+      read.started = Clock::now();
+      try {
+        if (!client) {
+          client.emplace(port);
+        }
+        HttpResponse response = client->request("GET", path);
+        read.status = response.status;
+        read.body = response.body;
+        read.cache = response.header("X-Cache").value_or("");
+      } catch (const std::exception& e) {
+        read.body = e.what();
+        client.reset();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        reads_.push_back(std::move(read));
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::vector<Read> reads_;
+  std::future<void> runner_;
+};
+
+// Every read that started after `after` saw `value`, and every read was answered 200.
+void check_no_stale_read(const std::vector<Read>& reads, Clock::time_point after,
+                         const std::string& value) {
+  int after_count = 0;
+  for (const Read& read : reads) {
+    CHECK_MESSAGE(read.status == 200, "a read failed: ", read.body);
+    if (read.started > after) {
+      ++after_count;
+      CHECK_MESSAGE(read.body == value, "stale read after the write: ", read.body,
+                    " (X-Cache: ", read.cache, ")");
+    }
+  }
+  CHECK(after_count > 10);  // the reader ran through the fault and the recovery
+}
+
+HttpResponse get(int port, const std::string& path) { return http_request(port, "GET", path); }
+
+// A fill is fire and forget: it lands in Redis shortly after the miss is answered.
+bool wait_for_key(RedisServer& redis, const std::string& key) {
+  const auto deadline = Clock::now() + 3s;
+  while (!redis.get(key).has_value()) {
+    if (Clock::now() > deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+// GETs until a HIT (caching is back), checking every answer; false after 10 s.
+bool wait_for_hit(int port, const std::string& path, const std::string& value) {
+  const auto deadline = Clock::now() + 10s;
+  while (Clock::now() < deadline) {
+    HttpResponse response = get(port, path);
+    CHECK(response.body == value);
+    if (response.header("X-Cache") == "HIT") {
+      return true;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+// A sample of cachecar's /metrics ("name value"), or -1 when absent.
+double metric(const Cachecar& cachecar, const std::string& name) {
+  const std::string text = http_request(cachecar.admin_port(), "GET", "/metrics").body;
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+// Waits out the heartbeat that copies a worker's counters (at most a second old).
+bool wait_for_metric(const Cachecar& cachecar, const std::string& name,
+                     const std::function<bool(double)>& good) {
+  const auto deadline = Clock::now() + 4s;
+  while (Clock::now() < deadline) {
+    if (good(metric(cachecar, name))) {
+      return true;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+enum class FaultKind { Sigstop, ClientPause, DebugSleep, Latency, Reset, Refused, OutOfMemory };
+
+const char* name_of(FaultKind kind) {
+  switch (kind) {
+    case FaultKind::Sigstop:
+      return "SIGSTOP";
+    case FaultKind::ClientPause:
+      return "CLIENT PAUSE";
+    case FaultKind::DebugSleep:
+      return "DEBUG SLEEP";
+    case FaultKind::Latency:
+      return "500 ms latency";
+    case FaultKind::Reset:
+      return "connections reset";
+    case FaultKind::Refused:
+      return "port refused";
+    case FaultKind::OutOfMemory:
+      return "OOM under noeviction";
+  }
+  return "?";
+}
+
+// Redis and the network to it, with one fault that can be started and ended.
+struct FaultyRedis {
+  RedisServer redis{{"--enable-debug-command", "yes"}};
+  FaultProxy proxy{redis.port()};
+  std::future<void> sleeper;  // DEBUG SLEEP blocks its caller
+  Clock::time_point pause_ends;
+
+  void inject(FaultKind kind) {
+    switch (kind) {
+      case FaultKind::Sigstop:
+        redis.pause();
+        break;
+      case FaultKind::ClientPause:
+        // Bounded: CLIENT UNPAUSE would itself wait behind the pause.
+        redis.command({"CLIENT", "PAUSE", "1200", "ALL"});
+        pause_ends = Clock::now() + 1200ms;
+        break;
+      case FaultKind::DebugSleep: {
+        const int port = redis.port();
+        sleeper = std::async(std::launch::async, [port] {
+          const UniqueFd fd = connect_loopback(port, 2s);
+          send_all(fd.get(), "*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n$3\r\n1.2\r\n");
+          set_io_timeout(fd.get(), 5s);
+          char reply[16];
+          [[maybe_unused]] const ssize_t n = ::recv(fd.get(), reply, sizeof(reply), 0);
+        });
+        std::this_thread::sleep_for(50ms);  // the sleep has begun
+        break;
+      }
+      case FaultKind::Latency:
+        proxy.set_fault(FaultProxy::Fault::Delay, 500ms);
+        break;
+      case FaultKind::Reset:
+        proxy.set_fault(FaultProxy::Fault::Reset);
+        break;
+      case FaultKind::Refused:
+        proxy.set_fault(FaultProxy::Fault::Refuse);
+        break;
+      case FaultKind::OutOfMemory:
+        redis.command({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+        redis.command({"CONFIG", "SET", "maxmemory", "1"});
+        break;
+    }
+  }
+
+  void recover(FaultKind kind) {
+    switch (kind) {
+      case FaultKind::Sigstop:
+        redis.resume();
+        break;
+      case FaultKind::ClientPause:
+        std::this_thread::sleep_until(pause_ends + 50ms);
+        break;
+      case FaultKind::DebugSleep:
+        sleeper.get();
+        break;
+      case FaultKind::Latency:
+      case FaultKind::Reset:
+      case FaultKind::Refused:
+        proxy.set_fault(FaultProxy::Fault::None);
+        break;
+      case FaultKind::OutOfMemory:
+        redis.command({"CONFIG", "SET", "maxmemory", "0"});
+        break;
+    }
+  }
+};
+
+std::string cachecar_yaml(const TestUpstream& upstream, const std::string& redis_url,
+                          const std::string& extra = "") {
+  return "upstream:\n  url: " + upstream.url() +
+         "\n  timeout: 2s\n"
+         "redis:\n  url: " +
+         redis_url +
+         "\n  command_timeout: 100ms\n  connect_timeout: 300ms\n"
+         "drain_timeout: 2s\n" +
+         extra + kRoutes;
+}
+
+void wait_connected(Cachecar& cachecar) {
+  REQUIRE_MESSAGE(cachecar.process().wait_for_output(": connected", 5s), cachecar.output());
+}
+
+enum class Timing { BeforeTheWrite, DuringTheWrite };
+
+void write_during_fault(FaultKind kind, Timing timing) {
+  const std::string fault = name_of(kind);
+  const std::string when =
+      timing == Timing::BeforeTheWrite ? "fault before the write" : "fault during the write";
+  CAPTURE(fault);
+  CAPTURE(when);
+  FaultyRedis faulty;
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  catalog.set("/products/1", "v1");
+  Cachecar cachecar(cachecar_yaml(upstream, faulty.proxy.redis_url()));
+  wait_connected(cachecar);
+  const int port = cachecar.port();
+  REQUIRE(get(port, "/products/1").body == "v1");
+  REQUIRE(wait_for_hit(port, "/products/1", "v1"));
+
+  Reader reader(port, "/products/1");
+  std::this_thread::sleep_for(100ms);
+  if (timing == Timing::BeforeTheWrite) {
+    faulty.inject(kind);
+    std::this_thread::sleep_for(300ms);
+  } else {
+    catalog.on_next_write([&faulty, kind] { faulty.inject(kind); });
+  }
+  const HttpResponse put = http_request(port, "PUT", "/products/1", {}, "v2");
+  const auto answered = Clock::now();
+  CHECK(put.status == 200);
+  CHECK(catalog.writes() == 1);
+  std::this_thread::sleep_for(300ms);  // reads go on during the fault
+  faulty.recover(kind);
+
+  CHECK(wait_for_hit(port, "/products/1", "v2"));
+  std::this_thread::sleep_for(100ms);
+  check_no_stale_read(reader.stop(), answered, "v2");
+  // The journal took the write and gave it back: a pass that never used it proves nothing.
+  CHECK(wait_for_metric(cachecar, "cachecar_invalidation_journal_recorded_total",
+                        [](double v) { return v >= 1; }));
+  CHECK(wait_for_metric(cachecar, "cachecar_invalidation_journal_keys",
+                        [](double v) { return v == 0; }));
+  CHECK(metric(cachecar, "cachecar_invalidation_journal_replayed_total") >= 1);
+  CHECK(cachecar.output().find("journaled product:1") != std::string::npos);
+}
+
+constexpr FaultKind kAllFaults[] = {FaultKind::Sigstop, FaultKind::ClientPause,
+                                    FaultKind::DebugSleep, FaultKind::Latency,
+                                    FaultKind::Reset,      FaultKind::Refused,
+                                    FaultKind::OutOfMemory};
+
+TEST_CASE("journal: a write during each Redis fault is never followed by a stale read") {
+  for (FaultKind kind : kAllFaults) {
+    SUBCASE(name_of(kind)) { write_during_fault(kind, Timing::BeforeTheWrite); }
+  }
+}
+
+TEST_CASE("journal: a fault that meets the write's own invalidation is replayed too") {
+  for (FaultKind kind : kAllFaults) {
+    SUBCASE(name_of(kind)) { write_during_fault(kind, Timing::DuringTheWrite); }
+  }
+}
+
+// Two replicas on one Redis: A reaches it through the proxy, B directly.
+struct Fleet {
+  explicit Fleet(const std::string& extra)
+      : catalog(upstream),
+        a(cachecar_yaml(upstream, faulty.proxy.redis_url(), extra)),
+        b(cachecar_yaml(upstream, faulty.redis.url(), extra)) {
+    catalog.set("/products/1", "v1");
+    wait_connected(a);
+    wait_connected(b);
+    REQUIRE(get(a.port(), "/products/1").body == "v1");
+    REQUIRE(wait_for_hit(a.port(), "/products/1", "v1"));
+    REQUIRE(wait_for_hit(b.port(), "/products/1", "v1"));
+  }
+
+  FaultyRedis faulty;
+  TestUpstream upstream;
+  Catalog catalog;
+  Cachecar a;
+  Cachecar b;
+};
+
+TEST_CASE("journal mode: another replica serves the old entry until the replay (the trade-off)") {
+  Fleet fleet("");
+  fleet.catalog.on_next_write([&fleet] { fleet.faulty.proxy.set_fault(FaultProxy::Fault::Refuse); });
+  CHECK(http_request(fleet.a.port(), "PUT", "/products/1", {}, "v2").status == 200);
+  // A never serves the old value...
+  CHECK(get(fleet.a.port(), "/products/1").body == "v2");
+  // ...but B still reads Redis, where the DEL never arrived.
+  HttpResponse from_b = get(fleet.b.port(), "/products/1");
+  CHECK(from_b.body == "v1");
+  CHECK(from_b.header("X-Cache") == "HIT");
+  fleet.faulty.proxy.set_fault(FaultProxy::Fault::None);
+  // A's replay reaches Redis: B is fresh from then on.
+  const auto deadline = Clock::now() + 10s;
+  while (get(fleet.b.port(), "/products/1").body != "v2" && Clock::now() < deadline) {
+    std::this_thread::sleep_for(20ms);
+  }
+  CHECK(get(fleet.b.port(), "/products/1").body == "v2");
+}
+
+TEST_CASE("reject mode: with Redis unreachable a write is refused unforwarded, so no replica is stale") {
+  Fleet fleet("cache:\n  on_invalidation_failure: reject\n");
+  Reader reader(fleet.b.port(), "/products/1");
+  fleet.faulty.proxy.set_fault(FaultProxy::Fault::Refuse);
+  std::this_thread::sleep_for(200ms);  // A has seen its connection go
+  const HttpResponse refused = http_request(fleet.a.port(), "PUT", "/products/1", {}, "v2");
+  CHECK(refused.status == 503);
+  CHECK(fleet.catalog.writes() == 0);  // the upstream never saw it
+  // B's old entry is the current value: serving it is not stale.
+  CHECK(get(fleet.b.port(), "/products/1").body == "v1");
+  CHECK(wait_for_metric(fleet.a, "cachecar_writes_rejected_total",
+                        [](double v) { return v == 1; }));
+
+  fleet.faulty.proxy.set_fault(FaultProxy::Fault::None);
+  REQUIRE(fleet.a.process().wait_for_output("connected again", 5s));
+  CHECK(http_request(fleet.a.port(), "PUT", "/products/1", {}, "v2").status == 200);
+  const auto answered = Clock::now();
+  CHECK(fleet.catalog.writes() == 1);
+  CHECK(wait_for_hit(fleet.b.port(), "/products/1", "v2"));
+  std::this_thread::sleep_for(200ms);
+  check_no_stale_read(reader.stop(), answered, "v2");
+}
+
+TEST_CASE("reject mode: a fault after the fence leaves every replica bypassing, never stale") {
+  Fleet fleet("cache:\n  on_invalidation_failure: reject\n");
+  Reader reader(fleet.b.port(), "/products/1");
+  std::this_thread::sleep_for(100ms);
+  // The fence went through before the write was forwarded; the invalidation after it fails.
+  fleet.catalog.on_next_write(
+      [&fleet] { fleet.faulty.proxy.set_fault(FaultProxy::Fault::Blackhole); });
+  CHECK(http_request(fleet.a.port(), "PUT", "/products/1", {}, "v2").status == 200);
+  const auto answered = Clock::now();
+  // B reaches Redis, finds the fence, and goes to the upstream.
+  HttpResponse from_b = get(fleet.b.port(), "/products/1");
+  CHECK(from_b.body == "v2");
+  CHECK(from_b.header("X-Cache") == "BYPASS");
+  std::this_thread::sleep_for(300ms);
+  fleet.faulty.proxy.set_fault(FaultProxy::Fault::None);
+  // A's journal lifts the fence: B caches again.
+  CHECK(wait_for_hit(fleet.b.port(), "/products/1", "v2"));
+  std::this_thread::sleep_for(200ms);
+  check_no_stale_read(reader.stop(), answered, "v2");
+}
+
+TEST_CASE("journal: past max_keys one epoch bump makes every older entry a miss, fleet-wide") {
+  Fleet fleet("cache:\n  invalidation_journal:\n    max_keys: 2\n");
+  const int a = fleet.a.port();
+  const int b = fleet.b.port();
+  fleet.catalog.set("/products/9", "nine");
+  fleet.catalog.set("/bare/9", "bare nine");
+  for (const char* path : {"/products/9", "/bare/9"}) {
+    REQUIRE(get(a, path).status == 200);
+    REQUIRE(wait_for_hit(b, path, get(a, path).body));
+  }
+
+  fleet.faulty.proxy.set_fault(FaultProxy::Fault::Refuse);
+  std::this_thread::sleep_for(200ms);
+  for (const char* path : {"/products/1", "/products/2", "/products/3"}) {
+    CHECK(http_request(a, "PUT", path, {}, "v2").status == 200);
+  }
+  CHECK(fleet.a.output().find("the journal is full") != std::string::npos);
+  // Until the bump is confirmed A serves nothing from Redis, not even keys never written.
+  fleet.faulty.proxy.set_fault(FaultProxy::Fault::None);
+  CHECK(wait_for_metric(fleet.a, "cachecar_cache_epoch_bumps_total",
+                        [](double v) { return v == 1; }));
+  CHECK(fleet.faulty.redis.get("cachecar:epoch") == "1");
+  CHECK(metric(fleet.a, "cachecar_invalidation_journal_overflows_total") == 1);
+  // B, which never lost Redis, no longer serves what was stored before the bump...
+  for (const char* path : {"/products/9", "/bare/9"}) {
+    CAPTURE(path);
+    CHECK(get(b, path).header("X-Cache") == "MISS");
+  }
+  // ...stores it again under the new epoch, and serves that.
+  CHECK(wait_for_hit(b, "/products/9", "nine"));
+  CHECK(wait_for_hit(b, "/bare/9", "bare nine"));
+  CHECK(fleet.faulty.redis.get("epoch:{bare:9}") == "1");
+  for (const char* path : {"/products/1", "/products/2", "/products/3"}) {
+    CHECK(get(b, path).body == "v2");
+    CHECK(get(a, path).body == "v2");
+  }
+}
+
+TEST_CASE("journal: SIGTERM replays what is owed within drain_timeout") {
+  FaultyRedis faulty;
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  catalog.set("/products/1", "v1");
+  Cachecar cachecar(cachecar_yaml(upstream, faulty.proxy.redis_url()));
+  wait_connected(cachecar);
+  REQUIRE(get(cachecar.port(), "/products/1").body == "v1");
+  REQUIRE(wait_for_key(faulty.redis, "product:1"));
+
+  faulty.proxy.set_fault(FaultProxy::Fault::Refuse);
+  std::this_thread::sleep_for(200ms);
+  CHECK(http_request(cachecar.port(), "PUT", "/products/1", {}, "v2").status == 200);
+  cachecar.process().signal(SIGTERM);
+  CHECK(cachecar.process().wait_for_output("to replay 1 owed invalidation", 2s));
+  faulty.proxy.set_fault(FaultProxy::Fault::None);
+  CHECK(cachecar.process().wait_exit(5s) == 0);
+  CHECK_FALSE(faulty.redis.get("product:1").has_value());
+  CHECK(faulty.redis.get("gen:{product:1}").has_value());  // the guard moved too
+  CHECK(cachecar.output().find("never confirmed") == std::string::npos);
+}
+
+TEST_CASE("journal: what drain_timeout leaves unreplayed is logged by key and counted") {
+  FaultyRedis faulty;
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  catalog.set("/products/1", "v1");
+  Cachecar cachecar(cachecar_yaml(upstream, faulty.proxy.redis_url()));
+  wait_connected(cachecar);
+  REQUIRE(get(cachecar.port(), "/products/1").body == "v1");
+  REQUIRE(wait_for_key(faulty.redis, "product:1"));
+
+  faulty.proxy.set_fault(FaultProxy::Fault::Refuse);
+  std::this_thread::sleep_for(200ms);
+  CHECK(http_request(cachecar.port(), "PUT", "/products/1", {}, "v2").status == 200);
+  const auto stopping = Clock::now();
+  cachecar.process().signal(SIGTERM);
+  CHECK(cachecar.process().wait_exit(6s) == 0);
+  CHECK(Clock::now() - stopping >= 1900ms);  // it waited for Redis as long as it was allowed
+  const std::string output = cachecar.output();
+  CHECK(output.find("stopping with 1 invalidation(s) Redis never confirmed") != std::string::npos);
+  CHECK(output.find("until their TTL: product:1") != std::string::npos);
+  // The entry is still there: exactly what the log warns about.
+  CHECK(faulty.redis.get("product:1").has_value());
+}
+
+}  // namespace
+}  // namespace cachecar::test
