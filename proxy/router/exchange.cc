@@ -498,6 +498,7 @@ bool Exchange::keep_alive_now() const {
 
 void Exchange::respond_error(int status, std::string_view message) {
   flight_.abandon();
+  invalidation_.after_no_response();  // cachecar answers: the upstream's answer never came
   status_ = status;
   keep_alive_ = keep_alive_now();
   std::string bytes =

@@ -48,6 +48,13 @@ bool WriteInvalidation::after_response(int status) {
   return true;
 }
 
+void WriteInvalidation::after_no_response() {
+  if (fenced_) {
+    fenced_ = false;
+    store_.owe_invalidation(plan_, "the fenced write got no answer from the upstream");
+  }
+}
+
 void WriteInvalidation::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
   call_ = nullptr;
   const bool ok = confirmed(replies);

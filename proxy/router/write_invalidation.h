@@ -55,6 +55,9 @@ class WriteInvalidation final : private RedisWaiter {
   // The upstream answered `status`. True when the answer must wait for
   // on_invalidation_done().
   bool after_response(int status);
+  // The upstream gave no answer (refused, reset, timed out): a fence, if any, is lifted
+  // through the journal, since the write may or may not have been applied.
+  void after_no_response();
 
  private:
   enum Tag : uint64_t { kFenceTag = 1, kInvalidateTag = 2 };

@@ -55,6 +55,11 @@ class Catalog {
     std::lock_guard<std::mutex> lock(mutex_);
     return writes_;
   }
+  // The next `count` writes are applied, then their connection is closed unanswered.
+  void drop_write_answers(int count) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    unanswered_writes_ = count;
+  }
 
  private:
   UpstreamReply handle(const ReceivedRequest& request) {
@@ -67,6 +72,10 @@ class Catalog {
         ++writes_;
         hook = std::exchange(on_write_, {});
         reply.body = "stored";
+        if (unanswered_writes_ > 0) {
+          --unanswered_writes_;
+          reply.fault = UpstreamReply::Fault::CloseBeforeResponse;
+        }
       } else {
         reply.body = values_.count(request.target) ? values_[request.target] : "none";
       }
@@ -81,6 +90,7 @@ class Catalog {
   std::map<std::string, std::string> values_;
   std::function<void()> on_write_;
   int writes_ = 0;
+  int unanswered_writes_ = 0;
 };
 
 struct Read {
@@ -452,6 +462,16 @@ TEST_CASE("reject mode: a fault after the fence leaves every replica bypassing, 
   check_no_stale_read(reader.stop(), answered, "v2");
 }
 
+TEST_CASE("reject mode: a fenced write the upstream never answers has its fence lifted") {
+  Fleet fleet("cache:\n  on_invalidation_failure: reject\n");
+  fleet.catalog.drop_write_answers(2);  // a retry on a fresh connection is dropped too
+  CHECK(http_request(fleet.a.port(), "PUT", "/products/1", {}, "v2").status == 502);
+  // Applied or not, nobody can tell: the key is invalidated, and caching resumes at once
+  // rather than after the fence's ten minutes.
+  CHECK(wait_for_hit(fleet.b.port(), "/products/1", "v2"));
+  CHECK(wait_for_hit(fleet.a.port(), "/products/1", "v2"));
+}
+
 TEST_CASE("journal: past max_keys one epoch bump makes every older entry a miss, fleet-wide") {
   Fleet fleet("cache:\n  invalidation_journal:\n    max_keys: 2\n");
   const int a = fleet.a.port();
@@ -468,7 +488,7 @@ TEST_CASE("journal: past max_keys one epoch bump makes every older entry a miss,
   for (const char* path : {"/products/1", "/products/2", "/products/3"}) {
     CHECK(http_request(a, "PUT", path, {}, "v2").status == 200);
   }
-  CHECK(fleet.a.output().find("the journal is full") != std::string::npos);
+  CHECK(fleet.a.process().wait_for_output("the journal is full", 2s));
   // Until the bump is confirmed A serves nothing from Redis, not even keys never written.
   fleet.faulty.proxy.set_fault(FaultProxy::Fault::None);
   CHECK(wait_for_metric(fleet.a, "cachecar_cache_epoch_bumps_total",
@@ -490,50 +510,47 @@ TEST_CASE("journal: past max_keys one epoch bump makes every older entry a miss,
   }
 }
 
-TEST_CASE("journal: SIGTERM replays what is owed within drain_timeout") {
+// One cachecar whose PUT /products/1 was answered while Redis refused connections: the
+// invalidation is owed, and the old entry is still in Redis.
+struct OwedWrite {
+  OwedWrite() : catalog(upstream), cachecar(cachecar_yaml(upstream, faulty.proxy.redis_url())) {
+    catalog.set("/products/1", "v1");
+    wait_connected(cachecar);
+    REQUIRE(get(cachecar.port(), "/products/1").body == "v1");
+    REQUIRE(wait_for_key(faulty.redis, "product:1"));
+    faulty.proxy.set_fault(FaultProxy::Fault::Refuse);
+    std::this_thread::sleep_for(200ms);
+    REQUIRE(http_request(cachecar.port(), "PUT", "/products/1", {}, "v2").status == 200);
+  }
+
   FaultyRedis faulty;
   TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
-  Cachecar cachecar(cachecar_yaml(upstream, faulty.proxy.redis_url()));
-  wait_connected(cachecar);
-  REQUIRE(get(cachecar.port(), "/products/1").body == "v1");
-  REQUIRE(wait_for_key(faulty.redis, "product:1"));
+  Catalog catalog;
+  Cachecar cachecar;
+};
 
-  faulty.proxy.set_fault(FaultProxy::Fault::Refuse);
-  std::this_thread::sleep_for(200ms);
-  CHECK(http_request(cachecar.port(), "PUT", "/products/1", {}, "v2").status == 200);
-  cachecar.process().signal(SIGTERM);
-  CHECK(cachecar.process().wait_for_output("to replay 1 owed invalidation", 2s));
-  faulty.proxy.set_fault(FaultProxy::Fault::None);
-  CHECK(cachecar.process().wait_exit(5s) == 0);
-  CHECK_FALSE(faulty.redis.get("product:1").has_value());
-  CHECK(faulty.redis.get("gen:{product:1}").has_value());  // the guard moved too
-  CHECK(cachecar.output().find("never confirmed") == std::string::npos);
+TEST_CASE("journal: SIGTERM replays what is owed within drain_timeout") {
+  OwedWrite owed;
+  owed.cachecar.process().signal(SIGTERM);
+  CHECK(owed.cachecar.process().wait_for_output("to replay 1 owed invalidation", 2s));
+  owed.faulty.proxy.set_fault(FaultProxy::Fault::None);
+  CHECK(owed.cachecar.process().wait_exit(5s) == 0);
+  CHECK_FALSE(owed.faulty.redis.get("product:1").has_value());
+  CHECK(owed.faulty.redis.get("gen:{product:1}").has_value());  // the guard moved too
+  CHECK(owed.cachecar.output().find("never confirmed") == std::string::npos);
 }
 
 TEST_CASE("journal: what drain_timeout leaves unreplayed is logged by key and counted") {
-  FaultyRedis faulty;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
-  Cachecar cachecar(cachecar_yaml(upstream, faulty.proxy.redis_url()));
-  wait_connected(cachecar);
-  REQUIRE(get(cachecar.port(), "/products/1").body == "v1");
-  REQUIRE(wait_for_key(faulty.redis, "product:1"));
-
-  faulty.proxy.set_fault(FaultProxy::Fault::Refuse);
-  std::this_thread::sleep_for(200ms);
-  CHECK(http_request(cachecar.port(), "PUT", "/products/1", {}, "v2").status == 200);
+  OwedWrite owed;
   const auto stopping = Clock::now();
-  cachecar.process().signal(SIGTERM);
-  CHECK(cachecar.process().wait_exit(6s) == 0);
+  owed.cachecar.process().signal(SIGTERM);
+  CHECK(owed.cachecar.process().wait_exit(6s) == 0);
   CHECK(Clock::now() - stopping >= 1900ms);  // it waited for Redis as long as it was allowed
-  const std::string output = cachecar.output();
+  const std::string output = owed.cachecar.output();
   CHECK(output.find("stopping with 1 invalidation(s) Redis never confirmed") != std::string::npos);
   CHECK(output.find("until their TTL: product:1") != std::string::npos);
   // The entry is still there: exactly what the log warns about.
-  CHECK(faulty.redis.get("product:1").has_value());
+  CHECK(owed.faulty.redis.get("product:1").has_value());
 }
 
 }  // namespace

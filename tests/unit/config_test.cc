@@ -1216,5 +1216,42 @@ TEST_CASE("ADMIN_LISTEN overrides admin.listen and is validated") {
   CHECK(std::get<ConfigError>(bad).key == "ADMIN_LISTEN (environment)");
 }
 
+TEST_CASE("cache: what a write does when its invalidation cannot reach Redis") {
+  const Config defaults = parse_ok("");
+  CHECK(defaults.cache.on_invalidation_failure == InvalidationFailure::Journal);
+  CHECK(defaults.cache.journal_max_keys == 100'000);
+  const Config repository = parse_ok(read_file(std::string(CACHECAR_SOURCE_DIR) + "/config.yaml"));
+  CHECK(repository.cache.on_invalidation_failure == InvalidationFailure::Journal);
+  CHECK(repository.cache.journal_max_keys == 100'000);
+
+  const Config set = parse_ok(
+      "cache:\n  on_invalidation_failure: reject\n  invalidation_journal:\n    max_keys: 7\n");
+  CHECK(set.cache.on_invalidation_failure == InvalidationFailure::Reject);
+  CHECK(set.cache.journal_max_keys == 7);
+  CHECK(parse_ok("cache:\n  on_invalidation_failure: journal\n").cache.on_invalidation_failure ==
+        InvalidationFailure::Journal);
+
+  // Rendered (cachecar --check-config) and read back unchanged.
+  const Config again = parse_ok(render_config(set));
+  CHECK(again.cache.on_invalidation_failure == InvalidationFailure::Reject);
+  CHECK(again.cache.journal_max_keys == 7);
+
+  const ErrorCase cases[] = {
+      {"an unknown mode", "cache:\n  on_invalidation_failure: ignore\n",
+       "cache.on_invalidation_failure", 2, "expected journal or reject"},
+      {"a boolean mode", "cache:\n  on_invalidation_failure: true\n",
+       "cache.on_invalidation_failure", 2, "expected journal or reject"},
+      {"no room at all", "cache:\n  invalidation_journal:\n    max_keys: 0\n",
+       "cache.invalidation_journal.max_keys", 3, "must be between 1 and"},
+      {"not a number", "cache:\n  invalidation_journal:\n    max_keys: lots\n",
+       "cache.invalidation_journal.max_keys", 3, "expected a whole number"},
+      {"an unknown journal key", "cache:\n  invalidation_journal:\n    max_bytes: 1\n",
+       "cache.invalidation_journal.max_bytes", 3, "unknown key; expected one of: max_keys"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
 }  // namespace
 }  // namespace cachecar

@@ -28,21 +28,11 @@ routes:
 )";
 
 RequestPlan write_plan(const Config& config, std::string_view target) {
-  RequestHead head;
-  head.method = "PUT";
-  head.target = std::string(target);
-  RequestPlan plan = plan_request(head, config);
-  REQUIRE(plan.action == CacheAction::Invalidate);
-  return plan;
+  return plan_for(config, "PUT", target, CacheAction::Invalidate);
 }
 
 RequestPlan read_plan(const Config& config, std::string_view target) {
-  RequestHead head;
-  head.method = "GET";
-  head.target = std::string(target);
-  RequestPlan plan = plan_request(head, config);
-  REQUIRE(plan.action == CacheAction::Lookup);
-  return plan;
+  return plan_for(config, "GET", target, CacheAction::Lookup);
 }
 
 std::vector<std::string> sorted(std::vector<std::string> keys) {

@@ -32,12 +32,7 @@ routes:
 )";
 
 RequestPlan lookup_plan(const Config& config, std::string_view target) {
-  RequestHead head;
-  head.method = "GET";
-  head.target = std::string(target);
-  RequestPlan plan = plan_request(head, config);
-  REQUIRE(plan.action == CacheAction::Lookup);
-  return plan;
+  return plan_for(config, "GET", target, CacheAction::Lookup);
 }
 
 std::vector<RedisReplyPtr> replies_of(const std::vector<std::string>& bytes) {

@@ -10,6 +10,7 @@
 #include <utility>
 #include <variant>
 
+#include "cache/plan.h"
 #include "config/config.h"
 #include "redis/reply.h"
 
@@ -23,6 +24,17 @@ inline Config parse_ok(std::string_view yaml) {
     FAIL("unexpected error: ", error->describe("test.yaml"), "\n--- yaml ---\n", std::string(yaml));
   }
   return std::get<Config>(std::move(result));
+}
+
+// The plan for `method target`, which must be `action`.
+inline RequestPlan plan_for(const Config& config, std::string_view method, std::string_view target,
+                            CacheAction action) {
+  RequestHead head;
+  head.method = std::string(method);
+  head.target = std::string(target);
+  RequestPlan plan = plan_request(head, config);
+  REQUIRE(plan.action == action);
+  return plan;
 }
 
 // One whole reply from its RESP bytes.
