@@ -182,7 +182,11 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
   counter(out, workers, "cachecar_cache_fill_errors_total", "counter",
           "Fills Redis refused or did not answer.", &WorkerMetrics::cache_fill_errors);
   counter(out, workers, "cachecar_cache_invalidations_total", "counter",
-          "Invalidations sent for successful writes.", &WorkerMetrics::cache_invalidations);
+          "Invalidations sent for writes (reject mode: fences not included).",
+          &WorkerMetrics::cache_invalidations);
+  counter(out, workers, "cachecar_cache_epoch_bump_owed", "gauge",
+          "Workers owing a cache epoch bump; each serves nothing from Redis until it lands.",
+          &WorkerMetrics::epoch_bump_owed);
   counter(out, workers, "cachecar_invalidation_journal_keys", "gauge",
           "Keys whose invalidation Redis has not confirmed yet; not served from Redis meanwhile.",
           &WorkerMetrics::journal_keys);

@@ -82,6 +82,7 @@ struct WorkerMetrics {
   Counter journal_overflows;
   Counter journal_abandoned;  // still owed when the worker stopped
   Counter epoch_bumps;
+  Counter epoch_bump_owed;  // gauge: 1 while this worker owes one
 
   void record_request(std::string_view method, int status, CacheStatus cache, double seconds);
 };

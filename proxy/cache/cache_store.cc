@@ -89,11 +89,11 @@ void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, ui
 }
 
 RedisCommand CacheStore::invalidation_command(const std::vector<OwedInvalidation>& keys,
-                                              bool fence) {
+                                              std::string_view fence_token) {
   RedisCommand command;
   command.script = &kInvalidateScript;
-  command.num_keys = static_cast<int>(keys.size() * 3);
-  command.args.reserve(keys.size() * 3 + 2);
+  command.num_keys = static_cast<int>(keys.size() * 4);
+  command.args.reserve(keys.size() * 5 + 3);
   for (const OwedInvalidation& owed : keys) {
     command.args.push_back(owed.key);
   }
@@ -103,31 +103,59 @@ RedisCommand CacheStore::invalidation_command(const std::vector<OwedInvalidation
   for (const OwedInvalidation& owed : keys) {
     command.args.push_back(owed.variants);
   }
-  std::string token = fence ? std::string(kFenceTokenPrefix) : std::string();
-  token += token_prefix_;
-  token += '-';
-  token += std::to_string(++token_counter_);
-  command.args.push_back(std::move(token));
+  for (const OwedInvalidation& owed : keys) {
+    command.args.push_back(owed.fences);
+  }
+  if (fence_token.empty()) {
+    command.args.push_back(token_prefix_ + "-" + std::to_string(++token_counter_));
+  } else {
+    command.args.emplace_back(fence_token);
+  }
   command.args.push_back(std::to_string(kGuardLifetime.count()));
+  command.args.emplace_back(fence_token.empty() ? "" : "fence");
+  for (const OwedInvalidation& owed : keys) {
+    command.args.push_back(owed.lifting);
+  }
   return command;
 }
 
-RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& waiter,
-                                          uint64_t tag, bool fence) {
+namespace {
+
+std::vector<OwedInvalidation> keys_of(const RequestPlan& plan, std::string_view lifting) {
   std::vector<OwedInvalidation> keys;
   keys.reserve(plan.invalidate_keys.size());
   for (size_t i = 0; i < plan.invalidate_keys.size(); ++i) {
     keys.push_back({plan.invalidate_keys[i], plan.invalidate_guards[i],
-                    plan.invalidate_variants[i]});
+                    plan.invalidate_variants[i], plan.invalidate_fences[i],
+                    std::string(lifting)});
   }
+  return keys;
+}
+
+}  // namespace
+
+std::string CacheStore::new_fence_token() {
+  return std::string(kFenceTokenPrefix) + token_prefix_ + "-" + std::to_string(++token_counter_);
+}
+
+RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& waiter,
+                                          uint64_t tag, std::string_view lifting) {
   ++stats_.invalidations;
   std::vector<RedisCommand> commands;
-  commands.push_back(invalidation_command(keys, fence));
+  commands.push_back(invalidation_command(keys_of(plan, lifting)));
   return redis_.submit(std::move(commands), waiter, tag);
 }
 
-void CacheStore::owe_invalidation(const RequestPlan& plan, std::string_view why) {
-  const bool named = journal_.record(plan);
+RedisClient::Call* CacheStore::fence(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag,
+                                     std::string_view fence_token) {
+  std::vector<RedisCommand> commands;
+  commands.push_back(invalidation_command(keys_of(plan, {}), fence_token));
+  return redis_.submit(std::move(commands), waiter, tag);
+}
+
+void CacheStore::owe_invalidation(const RequestPlan& plan, std::string_view why,
+                                  std::string_view lifting) {
+  const bool named = journal_.record(plan, lifting);
   if (named) {
     spdlog::warn("cache invalidation not confirmed ({}): journaled {}; not served from Redis "
                  "until replayed",

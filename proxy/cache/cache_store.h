@@ -44,14 +44,20 @@ class CacheStore final : private RedisWaiter {
   void fill(const RequestPlan& plan, const std::string& seen_guard, uint64_t epoch,
             std::string value, Duration ttl);
 
-  // Deletes the plan's invalidate_keys and moves their guards; `waiter` hears when it is done.
-  // `fence`: the guards take a fence token instead (cache/scripts.h, kFenceTokenPrefix).
+  // Deletes the plan's invalidate_keys and moves their guards, lifting `lifting` (a fence token
+  // of this write's, or empty); `waiter` hears when it is done.
   RedisClient::Call* invalidate(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag,
-                                bool fence = false);
+                                std::string_view lifting = {});
+  // Fences the plan's invalidate_keys with `fence_token` (from new_fence_token()) and deletes
+  // them: no replica serves or fills them until the token is lifted (cache/scripts.h).
+  RedisClient::Call* fence(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag,
+                           std::string_view fence_token);
+  std::string new_fence_token();
 
   // The plan's invalidation was not confirmed (`why`, for the log): journal it, replay it as
-  // soon as Redis answers.
-  void owe_invalidation(const RequestPlan& plan, std::string_view why);
+  // soon as Redis answers. `lifting`: as for invalidate().
+  void owe_invalidation(const RequestPlan& plan, std::string_view why,
+                        std::string_view lifting = {});
   const InvalidationJournal& journal() const { return journal_; }
   void set_journal_max_keys(size_t max_keys) { journal_.set_max_keys(max_keys); }
   // Runs `callback` whenever the journal has just been emptied by a replay.
@@ -65,8 +71,10 @@ class CacheStore final : private RedisWaiter {
   // Fills are still attempted, and the first one Redis runs clears it.
   bool fills_failing() const { return fills_failing_; }
 
-  // The invalidation script's command for `keys` (the journal's replay sends it too).
-  RedisCommand invalidation_command(const std::vector<OwedInvalidation>& keys, bool fence = false);
+  // The invalidation script's command for `keys` (the journal's replay sends it too); with a
+  // `fence_token`, the command fences them instead.
+  RedisCommand invalidation_command(const std::vector<OwedInvalidation>& keys,
+                                    std::string_view fence_token = {});
 
  private:
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;

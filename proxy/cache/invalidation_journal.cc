@@ -4,7 +4,7 @@
 
 namespace cachecar {
 
-bool InvalidationJournal::record(const RequestPlan& plan) {
+bool InvalidationJournal::record(const RequestPlan& plan, std::string_view fence_token) {
   const size_t count = plan.invalidate_keys.size();
   stats_.recorded += count;
   for (size_t i = 0; i < count; ++i) {
@@ -12,6 +12,11 @@ bool InvalidationJournal::record(const RequestPlan& plan) {
     auto found = owed_.find(guard);
     if (found != owed_.end()) {
       found->second.record = ++last_record_;
+      if (!fence_token.empty()) {
+        std::string& lifting = found->second.keys.lifting;
+        lifting += lifting.empty() ? "" : ",";
+        lifting += fence_token;
+      }
       continue;
     }
     if (owed_.size() >= max_keys_) {
@@ -22,7 +27,8 @@ bool InvalidationJournal::record(const RequestPlan& plan) {
       record_epoch_bump(plan.epoch_key);
       return false;
     }
-    owed_.emplace(guard, Entry{{plan.invalidate_keys[i], guard, plan.invalidate_variants[i]},
+    owed_.emplace(guard, Entry{{plan.invalidate_keys[i], guard, plan.invalidate_variants[i],
+                                plan.invalidate_fences[i], std::string(fence_token)},
                                ++last_record_});
   }
   return true;

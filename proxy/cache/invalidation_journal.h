@@ -1,7 +1,8 @@
 #pragma once
-// A worker's record of invalidations it owes Redis: a write was answered 2xx upstream, but
-// Redis did not confirm that the keys it made stale were deleted (refused, timed out,
-// disconnected, an error reply). Until a replay is confirmed, the worker serves none of those
+// A worker's record of invalidations it owes Redis: a write went to the upstream (answered
+// 2xx, or with an outcome nobody knows, or fenced in reject mode), but Redis did not confirm
+// that the keys it may have made stale were deleted (refused, timed out, disconnected, an error
+// reply). Until a replay is confirmed, the worker serves none of those
 // keys from Redis; past max_keys, one bump of the cache epoch (which every lookup reads) stands
 // in for them all, and until that bump is confirmed no lookup is served from Redis at all.
 //
@@ -11,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -24,6 +26,8 @@ struct OwedInvalidation {
   std::string key;
   std::string guard;
   std::string variants;
+  std::string fences;
+  std::string lifting;  // fence tokens the invalidation also lifts, comma-separated
 };
 
 struct JournalStats {
@@ -47,15 +51,16 @@ class InvalidationJournal {
   explicit InvalidationJournal(size_t max_keys) : max_keys_(max_keys) {}
 
   void set_max_keys(size_t max_keys) { max_keys_ = max_keys; }
-  // Owes the plan's invalidate keys. False when that overflowed max_keys: the keys were then
-  // dropped in favour of an epoch bump.
-  bool record(const RequestPlan& plan);
+  // Owes the plan's invalidate keys, lifting `fence_token` from them too when not empty. False
+  // when that overflowed max_keys: the keys were then dropped in favour of an epoch bump (and
+  // a fence left behind expires by itself).
+  bool record(const RequestPlan& plan, std::string_view fence_token = {});
   // Owes a bump of `epoch_key`: for invalidations whose keys cannot be named.
   void record_epoch_bump(const std::string& epoch_key);
 
   // Whether a lookup guarded by `guard_key` must not be served from Redis.
   bool blocks(std::string_view guard_key) const {
-    return epoch_owed() || (!owed_.empty() && owed_.contains(std::string(guard_key)));
+    return epoch_owed() || (!owed_.empty() && owed_.find(guard_key) != owed_.end());
   }
   bool empty() const { return owed_.empty() && !epoch_owed(); }
   bool epoch_owed() const { return epoch_record_ != 0; }
@@ -80,7 +85,12 @@ class InvalidationJournal {
   uint64_t last_record_ = 0;
   uint64_t epoch_record_ = 0;                      // nonzero while a bump is owed
   std::vector<std::string> epoch_keys_;            // owed bumps (one, unless the prefix changed)
-  std::unordered_map<std::string, Entry> owed_;    // by guard key
+  // Heterogeneous lookup: a lookup's guard is checked without building a string.
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  std::unordered_map<std::string, Entry, Hash, std::equal_to<>> owed_;  // by guard key
   JournalStats stats_;
 };
 

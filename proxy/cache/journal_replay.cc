@@ -56,14 +56,10 @@ void JournalReplay::kick() {
 
 void JournalReplay::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
   call_ = nullptr;
-  if (replies.empty() && !store_.available()) {
-    // The connection went: the client reconnects with its own backoff, and its return
-    // kicks the replay.
-    batch_ = {};
-    return;
-  }
   if (replies.empty()) {
-    retry_later("Redis did not answer");
+    // Only a lost connection fails a call: the client reconnects with its own backoff, and
+    // its return kicks the replay.
+    batch_ = {};
     return;
   }
   for (const RedisReplyPtr& reply : replies) {

@@ -2,9 +2,10 @@
 // Sends a worker's owed invalidations (cache/invalidation_journal.h) to Redis: the epoch bump
 // first when one is owed, then the keys in batches, each batch one invalidation script, so a
 // guard is moved and its key deleted exactly as the write's own invalidation would have.
-// Starts when Redis becomes ready and whenever something is owed; after a failure (an error
-// reply such as OOM, or no answer) it retries with backoff, so a Redis that stays connected
-// but refuses is retried too. One batch in flight at a time.
+// Starts when Redis becomes ready and whenever something is owed. After an error reply (OOM,
+// READONLY) it retries with backoff, so a Redis that stays connected but refuses is retried
+// too; a lost connection is retried when the client has reconnected. One batch in flight at
+// a time.
 
 #include <uv.h>
 

@@ -48,6 +48,10 @@ std::string guard_key_for(std::string_view prefix, std::string_view key);
 // Variants share the route key's guard: one write moves it for all of them.
 std::string variants_key_for(std::string_view prefix, std::string_view key);
 
+// The fences standing on a key (cache.on_invalidation_failure: reject): a sorted set of the
+// fence tokens of writes still in progress, scored by expiry ("fences:{product:42}").
+std::string fence_set_key_for(std::string_view prefix, std::string_view key);
+
 // The cache epoch (cache/invalidation_journal.h): one integer that every lookup reads with its
 // guard; a bump makes every entry stored before it a miss. Absent means 0.
 std::string epoch_key_for(std::string_view prefix);

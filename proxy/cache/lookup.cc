@@ -49,7 +49,7 @@ std::vector<RedisCommand> lookup_commands(const RequestPlan& plan) {
   std::vector<RedisCommand> commands;
   commands.reserve(2);
   // One command for all: MGET costs Redis less than separate GETs. The guard and stamp carry
-  // the key's hash tag; the epoch does not (Redis Cluster reads it apart).
+  // the key's hash tag; the epoch does not, so a Redis Cluster client must split this MGET.
   RedisCommand mget{{"MGET", plan.key, plan.guard_key, plan.epoch_key}};
   if (!plan.epoch_stamp_key.empty()) {
     mget.args.push_back(plan.epoch_stamp_key);

@@ -60,6 +60,7 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
     for (const std::string& key : plan.invalidate_keys) {
       plan.invalidate_guards.push_back(guard_key_for(prefix, key));
       plan.invalidate_variants.push_back(variants_key_for(prefix, key));
+      plan.invalidate_fences.push_back(fence_set_key_for(prefix, key));
     }
     plan.epoch_key = epoch_key_for(prefix);
     return plan;

@@ -30,6 +30,7 @@ struct RequestPlan {
   std::vector<std::string> invalidate_keys;      // Invalidate: cache keys
   std::vector<std::string> invalidate_guards;    // Invalidate: their guards, in the same order
   std::vector<std::string> invalidate_variants;  // Invalidate: their variant sets, same order
+  std::vector<std::string> invalidate_fences;    // Invalidate: their fence sets, same order
   std::string_view reason;                       // Bypass: why, for debug logs
   // Lookup on a route: the target the upstream gets when it differs from the client's, with
   // only the keyed query parameters. An answer that is stored must depend on nothing the key

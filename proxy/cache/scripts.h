@@ -51,17 +51,43 @@ end
 return 1
 )lua"};
 
-// KEYS: n cache keys, their n guards, then their n variant sets. ARGV[1] a token not used
-// before, ARGV[2] the guard lifetime in milliseconds. SET rather than INCR: a guard holding
-// something that is not a number must not make the invalidation fail. Each key's variants go
-// with it (their names are read from the set: a Redis Cluster would need them in the key's
-// slot). Returns the number of cache keys deleted, variants included.
+// KEYS: n cache keys, their n guards, their n variant sets, then their n fence sets. ARGV[1] a
+// token not used before, ARGV[2] the guard lifetime in milliseconds, ARGV[3] "fence" to fence
+// the keys (the token is then a fence token) or "" to invalidate them, ARGV[3 + i] the fence
+// tokens (comma-separated, maybe none) that this call lifts from key i. Returns the number of
+// cache keys deleted, variants included.
+//
+// Every call deletes each key and its variants (their names are read from the set: a Redis
+// Cluster would need them in the key's slot). The guard moves to the new token unless another
+// write's fence still stands on the key: while a fence set holds a live token the guard stays a
+// fence, so no replica serves or fills the key until the last of those writes is answered.
+// SET rather than INCR: a guard holding something that is not a number must not make the call
+// fail. The time is Redis's own (TIME), so replicas with skewed clocks agree on expiry.
+// The DEL comes first: under maxmemory with noeviction Redis refuses a script only before its
+// first write, so an invalidation still runs (and frees memory) when Redis is full.
 inline const RedisScript kInvalidateScript{"invalidate", R"lua(
-local n = #KEYS / 3
+local n = #KEYS / 4
+local token = ARGV[1]
+local lifetime = tonumber(ARGV[2])
+local fencing = ARGV[3] == 'fence'
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local deleted = 0
 for i = 1, n do
-  redis.call('SET', KEYS[n + i], ARGV[1], 'PX', ARGV[2])
   deleted = deleted + redis.call('DEL', KEYS[i])
+  local guard = KEYS[n + i]
+  local fences = KEYS[3 * n + i]
+  for lifted in string.gmatch(ARGV[3 + i] or '', '[^,]+') do
+    redis.call('ZREM', fences, lifted)
+  end
+  redis.call('ZREMRANGEBYSCORE', fences, '-inf', now)
+  if fencing then
+    redis.call('ZADD', fences, now + lifetime, token)
+    redis.call('PEXPIRE', fences, lifetime)
+    redis.call('SET', guard, token, 'PX', lifetime)
+  elseif redis.call('ZCARD', fences) == 0 then
+    redis.call('SET', guard, token, 'PX', lifetime)
+  end
   local variants = redis.call('ZRANGE', KEYS[2 * n + i], 0, -1)
   for first = 1, #variants, 1000 do
     deleted = deleted + redis.call('DEL', unpack(variants, first, math.min(first + 999, #variants)))
@@ -82,7 +108,8 @@ return epoch
 
 // A guard token that fences a key: a write in on_invalidation_failure: reject mode moved the
 // guard to it before the write was forwarded. A lookup that sees it never serves nor fills
-// the key (the write may be committing upstream); the write's own invalidation replaces it.
+// the key (the write may be committing upstream); the invalidation after the answer of the
+// last write fencing the key replaces it (see kInvalidateScript).
 inline constexpr std::string_view kFenceTokenPrefix = "fence-";
 
 // How long a guard outlives the invalidation that set it. Fills older than half of it are

@@ -163,12 +163,15 @@ void Exchange::miss(std::optional<std::string> seen_guard) {
     return;
   }
   cache_status_ = CacheStatus::Miss;
-  // Only misses that saw the same guard share a fetch. One that looked up after a write
-  // (the guard moved) must not be answered by a fetch that began before it: that answer may
-  // predate the write the client has already seen confirmed.
+  // Only misses that saw the same guard and epoch share a fetch. One that looked up after a
+  // write (the guard moved, or the epoch did for a write the journal could not name) must not
+  // be answered by a fetch that began before it: that answer may predate the write the client
+  // has already seen confirmed.
   std::string flight_key = plan_.key;
   flight_key += '\0';
   flight_key += *seen_guard_;
+  flight_key += '\0';
+  flight_key += std::to_string(seen_epoch_);
   if (flight_.join(std::move(flight_key)) == Flight::Role::Follower) {
     phase_ = Phase::Following;
     return;
@@ -293,6 +296,7 @@ void Exchange::forward(bool retry) {
     upstream_started_ns_ = uv_hrtime();
   }
   upstream_->send(upstream_head_);
+  invalidation_.on_forwarded();
   if (retry && !body_.replay().empty()) {
     upstream_->send(body_.replay());  // what the failed connection was sent
   }

@@ -19,40 +19,57 @@ std::string failure(const std::vector<RedisReplyPtr>& replies) {
 WriteInvalidation::~WriteInvalidation() {
   if (call_ != nullptr) {
     store_.redis().cancel(call_);
-    store_.owe_invalidation(plan_, "the request ended before Redis answered");
+    store_.owe_invalidation(plan_, "the request ended before Redis answered", fence_token_);
+  } else if (!settled_ && (forwarded_ || fenced_)) {
+    store_.owe_invalidation(plan_, "the client left before the write was answered",
+                            fence_token_);
   }
 }
 
 WriteInvalidation::Start WriteInvalidation::begin(const Config& config) {
-  if (plan_.action != CacheAction::Invalidate ||
-      config.cache.on_invalidation_failure != InvalidationFailure::Reject) {
+  if (!invalidates() || config.cache.on_invalidation_failure != InvalidationFailure::Reject) {
     return Start::Forward;
   }
-  call_ = store_.available() ? store_.invalidate(plan_, *this, kFenceTag, /*fence=*/true) : nullptr;
+  if (!store_.available()) {
+    return Start::Refuse;
+  }
+  fence_token_ = store_.new_fence_token();
+  call_ = store_.fence(plan_, *this, kFenceTag, fence_token_);
   return call_ != nullptr ? Start::Wait : Start::Refuse;
 }
 
+void WriteInvalidation::on_forwarded() {
+  forwarded_ = invalidates();
+}
+
 bool WriteInvalidation::after_response(int status) {
-  if (plan_.action != CacheAction::Invalidate) {
+  if (!invalidates() || settled_) {
     return false;
   }
+  settled_ = true;
   const bool success = status >= 200 && status < 300;
   if (!success && !fenced_) {
     return false;
   }
-  call_ = store_.available() ? store_.invalidate(plan_, *this, kInvalidateTag) : nullptr;
+  call_ = store_.available() ? store_.invalidate(plan_, *this, kInvalidateTag, fence_token_)
+                             : nullptr;
   if (call_ == nullptr) {
-    store_.owe_invalidation(plan_, "Redis unavailable");
+    store_.owe_invalidation(plan_, "Redis unavailable", fence_token_);
     return false;
   }
   return true;
 }
 
 void WriteInvalidation::after_no_response() {
-  if (fenced_) {
-    fenced_ = false;
-    store_.owe_invalidation(plan_, "the fenced write got no answer from the upstream");
+  if (settled_ || call_ != nullptr || !(forwarded_ || fenced_)) {
+    return;
   }
+  settled_ = true;
+  store_.owe_invalidation(plan_,
+                          forwarded_ ? "the write got no answer from the upstream; it may "
+                                       "have been applied"
+                                     : "lifting the fence of a write never forwarded",
+                          fence_token_);
 }
 
 void WriteInvalidation::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
@@ -62,13 +79,13 @@ void WriteInvalidation::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& 
     fenced_ = ok;
     if (!ok) {
       // It may have been applied all the same: the journal lifts it.
-      store_.owe_invalidation(plan_, "fence " + failure(replies));
+      store_.owe_invalidation(plan_, "fence " + failure(replies), fence_token_);
     }
     listener_.on_fence_done(ok);
     return;
   }
   if (!ok) {
-    store_.owe_invalidation(plan_, failure(replies));
+    store_.owe_invalidation(plan_, failure(replies), fence_token_);
   }
   listener_.on_invalidation_done();
 }

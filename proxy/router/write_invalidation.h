@@ -5,15 +5,18 @@
 //   journal mode (default): forward; a 2xx answer waits until Redis confirms the keys deleted.
 //     Unconfirmed (refused, timed out, disconnected, an error reply): the keys go to the
 //     worker's journal (cache/invalidation_journal.h) and the answer is released.
-//   reject mode: before forwarding, fence the keys in Redis (their guards take a fence token,
-//     their entries are deleted), so every replica bypasses them while the write commits;
-//     Redis unreachable or the fence unconfirmed: 503, and nothing is forwarded. After the
-//     answer, whatever it is, the invalidation replaces the fence (journaled if unconfirmed).
+//   reject mode: before forwarding, fence the keys in Redis (a fence token on their guards,
+//     their entries deleted), so every replica bypasses them while the write commits; Redis
+//     unreachable or the fence unconfirmed: 503, and nothing is forwarded. After the answer,
+//     whatever it is, the invalidation lifts this write's fence (journaled if unconfirmed).
 //
-// A write whose invalidation is still out when the stage goes away (the client left) journals
-// its keys: the call's outcome will never be known, and a replay is harmless.
+// A forwarded write whose answer never comes (the upstream failed, the client left) may or may
+// not have been applied: its keys are journaled, so they are invalidated as soon as Redis
+// allows. The same goes for a write whose Redis call is still out when the stage goes away:
+// the call's outcome will never be known, and a replay is harmless.
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cache/cache_store.h"
@@ -52,23 +55,29 @@ class WriteInvalidation final : private RedisWaiter {
 
   // Before the write is forwarded.
   Start begin(const Config& config);
+  // The request head went to the upstream: from now on the write may be applied.
+  void on_forwarded();
   // The upstream answered `status`. True when the answer must wait for
   // on_invalidation_done().
   bool after_response(int status);
-  // The upstream gave no answer (refused, reset, timed out): a fence, if any, is lifted
-  // through the journal, since the write may or may not have been applied.
+  // cachecar answers instead of the upstream (an error): a forwarded or fenced write owes its
+  // invalidation, through the journal.
   void after_no_response();
 
  private:
   enum Tag : uint64_t { kFenceTag = 1, kInvalidateTag = 2 };
 
+  bool invalidates() const { return plan_.action == CacheAction::Invalidate; }
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
 
   CacheStore& store_;
   const RequestPlan& plan_;
   Listener& listener_;
   RedisClient::Call* call_ = nullptr;
-  bool fenced_ = false;
+  std::string fence_token_;  // reject mode: this write's fence, once attempted
+  bool fenced_ = false;      // Redis confirmed the fence
+  bool forwarded_ = false;
+  bool settled_ = false;  // after_response() or after_no_response() has run
 };
 
 }  // namespace cachecar

@@ -211,6 +211,7 @@ void Worker::on_heartbeat() {
   m.journal_replayed.set(journal.stats().replayed);
   m.journal_overflows.set(journal.stats().overflows);
   m.epoch_bumps.set(journal.stats().epoch_bumps);
+  m.epoch_bump_owed.set(journal.epoch_owed() ? 1 : 0);
 }
 
 void Worker::join() {

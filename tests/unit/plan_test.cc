@@ -127,6 +127,7 @@ void check_plan(const Case& c) {
   CHECK(plan.variants_key == c.expected.variants);
   // Every invalidated key takes its query variants with it.
   REQUIRE(plan.invalidate_variants.size() == plan.invalidate_keys.size());
+  REQUIRE(plan.invalidate_fences.size() == plan.invalidate_keys.size());
   // A bypass says why; the other plans have nothing to explain.
   CHECK(plan.reason.empty() == (c.expected.action != CacheAction::Bypass));
 }
@@ -378,6 +379,9 @@ TEST_CASE("plan_request: a write takes the query variants of each key it invalid
   CHECK(plan.invalidate_variants == Keys{"cc:variants:{cc:product:42}",
                                          "cc:variants:{cc:products:list}",
                                          "cc:variants:{cc:product:42:reviews}"});
+  CHECK(plan.invalidate_fences == Keys{"cc:fences:{cc:product:42}", "cc:fences:{cc:products:list}",
+                                       "cc:fences:{cc:product:42:reviews}"});
+  CHECK(plan.epoch_key == "cc:cachecar:epoch");
   // The variant a read fills is in the set its route key's write clears, under the same guard.
   const RequestPlan read = plan_request(make_head({"GET", "/products?page=3"}), config);
   const RequestPlan write = plan_request(make_head({"POST", "/products"}), config);
