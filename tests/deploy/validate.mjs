@@ -642,6 +642,9 @@ const METRICS = {
   cachecar_client_connections: { type: "gauge", labels: [] },
   cachecar_upstream_connections: { type: "gauge", labels: ["state"] },
   cachecar_build_info: { type: "gauge", labels: ["version"] },
+  cachecar_invalidation_journal_keys: { type: "gauge", labels: [] },
+  cachecar_cache_epoch_bump_owed: { type: "gauge", labels: [] },
+  cachecar_writes_rejected_total: { type: "counter", labels: [] },
 };
 const LABEL_VALUES = {
   cache: ["HIT", "MISS", "BYPASS", "COALESCED"],
