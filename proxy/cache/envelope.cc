@@ -147,6 +147,11 @@ std::optional<CachedView> view_envelope(std::string_view bytes, std::string& err
   if (has_epoch) {
     out.epoch = get_le(bytes, offset, kEpochSize);
     offset += kEpochSize;
+    if (out.epoch == 0) {
+      // Never written (epoch 0 is CCE1): one layout per entry keeps decode and encode exact.
+      error = "CCE2 with epoch 0";
+      return std::nullopt;
+    }
   }
   out.status = static_cast<int>(get_le(bytes, offset, 2));
   offset += 2;

@@ -13,11 +13,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace cachecar;
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   std::string error;
+  auto view = view_envelope(input, error);
   auto decoded = decode_envelope(input, error);
+  if (view.has_value() != decoded.has_value()) {
+    std::abort();  // the two decoders must agree
+  }
   if (!decoded) {
     return 0;
   }
-  if (encode_envelope(*decoded) != input) {
+  if (encode_envelope(*decoded, view->epoch) != input) {
     std::abort();  // a decoded envelope must be exactly what encodes to it
   }
   std::string out;

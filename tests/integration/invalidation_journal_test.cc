@@ -472,6 +472,53 @@ struct Fleet {
 
 const std::string kRejectMode = "cache:\n  on_invalidation_failure: reject\n";
 
+// Reject mode under each fault: a write is either refused unforwarded (the old value stays
+// current) or fenced before it is forwarded; either way neither replica ever reads stale.
+void reject_mode_fault(FaultKind kind, Timing timing) {
+  const std::string fault = name_of(kind);
+  const std::string when =
+      timing == Timing::BeforeTheWrite ? "fault before the write" : "fault during the write";
+  CAPTURE(fault);
+  CAPTURE(when);
+  Fleet fleet(kRejectMode);
+  Reader on_a(fleet.a.port(), "/products/1");
+  Reader on_b(fleet.b.port(), "/products/1");
+  std::this_thread::sleep_for(100ms);
+  if (timing == Timing::BeforeTheWrite) {
+    fleet.faulty.inject(kind);
+    std::this_thread::sleep_for(300ms);
+  } else {
+    fleet.catalog.on_next_write([&fleet, kind] { fleet.faulty.inject(kind); });
+  }
+  const int status = http_request(fleet.a.port(), "PUT", "/products/1", {}, "v2").status;
+  const auto answered = Clock::now();
+  CAPTURE(status);
+  // Refused means never forwarded: a 503 leaves v1 the current value.
+  REQUIRE((status == 200 || (status == 503 && timing == Timing::BeforeTheWrite)));
+  CHECK(fleet.catalog.writes() == (status == 200 ? 1 : 0));
+  const std::string current = status == 200 ? "v2" : "v1";
+  std::this_thread::sleep_for(300ms);
+  fleet.faulty.recover(kind);
+
+  CHECK(wait_for_hit(fleet.b.port(), "/products/1", current));
+  CHECK(wait_for_hit(fleet.a.port(), "/products/1", current));
+  std::this_thread::sleep_for(100ms);
+  check_no_stale_read(on_a.stop(), answered, current);
+  check_no_stale_read(on_b.stop(), answered, current);
+}
+
+TEST_CASE("reject mode: under each Redis fault no replica ever reads stale") {
+  for (FaultKind kind : kAllFaults) {
+    SUBCASE(name_of(kind)) { reject_mode_fault(kind, Timing::BeforeTheWrite); }
+  }
+}
+
+TEST_CASE("reject mode: a fault between the fence and the invalidation leaves no replica stale") {
+  for (FaultKind kind : kAllFaults) {
+    SUBCASE(name_of(kind)) { reject_mode_fault(kind, Timing::DuringTheWrite); }
+  }
+}
+
 TEST_CASE("journal mode: another replica serves the old entry until the replay (the trade-off)") {
   Fleet fleet("");
   fleet.catalog.on_next_write([&fleet] { fleet.faulty.proxy.set_fault(FaultProxy::Fault::Refuse); });

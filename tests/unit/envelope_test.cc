@@ -131,6 +131,11 @@ TEST_CASE("encode_envelope: a nonzero epoch writes CCE2, with the epoch after th
   CHECK(view_envelope(encode_envelope(response, UINT64_MAX), error)->epoch == UINT64_MAX);
   // A CCE2 cut inside its epoch is refused, not read as CCE1.
   CHECK_FALSE(view_envelope(bytes.substr(0, 20), error).has_value());
+  // CCE2 never carries epoch 0 (that is CCE1), so each entry has one encoding.
+  std::string zero = bytes;
+  zero[12] = '\0';
+  CHECK_FALSE(view_envelope(zero, error).has_value());
+  CHECK(error == "CCE2 with epoch 0");
 }
 
 TEST_CASE("encode_envelope and decode_envelope round trip") {
