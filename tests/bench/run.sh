@@ -247,9 +247,9 @@ stop_pid() {
 # ---------------------------------------------------------------------------------------------
 # Servers.
 
-mapfile -t ports < <("$benchtool" ports 5)
+mapfile -t ports < <("$benchtool" ports 6)
 redis_port=${ports[0]} upstream_port=${ports[1]} status_port=${ports[2]}
-cache_port=${ports[3]} return_port=${ports[4]}
+cache_port=${ports[3]} return_port=${ports[4]} sendfile_port=${ports[5]}
 
 start_redis() {
   say "starting redis-server on 127.0.0.1:$redis_port (no persistence, CPU 0)"
@@ -344,9 +344,17 @@ EOF
 }
 
 start_references() {
-  say "starting the reference nginx: proxy_cache on $cache_port, return on $return_port"
+  say "starting the reference nginx: proxy_cache on $cache_port (tuned; with sendfile on at $sendfile_port), return on $return_port"
+  # The reference is tuned as an operator tunes it for small objects: cache on tmpfs (above),
+  # sendfile off (for a 60-byte body it costs more than it saves), no access log, and a
+  # limit_req per client address, since cachecar counts every request in its limiter too
+  # (the rate is far above anything measured here: it limits nothing, it only costs its work).
+  # The same cache with sendfile on, nginx's default, is kept as a second row.
   start_nginx references <<EOF
-  proxy_cache_path $cache_dir levels=1:2 keys_zone=bench:64m max_size=2g inactive=10m use_temp_path=off;
+  proxy_cache_path $cache_dir/tuned levels=1:2 keys_zone=bench:64m max_size=2g inactive=10m use_temp_path=off;
+  proxy_cache_path $cache_dir/sendfile levels=1:2 keys_zone=sendfile:64m max_size=2g inactive=10m use_temp_path=off;
+  limit_req_zone \$binary_remote_addr zone=perip:10m rate=1000000r/s;
+  limit_req_status 429;
   upstream api {
     server 127.0.0.1:$upstream_port;
     keepalive 64;
@@ -355,10 +363,25 @@ start_references() {
   server {
     listen 127.0.0.1:$cache_port;
     location / {
+      sendfile off;
+      limit_req zone=perip burst=1000000 nodelay;
       proxy_pass http://api;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_cache bench;
+      proxy_cache_key \$request_uri;
+      proxy_cache_valid 200 5m;
+      proxy_cache_lock on;
+      add_header X-Cache \$upstream_cache_status;
+    }
+  }
+  server {
+    listen 127.0.0.1:$sendfile_port;
+    location / {
+      proxy_pass http://api;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache sendfile;
       proxy_cache_key \$request_uri;
       proxy_cache_valid 200 5m;
       proxy_cache_lock on;
@@ -764,9 +787,12 @@ curl -sf "http://127.0.0.1:$main_port/products/42" >/dev/null || die "cachecar d
 curl -sf "http://127.0.0.1:$cache_port/products/42" >/dev/null || die "nginx proxy_cache does not answer GET /products/42"
 fill_keys "$main_port"
 fill_keys "$cache_port"
+fill_keys "$sendfile_port"
 check_cachecar_filled
-curl -sf -D - -o /dev/null "http://127.0.0.1:$cache_port/products/1000" | grep -qi '^x-cache: HIT' ||
-  die "nginx proxy_cache did not keep /products/1000"
+for port in "$cache_port" "$sendfile_port"; do
+  curl -sf -D - -o /dev/null "http://127.0.0.1:$port/products/1000" | grep -qi '^x-cache: HIT' ||
+    die "nginx proxy_cache on port $port did not keep /products/1000"
+done
 
 # Each cachecar scenario next to its nginx proxy_cache twin, alternating round by round; HIT 1
 # key also next to the references that cache nothing: the upstream alone (a static file) and
@@ -775,6 +801,7 @@ for conns in "${conns_list[@]}"; do
   measure "HIT 1 key" "$conns" one \
     "cachecar|http://127.0.0.1:$main_port/products/42|$main_pid" \
     "nginx proxy_cache|http://127.0.0.1:$cache_port/products/42|$references_worker" \
+    "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/products/42|$references_worker" \
     "nginx direct|http://127.0.0.1:$upstream_port/products/42|$upstream_worker" \
     "nginx return|http://127.0.0.1:$return_port/products/42|$references_worker"
 done
@@ -782,7 +809,8 @@ for scenario in "HIT 1000 keys:/:keys" "MISS:/:miss"; do
   IFS=: read -r name path wrk_mode <<<"$scenario"
   for conns in "${conns_list[@]}"; do
     measure "$name" "$conns" "$wrk_mode" "cachecar|http://127.0.0.1:$main_port$path|$main_pid" \
-      "nginx proxy_cache|http://127.0.0.1:$cache_port$path|$references_worker"
+      "nginx proxy_cache|http://127.0.0.1:$cache_port$path|$references_worker" \
+      "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port$path|$references_worker"
   done
 done
 for conns in "${conns_list[@]}"; do
@@ -830,6 +858,12 @@ rps_of() { awk -F, -v s="$1" -v c="$2" -v y="$3" '$1 == s && $3 == c && $2 == y 
 cpu_of() { awk -F, -v s="$1" -v c="$2" -v y="$3" '$1 == s && $3 == c && $2 == y { print $14 }' "$csv"; }
 redis_cpu_of() { awk -F, -v s="$1" -v c="$2" -v y="$3" '$1 == s && $3 == c && $2 == y { print $15 }' "$csv"; }
 workers_ratio=$(calc %.2f "$(rps_of "HIT 1 key unpinned" 256 "cachecar workers=2") / $(rps_of "HIT 1 key unpinned" 256 "cachecar workers=1")")
+# Against nginx answering by itself, the HTTP ceiling of this machine; and how much the
+# tuned reference gains over nginx's default sendfile on.
+ceiling_notes=""
+for conns in "${conns_list[@]}"; do
+  ceiling_notes+="cachecar ÷ nginx return $(calc %.2f "$(rps_of "HIT 1 key" "$conns" cachecar) / $(rps_of "HIT 1 key" "$conns" "nginx return")"), nginx proxy_cache tuned ÷ sendfile on $(calc %.2f "$(rps_of "HIT 1 key" "$conns" "nginx proxy_cache") / $(rps_of "HIT 1 key" "$conns" "nginx proxy_cache sendfile on")") at $conns connections; "
+done
 access_notes=""
 for conns in "${conns_list[@]}"; do
   access_notes+="$(calc %.2f "$(rps_of "HIT 1 key (access log pair)" "$conns" "cachecar access log on") / $(rps_of "HIT 1 key (access log pair)" "$conns" cachecar)") in req/s and $(calc %.2f "$(cpu_of "HIT 1 key (access log pair)" "$conns" "cachecar access log on") / $(cpu_of "HIT 1 key (access log pair)" "$conns" cachecar)") in cachecar CPU per request at $conns connections; "
@@ -857,7 +891,8 @@ write_chart
   echo
   fmt_table
   echo
-  echo "- **÷ nginx proxy_cache**: cachecar's req/s over nginx proxy_cache's in the same scenario and connection count; **÷ upstream direct**: over the upstream nginx's own req/s for GET /products/42 at that connection count."
+  echo "- **nginx proxy_cache** is tuned as its operators tune it for small objects: cache on tmpfs, \`sendfile off\`, \`access_log off\`, a \`limit_req\` per client address (cachecar limits every request too); **nginx proxy_cache sendfile on** is the same cache with nginx's default \`sendfile on\`."
+  echo "- **÷ nginx proxy_cache**: cachecar's req/s over the tuned nginx proxy_cache's in the same scenario and connection count; **÷ upstream direct**: over the upstream nginx's own req/s for GET /products/42 at that connection count."
   echo "- **server** is cachecar, or the one nginx worker serving the row; **RSS idle → peak**: before the warm-up, and VmHWM during the run (reset after the warm-up). cachecar's RSS right after start: $(calc %.1f "$main_rss_start / 1024") MiB."
   echo "- **Redis reads/req**: total_reads_processed (read events on Redis's sockets) per client request; below 1 when cachecar's auto-pipelining lets one read carry several requests' commands. **Redis cmds/req**: total_commands_processed per request, which counts the commands run inside Lua scripts too (a cachecar hit is EVALSHA of the limiter [INCR, PTTL] + one MGET of the entry, its guard and the cache epoch = 4). Both net of this script's own INFO queries."
   echo "- **Redis timeouts**: times cachecar logged a Redis reply later than command_timeout (100ms) during the run; each drops the Redis connection, and the requests then waiting go on without Redis (hits become upstream requests, PUTs journal their invalidation and replay it on reconnect). On this shared machine they follow CPU starvation, see noise %."
@@ -866,6 +901,7 @@ write_chart
   echo "- redis-benchmark rows: \`redis-benchmark -t get -c 64\` on CPU 1 against the same redis-server; req/s is GET/s, latencies are its own (µs)."
   echo "- CPU per request, cachecar ÷ the nginx proxy_cache worker (in brackets: cachecar + redis-server ÷ nginx): ${cpu_notes%; }."
   echo "- access log on ÷ off (HIT 1 key, alternating rounds): ${access_notes%; }."
+  echo "- HIT 1 key: ${ceiling_notes%; }."
   echo "- workers: 2 ÷ workers: 1 (HIT 1 key, 256 connections, nothing pinned, wrk -t2 sharing both CPUs): **$workers_ratio**."
   echo
   echo "## Idle keep-alive connections"
