@@ -26,18 +26,6 @@ std::string random_hex(size_t bytes) {
   return out;
 }
 
-std::string joined_keys(const std::vector<std::string>& keys) {
-  std::string out;
-  for (size_t i = 0; i < keys.size() && i < kLoggedKeys; ++i) {
-    out += i == 0 ? "" : ", ";
-    out += keys[i];
-  }
-  if (keys.size() > kLoggedKeys) {
-    out += " and " + std::to_string(keys.size() - kLoggedKeys) + " more";
-  }
-  return out;
-}
-
 }  // namespace
 
 CacheStore::CacheStore(uv_loop_t* loop, RedisClient& redis, size_t journal_max_keys)
@@ -159,12 +147,12 @@ void CacheStore::owe_invalidation(const RequestPlan& plan, std::string_view why,
   if (named) {
     spdlog::warn("cache invalidation not confirmed ({}): journaled {}; not served from Redis "
                  "until replayed",
-                 why, joined_keys(plan.invalidate_keys));
+                 why, named_keys(plan.invalidate_keys, kLoggedKeys));
   } else {
     spdlog::warn("cache invalidation not confirmed ({}) for {}: the journal is full "
                  "(cache.invalidation_journal.max_keys); the cache epoch will be bumped and "
                  "nothing is served from Redis until it is",
-                 why, joined_keys(plan.invalidate_keys));
+                 why, named_keys(plan.invalidate_keys, kLoggedKeys));
   }
   replay_->kick();
 }

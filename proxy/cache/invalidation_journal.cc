@@ -76,6 +76,18 @@ void InvalidationJournal::confirm(const Batch& batch) {
   }
 }
 
+std::string named_keys(const std::vector<std::string>& keys, size_t limit) {
+  std::string out;
+  for (size_t i = 0; i < keys.size() && i < limit; ++i) {
+    out += i == 0 ? "" : ", ";
+    out += keys[i];
+  }
+  if (keys.size() > limit) {
+    out += " and " + std::to_string(keys.size() - limit) + " more";
+  }
+  return out;
+}
+
 std::vector<std::string> InvalidationJournal::keys() const {
   std::vector<std::string> out;
   out.reserve(owed_.size());

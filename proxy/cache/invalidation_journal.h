@@ -37,6 +37,9 @@ struct JournalStats {
   uint64_t epoch_bumps = 0;  // epoch bumps Redis confirmed
 };
 
+// "a, b, c and 7 more": at most `limit` keys named, for one readable log line.
+std::string named_keys(const std::vector<std::string>& keys, size_t limit);
+
 class InvalidationJournal {
  public:
   // What one replay sends: keys with the record they answer, and whether it bumps the epoch.

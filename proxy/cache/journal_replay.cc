@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
+#include <random>
+
+#include "redis/backoff.h"
 
 #include "cache/cache_store.h"
 #include "cache/scripts.h"
@@ -10,8 +12,8 @@
 namespace cachecar {
 namespace {
 
-constexpr std::chrono::milliseconds kFirstBackoff{100};
-constexpr std::chrono::milliseconds kMaxBackoff{2'000};
+// Shorter than the reconnect backoff: Redis is up, and every retry may end the bypass.
+constexpr BackoffPolicy kRetryBackoff{std::chrono::milliseconds(100), std::chrono::milliseconds(2'000)};
 
 }  // namespace
 
@@ -74,7 +76,7 @@ void JournalReplay::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& 
   }
   spdlog::debug("cache invalidation journal: {} key(s) replayed, {} still owed",
                 batch_.keys.size(), journal_.size());
-  backoff_ = std::chrono::milliseconds(0);
+  failures_ = 0;
   logged_failure_ = false;
   batch_ = {};
   if (journal_.empty()) {
@@ -98,10 +100,11 @@ void JournalReplay::retry_later(std::string_view why) {
   if (!retry_timer_) {
     return;  // stopped
   }
-  backoff_ = std::clamp(backoff_ * 2, kFirstBackoff, kMaxBackoff);
+  const auto delay = backoff_delay(kRetryBackoff, failures_++,
+                                   std::uniform_real_distribution<double>(0, 1)(random_));
   uv_timer_start(
       retry_timer_.get(), [](uv_timer_t* timer) { owner_of<JournalReplay>(timer)->kick(); },
-      static_cast<uint64_t>(backoff_.count()), 0);
+      static_cast<uint64_t>(delay.count()), 0);
 }
 
 }  // namespace cachecar

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <random>
 #include <vector>
 
 #include "cache/invalidation_journal.h"
@@ -47,7 +48,8 @@ class JournalReplay final : private RedisWaiter {
   UvPtr<uv_timer_t> retry_timer_;
   RedisClient::Call* call_ = nullptr;
   InvalidationJournal::Batch batch_;  // what call_ replays
-  std::chrono::milliseconds backoff_{0};
+  uint32_t failures_ = 0;  // refusals in a row, for the backoff
+  std::mt19937 random_{std::random_device{}()};
   bool logged_failure_ = false;
   std::function<void()> on_emptied_;
 };

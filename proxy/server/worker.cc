@@ -327,14 +327,7 @@ void Worker::finish_if_drained() {
   if (!journal.empty()) {
     // Nothing else remembers these: say which entries may now be served stale, and how many.
     const std::vector<std::string> keys = journal.keys();
-    std::string named;
-    constexpr size_t kNamedKeys = 100;  // one readable line, even for a full journal
-    for (size_t i = 0; i < keys.size() && i < kNamedKeys; ++i) {
-      named += (i == 0 ? "" : ", ") + keys[i];
-    }
-    if (keys.size() > kNamedKeys) {
-      named += " and " + std::to_string(keys.size() - kNamedKeys) + " more";
-    }
+    const std::string named = named_keys(keys, 100);  // one line, even for a full journal
     spdlog::error("worker {}: stopping with {} invalidation(s) Redis never confirmed{}; these "
                   "entries may be served stale by other replicas until their TTL: {}",
                   index_, keys.size(), journal.epoch_owed() ? " and a cache epoch bump" : "",

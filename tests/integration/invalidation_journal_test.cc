@@ -629,6 +629,9 @@ TEST_CASE("journal: a write whose client leaves before the answer is invalidated
     REQUIRE(fleet.catalog.wait_until_held());
   }  // closed: cachecar abandons the exchange, the upstream still applies the write
   CHECK(fleet.a.process().wait_for_output("the client left before the write was answered", 5s));
+  // The owed invalidation reaches Redis on A's connection; B's reads go on another, so wait
+  // for its effect (the guard moved) rather than for the log line alone.
+  CHECK(wait_for_key(fleet.faulty.redis, "gen:{product:1}"));
   fleet.catalog.release_held_write();
   const auto deadline = Clock::now() + 5s;
   while (fleet.catalog.writes() == 0 && Clock::now() < deadline) {
