@@ -203,6 +203,27 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
   counter(out, workers, "cachecar_invalidation_journal_abandoned_total", "counter",
           "Journaled keys still unconfirmed when their worker stopped (drain_timeout).",
           &WorkerMetrics::journal_abandoned);
+  counter(out, workers, "cachecar_near_cache_hits_total", "counter",
+          "Hits served from a worker's near cache, without Redis.", &WorkerMetrics::near_hits);
+  counter(out, workers, "cachecar_near_cache_stores_total", "counter",
+          "Hits read from Redis and kept in the near cache.", &WorkerMetrics::near_stores);
+  counter(out, workers, "cachecar_near_cache_invalidations_total", "counter",
+          "Near-cache entries dropped because their key changed.",
+          &WorkerMetrics::near_invalidations);
+  counter(out, workers, "cachecar_near_cache_evictions_total", "counter",
+          "Near-cache entries dropped for room or because they expired.",
+          &WorkerMetrics::near_evictions);
+  counter(out, workers, "cachecar_near_cache_flushes_total", "counter",
+          "Times a near cache was emptied (a Redis connection lost, FLUSHALL, an epoch bump).",
+          &WorkerMetrics::near_flushes);
+  counter(out, workers, "cachecar_near_cache_entries", "gauge", "Entries in the near caches.",
+          &WorkerMetrics::near_entries);
+  counter(out, workers, "cachecar_near_cache_bytes", "gauge",
+          "Bytes the near caches hold, overhead included (bounded by cache.near.max_bytes).",
+          &WorkerMetrics::near_bytes);
+  counter(out, workers, "cachecar_near_cache_usable", "gauge",
+          "Workers whose near cache may serve now (tracking confirmed, or tracking: off).",
+          &WorkerMetrics::near_usable);
   counter(out, workers, "cachecar_cache_epoch_bumps_total", "counter",
           "Cache epoch bumps Redis confirmed; each makes every older entry a miss.",
           &WorkerMetrics::epoch_bumps);

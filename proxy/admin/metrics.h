@@ -83,6 +83,14 @@ struct WorkerMetrics {
   Counter journal_abandoned;  // still owed when the worker stopped
   Counter epoch_bumps;
   Counter epoch_bump_owed;  // gauge: 1 while this worker owes one
+  Counter near_hits;
+  Counter near_stores;
+  Counter near_invalidations;
+  Counter near_evictions;
+  Counter near_flushes;
+  Counter near_entries;   // gauge
+  Counter near_bytes;     // gauge
+  Counter near_usable;  // gauge: 1 while the near cache may be used
 
   void record_request(std::string_view method, int status, CacheStatus cache, double seconds);
 };

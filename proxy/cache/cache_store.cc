@@ -141,9 +141,23 @@ RedisClient::Call* CacheStore::fence(const RequestPlan& plan, RedisWaiter& waite
   return redis_.submit(std::move(commands), waiter, tag);
 }
 
+void CacheStore::drop_from_near_cache(const RequestPlan& plan) {
+  if (near_ == nullptr) {
+    return;
+  }
+  for (const std::string& guard : plan.invalidate_guards) {
+    near_->invalidate_guard(guard);
+  }
+}
+
 void CacheStore::owe_invalidation(const RequestPlan& plan, std::string_view why,
                                   std::string_view lifting) {
+  drop_from_near_cache(plan);
   const bool named = journal_.record(plan, lifting);
+  if (!named && near_ != nullptr) {
+    // The epoch bump stands in for the keys, and this worker hears no message about its own.
+    near_->clear();
+  }
   if (named) {
     spdlog::warn("cache invalidation not confirmed ({}): journaled {}; not served from Redis "
                  "until replayed",

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cache/invalidation_journal.h"
+#include "cache/near_cache.h"
 #include "cache/plan.h"
 #include "redis/redis_client.h"
 
@@ -59,6 +60,12 @@ class CacheStore final : private RedisWaiter {
   void owe_invalidation(const RequestPlan& plan, std::string_view why,
                         std::string_view lifting = {});
   const InvalidationJournal& journal() const { return journal_; }
+  // The worker's near cache, whose entries a write through this worker drops at once rather
+  // than when Redis's message about it arrives. Requires: `near` outlives the store.
+  void set_near_cache(NearCache* near) { near_ = near; }
+  // Drops the plan's invalidate keys, and their query variants, from the near cache: when
+  // Redis confirmed (or failed) a fence or an invalidation, and when the keys are journaled.
+  void drop_from_near_cache(const RequestPlan& plan);
   void set_journal_max_keys(size_t max_keys) { journal_.set_max_keys(max_keys); }
   // Runs `callback` whenever the journal has just been emptied by a replay.
   void on_journal_emptied(std::function<void()> callback);
@@ -86,6 +93,7 @@ class CacheStore final : private RedisWaiter {
   bool fills_failing_ = false;
   InvalidationJournal journal_;
   std::unique_ptr<JournalReplay> replay_;
+  NearCache* near_ = nullptr;
 };
 
 }  // namespace cachecar

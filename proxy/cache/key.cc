@@ -1,5 +1,7 @@
 #include "cache/key.h"
 
+#include <algorithm>
+
 namespace cachecar {
 namespace {
 
@@ -130,6 +132,34 @@ std::string epoch_key_for(std::string_view prefix) {
 
 std::string epoch_stamp_key_for(std::string_view prefix, std::string_view key) {
   return companion_key(prefix, "epoch:", key);
+}
+
+}  // namespace cachecar
+
+namespace cachecar {
+
+std::vector<std::string> tracked_prefixes(const Config& config) {
+  const std::string& base = config.cache.key_prefix;
+  std::vector<std::string> prefixes;
+  for (const RouteConfig& route : config.routes) {
+    const std::string& text = route.key.text();
+    prefixes.push_back(base + text.substr(0, text.find('{')));
+  }
+  if (config.cache.default_ttl) {
+    prefixes.push_back(base + "path:");
+  }
+  prefixes.push_back(epoch_key_for(base));
+  std::sort(prefixes.begin(), prefixes.end());
+  std::vector<std::string> disjoint;
+  for (std::string& prefix : prefixes) {
+    // Sorted, a prefix comes right before the strings it starts, so comparing with the last
+    // one kept is enough.
+    if (!disjoint.empty() && prefix.starts_with(disjoint.back())) {
+      continue;
+    }
+    disjoint.push_back(std::move(prefix));
+  }
+  return disjoint;
 }
 
 }  // namespace cachecar

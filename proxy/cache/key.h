@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "config/route_pattern.h"
@@ -59,5 +60,17 @@ std::string epoch_key_for(std::string_view prefix);
 // For format: body, whose value has no room for it: the epoch the entry was stored under, in
 // the key's slot ("epoch:{product:42}"). Absent means 0.
 std::string epoch_stamp_key_for(std::string_view prefix, std::string_view key);
+
+}  // namespace cachecar
+
+namespace cachecar {
+
+// The key prefixes a near cache asks Redis to announce changes of (CLIENT TRACKING ... BCAST
+// PREFIX): the literal start of every route's key, cache.default's "path:" and the cache epoch,
+// each under cache.key_prefix. Narrower than the key prefix alone, so that guards, fences,
+// variant sets and rate-limit counters (every request writes one) cost no message. Redis
+// refuses overlapping prefixes, so one that starts with another is left out; a route key that
+// starts with a variable gives "", which stands for every key.
+std::vector<std::string> tracked_prefixes(const Config& config);
 
 }  // namespace cachecar

@@ -45,7 +45,7 @@ bool is_fence(const redisReply* guard) {
 
 }  // namespace
 
-std::vector<RedisCommand> lookup_commands(const RequestPlan& plan) {
+std::vector<RedisCommand> lookup_commands(const RequestPlan& plan, bool want_ttl) {
   std::vector<RedisCommand> commands;
   commands.reserve(2);
   // One command for all: MGET costs Redis less than separate GETs. The guard and stamp carry
@@ -55,7 +55,7 @@ std::vector<RedisCommand> lookup_commands(const RequestPlan& plan) {
     mget.args.push_back(plan.epoch_stamp_key);
   }
   commands.push_back(std::move(mget));
-  if (is_bare_body(plan)) {
+  if (is_bare_body(plan) || want_ttl) {
     commands.push_back({{"PTTL", plan.key}});
   }
   return commands;
@@ -72,6 +72,7 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
     value = mget;  // the whole MGET failed (e.g. OOM, a replica that is loading)
   }
   const redisReply* guard = mget_element(mget, 1);
+  const auto remaining_ms = replies.size() > 1 ? reply_integer(replies[1].get()) : std::nullopt;
   const std::optional<uint64_t> epoch = read_epoch(mget_element(mget, 2));
   // A miss keeps the guard it saw; a hit never needs it, so it is not copied on the hot path.
   auto miss = [&result, guard, &epoch](std::string problem) {
@@ -105,9 +106,9 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
       return miss({});  // stored before the last epoch bump (or a stamp not ours)
     }
     // No stored time in a bare body: the age is how much of the TTL has run out.
-    const auto remaining_ms = replies.size() > 1 ? reply_integer(replies[1].get()) : std::nullopt;
     if (remaining_ms && *remaining_ms >= 0) {
       result.age_seconds = std::max<int64_t>(0, (plan.ttl.count() - *remaining_ms) / 1000);
+      result.ttl_left_ms = *remaining_ms;
     }
     result.kind = LookupResult::Kind::Hit;
     result.bare_body_head = "Content-Type: " + plan.route->content_type + "\r\n";
@@ -125,6 +126,9 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   result.kind = LookupResult::Kind::Hit;
   result.entry = *decoded;
   result.age_seconds = (now_ms - decoded->stored_at_ms) / 1000;
+  if (remaining_ms && *remaining_ms >= 0) {
+    result.ttl_left_ms = *remaining_ms;
+  }
   return result;
 }
 

@@ -15,9 +15,9 @@
 namespace cachecar {
 
 // MGET key guard epoch (and, for format: body, the entry's epoch stamp) and, for format: body
-// (no stored time), PTTL key for the Age.
+// (no stored time) or when `want_ttl` (a near cache bounds its copy by it), PTTL key.
 // Requires: plan.action == CacheAction::Lookup.
-std::vector<RedisCommand> lookup_commands(const RequestPlan& plan);
+std::vector<RedisCommand> lookup_commands(const RequestPlan& plan, bool want_ttl = false);
 
 struct LookupResult {
   enum class Kind {
@@ -29,6 +29,8 @@ struct LookupResult {
   // format: body its head lines are empty: see head_lines().
   CachedView entry;
   int64_t age_seconds = 0;
+  // Hit, when PTTL was asked: what Redis has left of the entry's TTL; -1 when unknown.
+  int64_t ttl_left_ms = -1;
   // Miss: the guard value the lookup saw ("" when there is none yet), which a fill must still
   // find. nullopt when Redis did not say (an error, no answer): such a miss may not be stored,
   // since nothing tells which writes it came after.

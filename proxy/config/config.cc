@@ -485,6 +485,34 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
                                  static_cast<size_t>(integer(v2, k2, 1, 100'000'000));
                            }}});
         }},
+       {"near",
+        [&](const YAML::Node& v, const std::string& k) {
+          if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) {
+            cache.near.enabled = false;
+            return;
+          }
+          if (!v.IsMap()) {
+            fail(k, v, "expected off, or {max_bytes: 32MiB, max_ttl: 10s, tracking: on}");
+          }
+          cache.near.enabled = true;
+          read_map(v, k,
+                   {{"max_bytes",
+                     [&](const YAML::Node& v2, const std::string& k2) {
+                       cache.near.max_bytes = size(v2, k2, 64 * 1024);
+                     }},
+                    {"max_ttl",
+                     [&](const YAML::Node& v2, const std::string& k2) {
+                       cache.near.max_ttl = duration(v2, k2, Duration(1));
+                       // Longer than a day is no near cache; tracking off would serve stale
+                       // that long.
+                       if (cache.near.max_ttl > Duration(24 * 3600 * 1000)) {
+                         fail(k2, v2, "must be at most 24h");
+                       }
+                     }},
+                    {"tracking", [&](const YAML::Node& v2, const std::string& k2) {
+                       cache.near.tracking = boolean(v2, k2);
+                     }}});
+        }},
        {"default", [&](const YAML::Node& v, const std::string& k) {
           if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) {
             cache.default_ttl.reset();
@@ -773,6 +801,13 @@ std::string render_config(const Config& config) {
       << (cache.on_invalidation_failure == InvalidationFailure::Reject ? "reject" : "journal")
       << "\n";
   out << "  invalidation_journal:\n    max_keys: " << cache.journal_max_keys << "\n";
+  if (cache.near.enabled) {
+    out << "  near:\n    max_bytes: " << format_size(cache.near.max_bytes) << "\n";
+    out << "    max_ttl: " << format_duration(cache.near.max_ttl) << "\n";
+    out << "    tracking: " << (cache.near.tracking ? "on" : "off") << "\n";
+  } else {
+    out << "  near: off\n";
+  }
   if (cache.default_ttl) {
     out << "  default:\n    ttl: " << format_duration(*cache.default_ttl) << "\n";
   } else {

@@ -115,6 +115,16 @@ struct Config {
     // Keys a worker remembers while their invalidation is unconfirmed; past it, one bump of
     // the cache epoch stands in for all of them.
     size_t journal_max_keys = 100'000;
+    // Each worker's near cache (cache/near_cache.h): recent hits kept in memory, in front of
+    // Redis. Off by default.
+    struct Near {
+      bool enabled = false;
+      uint64_t max_bytes = 32 * 1024 * 1024;  // per worker
+      Duration max_ttl{10'000};               // no entry lives longer, nor past its Redis TTL
+      // Redis announces every change of a cached key (CLIENT TRACKING); off: an entry may be
+      // served stale for up to max_ttl after another replica's write.
+      bool tracking = true;
+    } near;
   } cache;
 
   std::vector<RouteConfig> routes;

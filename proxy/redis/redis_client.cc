@@ -190,13 +190,13 @@ void RedisClient::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
   state_ = State::Ready;
   attempt_ = 0;
   if (logged_down_) {
-    spdlog::info("redis {}: connected again; caching resumes", settings_.url.to_redacted_string());
+    spdlog::info("redis {}: connected again; caching resumes", label());
   } else {
-    spdlog::info("redis {}: connected", settings_.url.to_redacted_string());
+    spdlog::info("redis {}: connected", label());
   }
   logged_down_ = false;
-  if (on_ready_) {
-    on_ready_();
+  for (const auto& callback : on_ready_) {
+    callback();
   }
 }
 
@@ -207,6 +207,9 @@ void RedisClient::disconnect(std::string_view reason) {
   }
   if (was_ready) {
     ++stats_.disconnects;
+    for (const auto& callback : on_lost_) {
+      callback();
+    }
   }
   if (socket_ != nullptr) {
     socket_->close();
@@ -222,10 +225,10 @@ void RedisClient::disconnect(std::string_view reason) {
   if (reason != "stopping") {
     if (was_ready || !logged_down_) {
       spdlog::warn("redis {}: unavailable ({}); requests go on without it",
-                   settings_.url.to_redacted_string(), reason);
+                   label(), reason);
       logged_down_ = true;
     } else {
-      spdlog::debug("redis {}: still unavailable ({})", settings_.url.to_redacted_string(), reason);
+      spdlog::debug("redis {}: still unavailable ({})", label(), reason);
     }
   }
   // Set the state first (above), then fail the calls: a waiter may submit again from its
@@ -426,7 +429,23 @@ void RedisClient::on_data(std::string_view bytes) {
   }
 }
 
+namespace {
+
+bool is_message_push(const redisReply* reply) {
+  return reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
+         reply->element[0]->type == REDIS_REPLY_STRING &&
+         reply_text(reply->element[0]) == "message";
+}
+
+}  // namespace
+
 void RedisClient::dispatch(RedisReplyPtr reply) {
+  // No reply to a command is ever an array opening with "message": a subscribed connection's
+  // PING answers ["pong", ""], SUBSCRIBE ["subscribe", ...].
+  if (on_message_ && is_message_push(reply.get())) {
+    on_message_(*reply);
+    return;
+  }
   if (slots_.empty()) {
     disconnect("reply without a command");
     return;
@@ -468,6 +487,14 @@ void RedisClient::complete(Call* call) {
     delete calls_.front();
     calls_.pop_front();
   }
+}
+
+std::string RedisClient::label() const {
+  std::string text = settings_.url.to_redacted_string();
+  if (!settings_.role.empty()) {
+    text += " (" + settings_.role + ")";
+  }
+  return text;
 }
 
 void RedisClient::arm_deadline_timer() {

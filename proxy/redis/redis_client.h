@@ -51,6 +51,8 @@ class RedisWaiter {
 
 struct RedisSettings {
   RedisUrl url;
+  // What the connection is for, in log lines ("" for the worker's main connection).
+  std::string role;
   Duration command_timeout{100};
   Duration connect_timeout{1'000};
   BackoffPolicy backoff;
@@ -77,9 +79,17 @@ class RedisClient {
 
   // Requires: before start(). Scripts are loaded on every (re)connect.
   void register_script(const RedisScript* script);
-  // Called each time the connection becomes ready (first connect and every reconnect), after
-  // the state is Ready, so it may submit. Requires: before start().
-  void on_ready(std::function<void()> callback) { on_ready_ = std::move(callback); }
+  // Adds a callback run each time the connection becomes ready (first connect and every
+  // reconnect), after the state is Ready, so it may submit. Requires: before start().
+  void on_ready(std::function<void()> callback) { on_ready_.push_back(std::move(callback)); }
+  // Adds a callback run each time a ready connection is lost, before its pending calls fail.
+  // Redis forgets a connection's state with it (CLIENT TRACKING, subscriptions).
+  void on_lost(std::function<void()> callback) { on_lost_.push_back(std::move(callback)); }
+  // Pub/Sub: receives every "message" push (["message", channel, payload]) instead of it
+  // being taken for a reply. Only a subscribed connection gets them. Requires: before start().
+  void on_message(std::function<void(const redisReply& message)> callback) {
+    on_message_ = std::move(callback);
+  }
   void start();
   // Fails pending calls, closes the connection and every handle; no reconnect after it.
   void stop();
@@ -121,6 +131,7 @@ class RedisClient {
   void schedule_flush();
   void flush();
   void arm_deadline_timer();
+  std::string label() const;
   void on_deadline();
 
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
@@ -132,7 +143,9 @@ class RedisClient {
   State state_ = State::Disconnected;
   std::vector<const RedisScript*> scripts_;
   std::vector<std::string> script_shas_;  // parallel to scripts_, filled at handshake
-  std::function<void()> on_ready_;
+  std::vector<std::function<void()>> on_ready_;
+  std::vector<std::function<void()>> on_lost_;
+  std::function<void(const redisReply&)> on_message_;
 
   AsyncResolver resolver_;
   Socket* socket_ = nullptr;  // the current connection attempt; closes itself

@@ -7,6 +7,7 @@
 #include "admin/metrics.h"
 #include "cache/cache_store.h"
 #include "cache/cacheability.h"
+#include "cache/near_tracking.h"
 #include "cache/scripts.h"
 #include "http/error_page.h"
 #include "http/headers.h"
@@ -90,6 +91,8 @@ void Exchange::start() {
       resolve_client(client_.peer_ip(), head_.headers, config_->rate_limit.trusted_proxies);
   limit_.begin(*config_, plan_.route, client, unix_now_ms());
 
+  lookup_.begin(context_.near != nullptr ? context_.near->usable() : nullptr,
+                uv_now(context_.loop));
   RedisBatch batch;
   if (context_.cache->available()) {
     limit_.add_commands(batch);
@@ -132,7 +135,8 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
     forward(false);  // nothing to look up: BYPASS
     return;
   }
-  LookupResult lookup = lookup_.finish(replies, unix_now_ms(), context_.cache->journal());
+  LookupResult lookup =
+      lookup_.finish(replies, unix_now_ms(), uv_now(context_.loop), context_.cache->journal());
   if (lookup.kind == LookupResult::Kind::Hit) {
     cache_status_ = CacheStatus::Hit;
     serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry

@@ -2,28 +2,73 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
 namespace cachecar {
 
-void LookupStage::add_commands(RedisBatch& batch) {
-  if (wanted()) {
-    add_to(batch, lookup_commands(plan_));
+LookupStage::~LookupStage() {
+  if (mark_ != 0) {
+    near_->release(plan_.key, mark_);
   }
 }
 
-LookupResult LookupStage::finish(const std::vector<RedisReplyPtr>& batch_replies, int64_t now_ms,
-                                 const InvalidationJournal& journal) {
+void LookupStage::begin(NearCache* near, uint64_t now_ms) {
+  if (!wanted() || near == nullptr) {
+    return;
+  }
+  near_ = near;
+  near_hit_ = near->find(plan_.key, now_ms);
+}
+
+void LookupStage::add_commands(RedisBatch& batch) {
+  if (!wanted() || near_hit_ != nullptr) {
+    return;
+  }
+  if (near_ != nullptr) {
+    mark_ = near_->mark(plan_.key);  // before the lookup leaves: see near_cache.h
+  }
+  add_to(batch, lookup_commands(plan_, near_ != nullptr));
+}
+
+LookupResult LookupStage::finish(const std::vector<RedisReplyPtr>& batch_replies, int64_t unix_ms,
+                                 uint64_t now_ms, const InvalidationJournal& journal) {
+  const bool intact = mark_ != 0 && near_->release(plan_.key, mark_);
+  mark_ = 0;
   // Judged when the reply is read, not when the lookup is sent: the journal may have gained
   // the key meanwhile, and a reply read later than the replay's is never older than it, as
-  // both travel on the worker's one connection.
+  // both travel on the worker's one connection. The near cache's entries were dropped when
+  // the key was journaled, and none is stored while it is.
   if (journal.blocks(plan_.guard_key)) {
     spdlog::debug("cache key {}: invalidation still owed; not served from Redis", plan_.key);
     return LookupResult{};
   }
-  LookupResult result = read_lookup(plan_, own_replies(batch_replies), now_ms);
+  if (near_hit_ != nullptr) {
+    LookupResult result;
+    result.kind = LookupResult::Kind::Hit;
+    result.entry = near_hit_->view();
+    result.age_seconds = (unix_ms - near_hit_->stored_at_ms) / 1000;
+    return result;
+  }
+  LookupResult result = read_lookup(plan_, own_replies(batch_replies), unix_ms);
   if (!result.problem.empty()) {
     spdlog::warn("cache key {}: {}", plan_.key, result.problem);
   }
+  if (intact && result.kind == LookupResult::Kind::Hit && result.ttl_left_ms > 0) {
+    keep_in_near_cache(result, unix_ms, now_ms);
+  }
   return result;
+}
+
+void LookupStage::keep_in_near_cache(const LookupResult& hit, int64_t unix_ms, uint64_t now_ms) {
+  const CachedView view = hit.view();
+  auto copy = std::make_shared<CachedResponse>();
+  copy->status = view.status;
+  copy->head_lines.assign(view.head_lines);
+  copy->body.assign(view.body);
+  // A bare body has no stored time: the one its Age implies keeps later Ages counting on.
+  copy->stored_at_ms =
+      view.stored_at_ms != 0 ? view.stored_at_ms : unix_ms - hit.age_seconds * 1000;
+  near_->store(plan_.key, plan_.guard_key, std::move(copy), now_ms, hit.ttl_left_ms);
 }
 
 }  // namespace cachecar

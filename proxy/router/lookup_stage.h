@@ -1,12 +1,15 @@
 #pragma once
-// The cache-lookup stage: reads the entry and its invalidation guard in the request's batch,
-// and says hit or miss through cache/lookup.h's decoder.
+// The cache-lookup stage: the worker's near cache first (when it has one it may use now), then
+// the entry and its invalidation guard read in the request's batch, decoded by cache/lookup.h.
+// A hit read from Redis is kept in the near cache when no invalidation of its key overtook it
+// (cache/near_cache.h: marks).
 
 #include <cstdint>
 #include <vector>
 
 #include "cache/invalidation_journal.h"
 #include "cache/lookup.h"
+#include "cache/near_cache.h"
 #include "cache/plan.h"
 #include "router/stage.h"
 
@@ -16,16 +19,30 @@ class LookupStage final : private BatchedStage {
  public:
   // Requires: `plan` outlives the stage.
   explicit LookupStage(const RequestPlan& plan) : plan_(plan) {}
+  ~LookupStage();
+  LookupStage(const LookupStage&) = delete;
+  LookupStage& operator=(const LookupStage&) = delete;
+
   bool wanted() const { return plan_.action == CacheAction::Lookup; }
+  // Looks in `near` (null: no near cache may be used now). `now_ms` is the loop's monotonic
+  // clock. Requires: `near` outlives the stage.
+  void begin(NearCache* near, uint64_t now_ms);
+  // The Redis lookup, unless the near cache had the entry.
   void add_commands(RedisBatch& batch);
-  // Hit or miss from this stage's replies (empty: Redis was not asked or did not answer).
-  // A hit views into `batch_replies`: serve it before they go. `now_ms` is Unix time. A key the
-  // worker's `journal` still owes an invalidation is a miss that may not be stored.
-  LookupResult finish(const std::vector<RedisReplyPtr>& batch_replies, int64_t now_ms,
-                      const InvalidationJournal& journal);
+  // Hit or miss from the near cache or this stage's replies (empty: Redis was not asked or
+  // did not answer). A hit views into `batch_replies` or the near cache's entry: serve it
+  // before they go. `unix_ms` is Unix time, `now_ms` as for begin(). A key the worker's
+  // `journal` still owes an invalidation is a miss that may not be stored.
+  LookupResult finish(const std::vector<RedisReplyPtr>& batch_replies, int64_t unix_ms,
+                      uint64_t now_ms, const InvalidationJournal& journal);
 
  private:
+  void keep_in_near_cache(const LookupResult& hit, int64_t unix_ms, uint64_t now_ms);
+
   const RequestPlan& plan_;
+  NearCache* near_ = nullptr;
+  NearCache::Response near_hit_;
+  NearCache::Mark mark_ = 0;  // while the Redis lookup is out
 };
 
 }  // namespace cachecar

@@ -13,6 +13,7 @@ namespace cachecar {
 
 class CacheStore;
 class Coalescer;
+class NearTracking;
 struct WorkerMetrics;
 class UpstreamPool;
 
@@ -22,6 +23,7 @@ struct WorkerContext {
   UpstreamPool* upstream = nullptr;
   CacheStore* cache = nullptr;
   Coalescer* coalescer = nullptr;
+  NearTracking* near = nullptr;  // null when cache.near is off
   WorkerMetrics* metrics = nullptr;
   int index = 0;
 };

@@ -8,6 +8,7 @@
 
 #include "cache/cache_store.h"
 #include "cache/coalescer.h"
+#include "cache/near_tracking.h"
 #include "log/logging.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
@@ -82,6 +83,12 @@ void Worker::start() {
   coalescer_ = std::make_unique<Coalescer>();
   context_.cache = cache_.get();
   context_.coalescer = coalescer_.get();
+  if (config.cache.near.enabled) {
+    near_ = std::make_unique<NearTracking>(&loop_, *redis_, redis_settings(config), config);
+    cache_->set_near_cache(&near_->cache());
+    context_.near = near_.get();
+    near_->start();
+  }
   redis_->start();
 
   listener_.reset(new uv_tcp_t);
@@ -135,6 +142,7 @@ void Worker::start() {
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   flush_access_log();
+  near_.reset();
   cache_.reset();
   coalescer_.reset();
   redis_.reset();
@@ -184,6 +192,10 @@ void Worker::on_config_signal() {
   redis_->set_command_timeout(config->redis.command_timeout);
   redis_->set_connect_timeout(config->redis.connect_timeout);
   cache_->set_journal_max_keys(config->cache.journal_max_keys);
+  if (near_) {
+    // Sizes apply at once; turning the near cache or its tracking on or off takes a restart.
+    near_->set_limits(*config);
+  }
 }
 
 // Proves to /healthz that this loop turns, and copies the worker's state into its metrics.
@@ -212,6 +224,17 @@ void Worker::on_heartbeat() {
   m.journal_overflows.set(journal.stats().overflows);
   m.epoch_bumps.set(journal.stats().epoch_bumps);
   m.epoch_bump_owed.set(journal.epoch_owed() ? 1 : 0);
+  if (near_) {
+    const NearCache& near = near_->cache();
+    m.near_hits.set(near.stats().hits);
+    m.near_stores.set(near.stats().stores);
+    m.near_invalidations.set(near.stats().invalidations);
+    m.near_evictions.set(near.stats().evictions);
+    m.near_flushes.set(near.stats().flushes);
+    m.near_entries.set(near.size());
+    m.near_bytes.set(near.bytes());
+    m.near_usable.set(near_->usable() != nullptr ? 1 : 0);
+  }
 }
 
 void Worker::join() {
@@ -342,6 +365,9 @@ void Worker::finish_if_drained() {
   ready_idle_.reset();
   access_log_flush_.reset();
   cache_->stop();
+  if (near_) {
+    near_->stop();
+  }
   redis_->stop();
   pool_->shutdown();
 }

@@ -1255,3 +1255,51 @@ TEST_CASE("cache: what a write does when its invalidation cannot reach Redis") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("cache.near: off by default, a mapping turns it on, and it renders back") {
+  const Config defaults = parse_ok("");
+  CHECK_FALSE(defaults.cache.near.enabled);
+  CHECK(defaults.cache.near.max_bytes == 32u * 1024 * 1024);
+  CHECK(defaults.cache.near.max_ttl == Duration(10'000));
+  CHECK(defaults.cache.near.tracking);
+  CHECK_FALSE(parse_ok("cache:\n  near: off\n").cache.near.enabled);
+
+  const Config set =
+      parse_ok("cache:\n  near:\n    max_bytes: 4MiB\n    max_ttl: 2s\n    tracking: off\n");
+  CHECK(set.cache.near.enabled);
+  CHECK(set.cache.near.max_bytes == 4u * 1024 * 1024);
+  CHECK(set.cache.near.max_ttl == Duration(2'000));
+  CHECK_FALSE(set.cache.near.tracking);
+  const Config braces = parse_ok("cache:\n  near: {}\n");
+  CHECK(braces.cache.near.enabled);
+  CHECK(braces.cache.near.tracking);
+
+  const Config again = parse_ok(render_config(set));
+  CHECK(again.cache.near.enabled);
+  CHECK(again.cache.near.max_bytes == set.cache.near.max_bytes);
+  CHECK(again.cache.near.max_ttl == set.cache.near.max_ttl);
+  CHECK_FALSE(again.cache.near.tracking);
+  CHECK_FALSE(parse_ok(render_config(defaults)).cache.near.enabled);
+
+  const ErrorCase cases[] = {
+      {"a word", "cache:\n  near: on\n", "cache.near", 2, "expected off, or {max_bytes"},
+      {"too small", "cache:\n  near:\n    max_bytes: 1KiB\n", "cache.near.max_bytes", 3,
+       "must be at least 64KiB"},
+      {"no unit", "cache:\n  near:\n    max_ttl: 10\n", "cache.near.max_ttl", 3, "missing unit"},
+      {"too long", "cache:\n  near:\n    max_ttl: 25h\n", "cache.near.max_ttl", 3,
+       "must be at most 24h"},
+      {"tracking not a boolean", "cache:\n  near:\n    tracking: sometimes\n",
+       "cache.near.tracking", 3, "expected true or false"},
+      {"an unknown key", "cache:\n  near:\n    size: 1MiB\n", "cache.near.size", 3,
+       "unknown key; expected one of: max_bytes, max_ttl, tracking"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+}  // namespace
+}  // namespace cachecar

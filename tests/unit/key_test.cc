@@ -236,3 +236,29 @@ TEST_CASE("braces from the request are percent-encoded in keys") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("tracked_prefixes: the literal starts of the route keys and the epoch, disjoint") {
+  Config config;
+  config.routes.push_back(make_route("/products/{id}", "product:{id}"));
+  config.routes.push_back(make_route("/products", "products:list"));
+  config.routes.push_back(make_route("/deals/{id}", "product:deal:{id}"));  // inside product:
+  CHECK(tracked_prefixes(config) ==
+        std::vector<std::string>{"cachecar:epoch", "product:", "products:list"});
+
+  config.cache.key_prefix = "cc:";
+  config.cache.default_ttl = Duration(30'000);
+  CHECK(tracked_prefixes(config) == std::vector<std::string>{"cc:cachecar:epoch", "cc:path:",
+                                                             "cc:product:", "cc:products:list"});
+
+  // A key that starts with a variable can be any key under the prefix.
+  config.routes.push_back(make_route("/any/{name}", "{name}"));
+  CHECK(tracked_prefixes(config) == std::vector<std::string>{"cc:"});
+  config.cache.key_prefix.clear();
+  CHECK(tracked_prefixes(config) == std::vector<std::string>{""});
+}
+
+}  // namespace
+}  // namespace cachecar
