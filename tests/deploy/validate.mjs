@@ -645,6 +645,11 @@ const METRICS = {
   cachecar_invalidation_journal_keys: { type: "gauge", labels: [] },
   cachecar_cache_epoch_bump_owed: { type: "gauge", labels: [] },
   cachecar_writes_rejected_total: { type: "counter", labels: [] },
+  cachecar_near_cache_hits_total: { type: "counter", labels: [] },
+  cachecar_near_cache_invalidations_total: { type: "counter", labels: [] },
+  cachecar_near_cache_flushes_total: { type: "counter", labels: [] },
+  cachecar_near_cache_bytes: { type: "gauge", labels: [] },
+  cachecar_near_cache_usable: { type: "gauge", labels: [] },
 };
 const LABEL_VALUES = {
   cache: ["HIT", "MISS", "BYPASS", "COALESCED"],
