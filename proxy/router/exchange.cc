@@ -88,7 +88,7 @@ void Exchange::start() {
   client_wants_body_ = method_ != "HEAD";
   const IpAddress client =
       resolve_client(client_.peer_ip(), head_.headers, config_->rate_limit.trusted_proxies);
-  limit_.begin(*config_, plan_.route, client, unix_now_ms());
+  limit_.begin(*config_, plan_.route, client, unix_now_ms(), context_.limiter);
 
   RedisBatch batch;
   if (context_.cache->available()) {

@@ -11,6 +11,7 @@
 
 namespace cachecar {
 
+class BatchedLimiter;
 class CacheStore;
 class Coalescer;
 struct WorkerMetrics;
@@ -23,6 +24,7 @@ struct WorkerContext {
   CacheStore* cache = nullptr;
   Coalescer* coalescer = nullptr;
   WorkerMetrics* metrics = nullptr;
+  BatchedLimiter* limiter = nullptr;  // rate_limit.sync: batched's local counts
   int index = 0;
 };
 

@@ -9,6 +9,7 @@
 #include "cache/cache_store.h"
 #include "cache/coalescer.h"
 #include "log/logging.h"
+#include "ratelimit/batched_limiter.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
 #include "server/client_connection.h"
@@ -76,12 +77,15 @@ void Worker::start() {
   CacheStore::register_scripts(*redis_);
   redis_->register_script(&kFixedWindowScript);
   redis_->register_script(&kSlidingWindowScript);
+  redis_->register_script(&kSettleScript);
   cache_ = std::make_unique<CacheStore>(&loop_, *redis_, config.cache.journal_max_keys);
   // A drain waits for owed invalidations too (until drain_timeout): see finish_if_drained.
   cache_->on_journal_emptied([this] { finish_if_drained(); });
   coalescer_ = std::make_unique<Coalescer>();
   context_.cache = cache_.get();
   context_.coalescer = coalescer_.get();
+  limiter_ = std::make_unique<BatchedLimiter>(&loop_, *redis_, *metrics_);
+  context_.limiter = limiter_.get();
   redis_->start();
 
   listener_.reset(new uv_tcp_t);
@@ -137,6 +141,7 @@ void Worker::run() {
   flush_access_log();
   cache_.reset();
   coalescer_.reset();
+  limiter_.reset();
   redis_.reset();
   pool_.reset();
   const int rc = uv_loop_close(&loop_);
@@ -342,6 +347,7 @@ void Worker::finish_if_drained() {
   ready_idle_.reset();
   access_log_flush_.reset();
   cache_->stop();
+  limiter_->stop();  // counts not yet settled are lost with the worker (README)
   redis_->stop();
   pool_->shutdown();
 }
