@@ -61,8 +61,7 @@ LocalVerdict LocalCounts::decide(const LimitPlan& plan, int64_t budget, int64_t 
   if (entry == nullptr || now_ms >= entry->window_end_ms) {
     return verdict;  // nothing known of this window: Redis counts it and seeds the entry
   }
-  // A reload may change a route's limit; the counter (and so the entry) stays the same.
-  entry->limit = plan.limit;
+  // The limit is the plan's, not the entry's: a reload may change it, not the counter.
   if (now_ms < entry->denied_until_ms) {
     verdict.kind = LocalVerdict::Kind::Denied;
     verdict.decision = refusal(plan, *entry, now_ms);
@@ -123,7 +122,6 @@ CountMoves LocalCounts::learn(const LimitPlan& plan, LimitCounts counts, int64_t
   } else {
     entry->window_end_ms = std::max(entry->window_end_ms, window_end);
   }
-  entry->limit = plan.limit;
   entry->window_ms = window_ms;
   entry->sliding = sliding;
   entry->previous_key = plan.previous_key;

@@ -92,7 +92,6 @@ class LocalCounts {
 
  private:
   struct Entry {
-    int64_t limit = 0;
     int64_t window_ms = 0;
     bool sliding = false;
     std::string previous_key;
