@@ -147,6 +147,28 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
   }
   counter(out, workers, "cachecar_rate_limited_total", "counter",
           "Requests answered 429 by the rate limiter.", &WorkerMetrics::rate_limited);
+  family(out, "cachecar_rate_limit_local_decisions_total", "counter",
+         "Requests rate_limit.sync: batched decided from the worker's own counts, no Redis "
+         "command, by decision.");
+  sample(out, "cachecar_rate_limit_local_decisions_total", "decision=\"allowed\"",
+         sum(workers, [](const WorkerMetrics& w) { return w.rate_limit_local_allowed.get(); }));
+  sample(out, "cachecar_rate_limit_local_decisions_total", "decision=\"denied\"",
+         sum(workers, [](const WorkerMetrics& w) { return w.rate_limit_local_denied.get(); }));
+  counter(out, workers, "cachecar_rate_limit_settles_total", "counter",
+          "Clients' coalesced counts sent to Redis (rate_limit.sync: batched), one INCRBY each.",
+          &WorkerMetrics::rate_limit_settles);
+  counter(out, workers, "cachecar_rate_limit_settle_failures_total", "counter",
+          "Settlements Redis did not answer or refused; their counts are sent again.",
+          &WorkerMetrics::rate_limit_settle_failures);
+  counter(out, workers, "cachecar_rate_limit_counts_settled_total", "counter",
+          "Locally admitted requests whose count Redis confirmed.",
+          &WorkerMetrics::rate_limit_counts_confirmed);
+  counter(out, workers, "cachecar_rate_limit_counts_dropped_total", "counter",
+          "Locally admitted requests whose count was dropped because its window ended first.",
+          &WorkerMetrics::rate_limit_counts_dropped);
+  counter(out, workers, "cachecar_rate_limit_tracked_clients", "gauge",
+          "Clients whose counts the workers track locally (rate_limit.sync: batched).",
+          &WorkerMetrics::rate_limit_tracked_clients);
   counter(out, workers, "cachecar_client_connections", "gauge", "Open client connections.",
           &WorkerMetrics::client_connections);
 

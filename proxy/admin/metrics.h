@@ -61,6 +61,14 @@ struct WorkerMetrics {
   std::array<Counter, kUpstreamErrorKinds.size()> upstream_errors;
   Counter rate_limited;
   Counter writes_rejected;  // on_invalidation_failure: reject, Redis unreachable
+  // rate_limit.sync: batched (ratelimit/batched_limiter.h), counted as they happen.
+  Counter rate_limit_local_allowed;
+  Counter rate_limit_local_denied;
+  Counter rate_limit_settles;          // clients' counts sent, one INCRBY each
+  Counter rate_limit_settle_failures;  // of those, unanswered or refused: sent again later
+  Counter rate_limit_counts_confirmed;
+  Counter rate_limit_counts_dropped;  // their window ended before Redis had them
+  Counter rate_limit_tracked_clients;  // gauge
 
   // Copied from the worker's objects by its heartbeat (at most a second old when scraped).
   Counter client_connections;

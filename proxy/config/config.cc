@@ -200,6 +200,17 @@ RateLimitAlgorithm algorithm(const YAML::Node& node, const std::string& key) {
   fail(key, node, "expected fixed_window or sliding_window");
 }
 
+RateLimitSync rate_limit_sync(const YAML::Node& node, const std::string& key) {
+  const std::string text = scalar(node, key);
+  if (text == "exact") {
+    return RateLimitSync::Exact;
+  }
+  if (text == "batched") {
+    return RateLimitSync::Batched;
+  }
+  fail(key, node, "expected exact or batched");
+}
+
 InvalidationFailure invalidation_failure(const YAML::Node& node, const std::string& key) {
   const std::string text = scalar(node, key);
   if (text == "journal") {
@@ -280,8 +291,18 @@ void read_rate_limit(const YAML::Node& node, const std::string& key, Config::Rat
           }
           out.deny_on_redis_error = text == "deny";
         }},
-       {"enabled",
-        [&](const YAML::Node& v, const std::string& k) { out.enabled = boolean(v, k); }}});
+       {"enabled", [&](const YAML::Node& v, const std::string& k) { out.enabled = boolean(v, k); }},
+       {"sync", [&](const YAML::Node& v, const std::string& k) { out.sync = rate_limit_sync(v, k); }},
+       {"sync_interval",
+        [&](const YAML::Node& v, const std::string& k) {
+          out.sync_interval = duration(v, k, Duration(1));
+          if (out.sync_interval > kMaxRateLimitSyncInterval) {
+            fail(k, v, "must be at most " + format_duration(kMaxRateLimitSyncInterval));
+          }
+        }},
+       {"local_budget", [&](const YAML::Node& v, const std::string& k) {
+          out.local_budget = integer(v, k, 1, 1'000'000);
+        }}});
 }
 
 // "/products/{id}" -> "/products/:id": readable in redis-cli, and free of the braces that
@@ -873,6 +894,9 @@ std::string render_config(const Config& config) {
   out << "  allow: " << cidrs(limit.allow) << "\n";
   out << "  ipv6_prefix: " << limit.ipv6_prefix << "\n";
   out << "  on_redis_error: " << (limit.deny_on_redis_error ? "deny" : "allow") << "\n";
+  out << "  sync: " << (limit.sync == RateLimitSync::Batched ? "batched" : "exact") << "\n";
+  out << "  sync_interval: " << format_duration(limit.sync_interval) << "\n";
+  out << "  local_budget: " << limit.local_budget << "\n";
   out << "admin:\n";
   out << "  listen: " << quoted(config.admin.listen.to_string()) << "\n";
   out << "limits:\n";

@@ -36,6 +36,16 @@ enum class RateLimitAlgorithm {
   SlidingWindow,  // weighted two-window estimate: no burst of 2x the limit at a window edge
 };
 
+// How each request's count reaches Redis (issue 14).
+enum class RateLimitSync {
+  Exact,    // every request runs the limiter script, in the request's one Redis batch
+  Batched,  // workers count locally and settle with Redis every sync_interval per client
+};
+
+// Longer settle intervals are refused: the local view a worker decides from is at most about
+// this old, and a second is already long next to a one-second window (the shortest allowed).
+inline constexpr Duration kMaxRateLimitSyncInterval{1'000};
+
 // A route's own limit. Fields left unset take the global rate_limit's value.
 struct RouteRateLimit {
   bool enabled = true;  // false: "rate_limit: off" for this route
@@ -144,6 +154,13 @@ struct Config {
     // With Redis unavailable: false lets requests through without limit headers (fail open);
     // true answers 503 (fail closed).
     bool deny_on_redis_error = false;
+    RateLimitSync sync = RateLimitSync::Exact;
+    // Batched: the shortest time between two settlements of one client's count by a worker.
+    Duration sync_interval{10};
+    // Batched: requests of one client a worker may admit before Redis has confirmed them; past
+    // it a request is counted in Redis first (as in exact mode). The worst-case overshoot is
+    // replicas x workers x local_budget per window (README: "Batched counting").
+    int64_t local_budget = 10;
   } rate_limit;
 
   struct Admin {

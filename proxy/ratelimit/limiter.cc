@@ -95,18 +95,30 @@ RedisCommand limiter_command(const LimitPlan& plan) {
   return command;
 }
 
-std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* reply) {
+std::optional<LimitCounts> read_counts(const redisReply* reply) {
   const auto first = element_integer(reply, 0);
   const auto second = element_integer(reply, 1);
   if (!first || !second) {
     return std::nullopt;
   }
+  return LimitCounts{*first, *second};
+}
+
+std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* reply) {
+  const auto counts = read_counts(reply);
+  if (!counts) {
+    return std::nullopt;
+  }
+  return decide_counts(plan, *counts);
+}
+
+LimitDecision decide_counts(const LimitPlan& plan, LimitCounts counts) {
   LimitDecision decision;
   decision.limit = plan.limit;
   // Counters come from Redis, which anyone with access can write: a negative or absurd count
   // must deny, never overflow the arithmetic below.
-  const int64_t first_count = std::clamp<int64_t>(*first, 0, kMaxCount);
-  const int64_t second_value = *second;
+  const int64_t first_count = std::clamp<int64_t>(counts.first, 0, kMaxCount);
+  const int64_t second_value = counts.second;
   if (plan.algorithm == RateLimitAlgorithm::FixedWindow) {
     decision.allowed = first_count <= plan.limit;
     decision.remaining = std::max<int64_t>(0, plan.limit - first_count);
@@ -129,6 +141,13 @@ std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* rep
           ? ceil_seconds(window_ms - elapsed_ms)
           : ceil_seconds(sliding_wait_ms(plan.limit, window_ms, elapsed_ms, first_count, previous));
   return decision;
+}
+
+int64_t sliding_wait_ms(const LimitPlan& plan, int64_t current, int64_t previous) {
+  const int64_t window_ms = std::clamp<int64_t>(plan.window.count(), 1, kMaxWindowMs);
+  return sliding_wait_ms(plan.limit, window_ms, std::clamp<int64_t>(plan.elapsed_ms, 0, window_ms),
+                         std::clamp<int64_t>(current, 0, kMaxCount),
+                         std::clamp<int64_t>(previous, 0, kMaxCount));
 }
 
 LimitVerdict read_limit(const LimitPlan& plan, StageReplies replies) {

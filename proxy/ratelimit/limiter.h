@@ -51,6 +51,19 @@ struct LimitDecision {
 // nullopt for an error or a reply of the wrong shape.
 std::optional<LimitDecision> decide(const LimitPlan& plan, const redisReply* reply);
 
+// The two integers of the script's reply, as decide() reads them; nullopt as for decide().
+struct LimitCounts {
+  int64_t first = 0;   // the count in the current window, this request included
+  int64_t second = 0;  // fixed: ms left in the window; sliding: the previous window's count
+};
+std::optional<LimitCounts> read_counts(const redisReply* reply);
+// decide() from counts already read, so a batched worker's local decision (ratelimit/
+// local_counts.h) carries exactly the headers Redis's answer would have.
+LimitDecision decide_counts(const LimitPlan& plan, LimitCounts counts);
+// Sliding window: how long until one more request would be allowed if none came before it,
+// with `current` requests counted in this window so far and `previous` in the one before.
+int64_t sliding_wait_ms(const LimitPlan& plan, int64_t current, int64_t previous);
+
 // The limiter's verdict from its own replies in the request's batch (one: the script call).
 struct LimitVerdict {
   enum class Kind {
@@ -88,6 +101,28 @@ if current == 1 then
 end
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 return {current, previous}
+)lua"};
+
+// rate_limit.sync: batched. Adds a worker's coalesced count (ARGV[1]) to a counter that still
+// exists, and reports {total, ms left, previous window's count (sliding; else 0)}. A counter
+// that is gone (its window ended, or Redis lost it) is not recreated: counts of an ended
+// window must not open the next one. Then the reply is {-1, -2, 0}. ARGV[2] is the expiry to
+// give a counter that has none, as the exact scripts would have.
+inline const RedisScript kSettleScript{"settle_counts", R"lua(
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {-1, -2, 0}
+end
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+local previous = 0
+if #KEYS > 1 then
+  previous = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+end
+return {total, ttl, previous}
 )lua"};
 
 }  // namespace cachecar

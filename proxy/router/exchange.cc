@@ -89,7 +89,7 @@ void Exchange::start() {
   client_wants_body_ = method_ != "HEAD";
   const IpAddress client =
       resolve_client(client_.peer_ip(), head_.headers, config_->rate_limit.trusted_proxies);
-  limit_.begin(*config_, plan_.route, client, unix_now_ms());
+  limit_.begin(*config_, plan_.route, client, unix_now_ms(), context_.limiter);
 
   lookup_.begin(context_.near != nullptr ? context_.near->usable() : nullptr,
                 uv_now(context_.loop));

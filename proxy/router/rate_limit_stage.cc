@@ -2,15 +2,27 @@
 
 #include <spdlog/spdlog.h>
 
+#include "ratelimit/batched_limiter.h"
+
 namespace cachecar {
 
 void RateLimitStage::begin(const Config& config, const RouteConfig* route, const IpAddress& client,
-                           int64_t now_ms) {
+                           int64_t now_ms, BatchedLimiter* batched) {
   plan_ = plan_rate_limit(config, route, client, now_ms);
+  if (!plan_ || batched == nullptr || config.rate_limit.sync != RateLimitSync::Batched) {
+    return;
+  }
+  LocalVerdict verdict = batched->decide(*plan_, config.rate_limit);
+  if (verdict.kind == LocalVerdict::Kind::AskRedis) {
+    batched_ = batched;  // Redis's answer seeds the worker's counts
+    asked_ms_ = batched->now_ms();
+    return;
+  }
+  local_ = verdict;
 }
 
 void RateLimitStage::add_commands(RedisBatch& batch) {
-  if (plan_) {
+  if (plan_ && !local_) {
     add_to(batch, limiter_command(*plan_));
   }
 }
@@ -20,7 +32,22 @@ std::optional<Refusal> RateLimitStage::finish(const std::vector<RedisReplyPtr>& 
   if (!plan_) {
     return std::nullopt;
   }
-  const LimitVerdict verdict = read_limit(*plan_, own_replies(batch_replies));
+  LimitVerdict verdict;
+  if (local_) {
+    // Decided from the worker's counts: an empty batch (nothing else asked Redis, or Redis is
+    // down) changes nothing.
+    verdict.kind = local_->kind == LocalVerdict::Kind::Allowed ? LimitVerdict::Kind::Allowed
+                                                               : LimitVerdict::Kind::Denied;
+    verdict.decision = local_->decision;
+  } else {
+    const StageReplies replies = own_replies(batch_replies);
+    verdict = read_limit(*plan_, replies);
+    if (batched_ != nullptr && verdict.kind != LimitVerdict::Kind::Unavailable) {
+      if (const auto counts = read_counts(replies.front().get())) {
+        batched_->learn(*plan_, *counts, asked_ms_);
+      }
+    }
+  }
   if (verdict.kind == LimitVerdict::Kind::Unavailable) {
     if (!verdict.problem.empty()) {
       spdlog::warn("rate limiter: unexpected answer from Redis ({})", verdict.problem);

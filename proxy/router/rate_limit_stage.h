@@ -2,6 +2,10 @@
 // The rate-limit stage: counts the request in Redis (one script call in the request's batch)
 // and turns the count into RateLimit-* lines, a 429, or, when Redis cannot say, the
 // configured failure mode (allow without headers, or 503).
+//
+// With rate_limit.sync: batched the worker's BatchedLimiter may decide first, from its own
+// counts: such a request adds no command to the batch (a near-cache hit then costs Redis
+// nothing), and its verdict stands whatever the batch's fate, even with Redis down.
 
 #include <cstdint>
 #include <optional>
@@ -12,15 +16,19 @@
 #include "config/config.h"
 #include "net/ip.h"
 #include "ratelimit/limiter.h"
+#include "ratelimit/local_counts.h"
 #include "router/stage.h"
 
 namespace cachecar {
 
+class BatchedLimiter;
+
 class RateLimitStage final : private BatchedStage {
  public:
-  // Plans the count; none is made when limiting is off for this route or client.
+  // Plans the count; none is made when limiting is off for this route or client. `batched`
+  // (borrowed; outlives the stage) is consulted when config says rate_limit.sync: batched.
   void begin(const Config& config, const RouteConfig* route, const IpAddress& client,
-             int64_t now_ms);
+             int64_t now_ms, BatchedLimiter* batched = nullptr);
   void add_commands(RedisBatch& batch);
   // Decides from this stage's replies in `batch_replies` (empty: Redis was not asked or did
   // not answer). Requires: the config given to begin().
@@ -34,6 +42,9 @@ class RateLimitStage final : private BatchedStage {
  private:
   std::optional<LimitPlan> plan_;
   std::string header_lines_;
+  BatchedLimiter* batched_ = nullptr;  // set when the request asks Redis in batched mode
+  std::optional<LocalVerdict> local_;  // decided without Redis
+  int64_t asked_ms_ = 0;               // the batched limiter's clock when Redis was asked
 };
 
 }  // namespace cachecar

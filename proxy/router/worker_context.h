@@ -11,6 +11,7 @@
 
 namespace cachecar {
 
+class BatchedLimiter;
 class CacheStore;
 class Coalescer;
 class NearTracking;
@@ -25,6 +26,7 @@ struct WorkerContext {
   Coalescer* coalescer = nullptr;
   NearTracking* near = nullptr;  // null when cache.near is off
   WorkerMetrics* metrics = nullptr;
+  BatchedLimiter* limiter = nullptr;  // rate_limit.sync: batched's local counts
   int index = 0;
 };
 

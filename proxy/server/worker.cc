@@ -10,6 +10,7 @@
 #include "cache/coalescer.h"
 #include "cache/near_tracking.h"
 #include "log/logging.h"
+#include "ratelimit/batched_limiter.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
 #include "server/client_connection.h"
@@ -77,6 +78,7 @@ void Worker::start() {
   CacheStore::register_scripts(*redis_);
   redis_->register_script(&kFixedWindowScript);
   redis_->register_script(&kSlidingWindowScript);
+  redis_->register_script(&kSettleScript);
   cache_ = std::make_unique<CacheStore>(&loop_, *redis_, config.cache.journal_max_keys);
   // A drain waits for owed invalidations too (until drain_timeout): see finish_if_drained.
   cache_->on_journal_emptied([this] { finish_if_drained(); });
@@ -89,6 +91,8 @@ void Worker::start() {
     context_.near = near_.get();
     near_->start();
   }
+  limiter_ = std::make_unique<BatchedLimiter>(&loop_, *redis_, *metrics_);
+  context_.limiter = limiter_.get();
   redis_->start();
 
   listener_.reset(new uv_tcp_t);
@@ -145,6 +149,7 @@ void Worker::run() {
   near_.reset();
   cache_.reset();
   coalescer_.reset();
+  limiter_.reset();
   redis_.reset();
   pool_.reset();
   const int rc = uv_loop_close(&loop_);
@@ -368,6 +373,7 @@ void Worker::finish_if_drained() {
   if (near_) {
     near_->stop();
   }
+  limiter_->stop();  // counts not yet settled are lost with the worker (README)
   redis_->stop();
   pool_->shutdown();
 }

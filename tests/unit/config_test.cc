@@ -696,6 +696,9 @@ void check_same_rate_limit(const Config& a, const Config& b) {
   CHECK(cidr_texts(a.rate_limit.allow) == cidr_texts(b.rate_limit.allow));
   CHECK(a.rate_limit.ipv6_prefix == b.rate_limit.ipv6_prefix);
   CHECK(a.rate_limit.deny_on_redis_error == b.rate_limit.deny_on_redis_error);
+  CHECK(a.rate_limit.sync == b.rate_limit.sync);
+  CHECK(a.rate_limit.sync_interval == b.rate_limit.sync_interval);
+  CHECK(a.rate_limit.local_budget == b.rate_limit.local_budget);
   REQUIRE(a.routes.size() == b.routes.size());
   for (size_t i = 0; i < a.routes.size(); ++i) {
     CAPTURE(i);
@@ -814,7 +817,7 @@ TEST_CASE("rate_limit errors name the key, the item, the line and the reason") {
   const ErrorCase cases[] = {
       {"unknown rate_limit key", "rate_limit:\n  limit: 5\n  burst: 10\n", "rate_limit.burst", 3,
        "unknown key; expected one of: limit, window, algorithm, key_prefix, trusted_proxies, "
-       "allow, ipv6_prefix, on_redis_error, enabled"},
+       "allow, ipv6_prefix, on_redis_error, enabled, sync, sync_interval, local_budget"},
       {"rate_limit key twice",
        "rate_limit:\n  algorithm: fixed_window\n"
        "  algorithm: sliding_window\n",
@@ -1251,6 +1254,70 @@ TEST_CASE("cache: what a write does when its invalidation cannot reach Redis") {
   for (const ErrorCase& c : cases) {
     check_error(c);
   }
+}
+
+
+TEST_CASE("rate_limit.sync: exact by default, batched with its interval and budget") {
+  const Config defaults = parse_ok("");
+  CHECK(defaults.rate_limit.sync == RateLimitSync::Exact);
+  CHECK(defaults.rate_limit.sync_interval == Duration(10));
+  CHECK(defaults.rate_limit.local_budget == 10);
+  struct Case {
+    std::string_view yaml;
+    RateLimitSync sync;
+    int64_t interval_ms;
+    int64_t budget;
+  };
+  const Case cases[] = {
+      {"rate_limit:\n  sync: exact\n", RateLimitSync::Exact, 10, 10},
+      {"rate_limit:\n  sync: batched\n", RateLimitSync::Batched, 10, 10},
+      {"rate_limit:\n  sync: batched\n  sync_interval: 1ms\n", RateLimitSync::Batched, 1, 10},
+      {"rate_limit:\n  sync: batched\n  sync_interval: 1s\n", RateLimitSync::Batched, 1000, 10},
+      {"rate_limit:\n  sync: batched\n  local_budget: 1\n", RateLimitSync::Batched, 10, 1},
+      {"rate_limit:\n  algorithm: sliding_window\n  sync: batched\n  local_budget: 1000000\n",
+       RateLimitSync::Batched, 10, 1'000'000},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.yaml);
+    const Config config = parse_ok(std::string(c.yaml));
+    CHECK(config.rate_limit.sync == c.sync);
+    CHECK(config.rate_limit.sync_interval == Duration(c.interval_ms));
+    CHECK(config.rate_limit.local_budget == c.budget);
+  }
+}
+
+TEST_CASE("rate_limit.sync errors name the key, the line and the reason") {
+  const ErrorCase cases[] = {
+      {"unknown sync", "rate_limit:\n  limit: 5\n  sync: lazy\n", "rate_limit.sync", 3,
+       "expected exact or batched"},
+      {"sync is case-sensitive", "rate_limit:\n  sync: Batched\n", "rate_limit.sync", 2,
+       "expected exact or batched"},
+      {"sync_interval zero", "rate_limit:\n  sync_interval: 0ms\n", "rate_limit.sync_interval", 2,
+       "must be at least 1ms"},
+      {"sync_interval too long", "rate_limit:\n  sync_interval: 2s\n",
+       "rate_limit.sync_interval", 2, "must be at most 1s"},
+      {"sync_interval without unit", "rate_limit:\n  sync_interval: 10\n",
+       "rate_limit.sync_interval", 2, "missing unit"},
+      {"local_budget zero", "rate_limit:\n  local_budget: 0\n", "rate_limit.local_budget", 2,
+       "must be between 1 and 1000000, got 0"},
+      {"unknown key lists the sync keys", "rate_limit:\n  sync_every: 5ms\n",
+       "rate_limit.sync_every", 2, "enabled, sync, sync_interval, local_budget"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+TEST_CASE("render_config round-trips rate_limit.sync and its settings") {
+  const Config config =
+      parse_ok("rate_limit:\n  sync: batched\n  sync_interval: 25ms\n  local_budget: 3\n");
+  const std::string rendered = render_config(config);
+  CAPTURE(rendered);
+  CHECK(rendered.find("  sync: batched\n  sync_interval: 25ms\n  local_budget: 3\n") !=
+        std::string::npos);
+  check_same_rate_limit(parse_ok(rendered), config);
+  CHECK(render_config(parse_ok("")).find("  sync: exact\n  sync_interval: 10ms\n") !=
+        std::string::npos);
 }
 
 }  // namespace
