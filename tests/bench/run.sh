@@ -412,10 +412,16 @@ redis_timeouts() {
   grep -c 'no reply within command_timeout' "$log" || true
 }
 
-# start_cachecar NAME WORKERS RATE_LIMIT ACCESS_LOG CPUS: sets cc_pid and cc_port.
+# start_cachecar NAME WORKERS RATE_LIMIT ACCESS_LOG CPUS [NEAR [SYNC]]: sets cc_pid, cc_port
+# and cc_admin_port. NEAR: cache.near's value (default off); SYNC: rate_limit.sync (exact).
 start_cachecar() {
-  local name=$1 workers=$2 limit=$3 access=$4 cpu_list=$5
+  local name=$1 workers=$2 limit=$3 access=$4 cpu_list=$5 near=${6:-off} sync=${7:-exact}
   local conf=$work/cachecar-$name.yaml log=$work/cachecar-$name.log
+  # batched: the limit here (10^9 a minute) is never reached, so a budget of 1000 unconfirmed
+  # requests per client and worker bounds an overshoot nobody could see; the default (10)
+  # would send the benchmark's one client, at ~10^5 req/s, back to Redis almost every time.
+  local budget=""
+  [ "$sync" = batched ] && budget="  local_budget: 1000"$'\n'
   [ "$access" = true ] && log=$work/cachecar-$name-access.log
   cat >"$conf" <<EOF
 # Written by tests/bench/run.sh for the "$name" instance.
@@ -426,6 +432,8 @@ upstream:
 redis:
   url: redis://127.0.0.1:$redis_port
   command_timeout: 100ms
+cache:
+  near: $near
 routes:
   - path: /products/{id}
     key: product:{id}
@@ -434,6 +442,8 @@ rate_limit:
   limit: $limit
   window: 60s
   key_prefix: "rl-$name:"
+  sync: $sync
+$budget
 admin:
   listen: 127.0.0.1:0
 limits:
@@ -460,7 +470,15 @@ EOF
     sleep 0.1
   done
   [ -n "$cc_port" ] || die "cachecar $name did not report its port: $(tail -n 5 "$log")"
-  say "cachecar $name: pid $cc_pid, 127.0.0.1:$cc_port, workers $workers, limit $limit, access log $access"
+  cc_admin_port=$(sed -n 's/.*admin listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n 1)
+  if [ "$near" != off ]; then
+    for _ in $(seq 50); do
+      grep -q 'near cache: Redis tracks' "$log" && break
+      sleep 0.1
+    done
+    grep -q 'near cache: Redis tracks' "$log" || die "cachecar $name: Redis never tracked its keys: $(tail -n 5 "$log")"
+  fi
+  say "cachecar $name: pid $cc_pid, 127.0.0.1:$cc_port, workers $workers, limit $limit ($sync), near cache $near, access log $access"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -478,7 +496,7 @@ run_wrk() {
   # In a subshell that, once wrk has been reaped, reads wrk's CPU time from its own
   # cutime + cstime.
   if ! (
-    BENCH_MODE=$wrk_mode BENCH_TAG=$tag "${launcher[@]}" wrk -t"$threads" -c"$conns" \
+    BENCH_MODE=$wrk_mode BENCH_TAG=$tag BENCH_KEYS=${BENCH_KEYS:-1000} "${launcher[@]}" wrk -t"$threads" -c"$conns" \
       -d"${seconds}s" --timeout 5s -s "$bench_dir/bench.lua" "$url" >"$out" 2>&1 || exit
     read -r stat <"/proc/$BASHPID/stat"
     read -r -a fields <<<"${stat##*) }"
@@ -696,7 +714,7 @@ fmt_table() {
         split(line[i], f, ",")
         key = f[1] "|" f[3]
         ratio = "–"; ratio_direct = "–"
-        if (f[2] == "cachecar" && (key in cache) && cache[key] > 0) ratio = sprintf("**%.2f**", f[4] / cache[key])
+        if (f[2] ~ /^cachecar/ && (key in cache) && cache[key] > 0) ratio = sprintf("**%.2f**", f[4] / cache[key])
         if ((f[2] ~ /^cachecar/ || f[2] == "nginx proxy_cache") && (f[3] in direct) && direct[f[3]] > 0) ratio_direct = sprintf("%.2f", f[4] / direct[f[3]])
         rss = (f[12] == "" ? "–" : mib(f[12]) " → " mib(f[13]))
         printf "| %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
@@ -778,6 +796,14 @@ start_references
 start_cachecar main 1 1000000000 false 0
 main_pid=$cc_pid main_port=$cc_port
 main_rss_start=$(proc_kib "$main_pid" VmRSS)
+# The near cache and batched limits, each alone and together (issue 14).
+near_on="{max_bytes: 32MiB, max_ttl: 10s, tracking: on}"
+start_cachecar near 1 1000000000 false 0 "$near_on" exact
+near_pid=$cc_pid near_port=$cc_port
+start_cachecar batched 1 1000000000 false 0 off batched
+batched_pid=$cc_pid batched_port=$cc_port
+start_cachecar nearbatched 1 1000000000 false 0 "$near_on" batched
+nb_pid=$cc_pid nb_port=$cc_port nb_admin_port=$cc_admin_port
 
 redis_benchmark 1 200000
 redis_benchmark 16 2000000
@@ -786,6 +812,9 @@ m_wrk_cpus=1 m_threads=1
 curl -sf "http://127.0.0.1:$main_port/products/42" >/dev/null || die "cachecar does not answer GET /products/42"
 curl -sf "http://127.0.0.1:$cache_port/products/42" >/dev/null || die "nginx proxy_cache does not answer GET /products/42"
 fill_keys "$main_port"
+for port in "$near_port" "$batched_port" "$nb_port"; do
+  curl -sf "http://127.0.0.1:$port/products/42" >/dev/null || die "cachecar on port $port does not answer"
+done
 fill_keys "$cache_port"
 fill_keys "$sendfile_port"
 check_cachecar_filled
@@ -800,19 +829,55 @@ done
 for conns in "${conns_list[@]}"; do
   measure "HIT 1 key" "$conns" one \
     "cachecar|http://127.0.0.1:$main_port/products/42|$main_pid" \
+    "cachecar near|http://127.0.0.1:$near_port/products/42|$near_pid" \
+    "cachecar batched|http://127.0.0.1:$batched_port/products/42|$batched_pid" \
+    "cachecar near+batched|http://127.0.0.1:$nb_port/products/42|$nb_pid" \
     "nginx proxy_cache|http://127.0.0.1:$cache_port/products/42|$references_worker" \
     "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/products/42|$references_worker" \
     "nginx direct|http://127.0.0.1:$upstream_port/products/42|$upstream_worker" \
     "nginx return|http://127.0.0.1:$return_port/products/42|$references_worker"
 done
-for scenario in "HIT 1000 keys:/:keys" "MISS:/:miss"; do
-  IFS=: read -r name path wrk_mode <<<"$scenario"
-  for conns in "${conns_list[@]}"; do
-    measure "$name" "$conns" "$wrk_mode" "cachecar|http://127.0.0.1:$main_port$path|$main_pid" \
-      "nginx proxy_cache|http://127.0.0.1:$cache_port$path|$references_worker" \
-      "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port$path|$references_worker"
-  done
+for conns in "${conns_list[@]}"; do
+  measure "HIT 1000 keys" "$conns" keys "cachecar|http://127.0.0.1:$main_port/|$main_pid" \
+    "cachecar near|http://127.0.0.1:$near_port/|$near_pid" \
+    "cachecar batched|http://127.0.0.1:$batched_port/|$batched_pid" \
+    "cachecar near+batched|http://127.0.0.1:$nb_port/|$nb_pid" \
+    "nginx proxy_cache|http://127.0.0.1:$cache_port/|$references_worker" \
+    "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/|$references_worker"
 done
+for conns in "${conns_list[@]}"; do
+  measure "MISS" "$conns" miss "cachecar|http://127.0.0.1:$main_port/|$main_pid" \
+    "cachecar near+batched|http://127.0.0.1:$nb_port/|$nb_pid" \
+    "nginx proxy_cache|http://127.0.0.1:$cache_port/|$references_worker" \
+    "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/|$references_worker"
+done
+
+# A write through one replica reaching another's near cache: PUT through the batched
+# instance (no near cache of its own), read on near+batched until it answers from Redis.
+say "coherence: PUT on cachecar batched, first fresh read on cachecar near+batched (500 writes)"
+coherence=$("$benchtool" coherence "$batched_port" "$nb_port" /products/77 500) ||
+  die "the coherence measurement failed"
+say "  $coherence"
+coherence_p50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$coherence")
+coherence_p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$coherence")
+coherence_max=$(sed -n 's/.*max_us=\([0-9]*\).*/\1/p' <<<"$coherence")
+
+# The near cache full: 150,000 keys read at random, twice over (a miss stores in Redis, a
+# later hit keeps the entry), far more than 32 MiB of entries hold; then its RSS.
+say "near cache full: 2 x 15 s of random GETs over 150,000 keys on cachecar near+batched"
+for pass in 1 2; do
+  BENCH_KEYS=150000 run_wrk "near-fill-$pass" 64 "http://127.0.0.1:$nb_port/" keys 15 1 1 "fill$pass"
+done
+sleep 1.2 # the heartbeat copies the near cache's size into /metrics once a second
+near_metric() { curl -s "http://127.0.0.1:$nb_admin_port/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
+near_full_bytes=$(near_metric cachecar_near_cache_bytes)
+near_full_entries=$(near_metric cachecar_near_cache_entries)
+near_full_rss=$(proc_kib "$nb_pid" VmRSS)
+near_full_hwm=$(proc_kib "$nb_pid" VmHWM)
+say "  near cache: $near_full_entries entries, $near_full_bytes bytes; RSS $near_full_rss KiB (peak $near_full_hwm KiB)"
+stop_pid "$near_pid"
+stop_pid "$batched_pid"
+stop_pid "$nb_pid"
 for conns in "${conns_list[@]}"; do
   measure "PUT (passthrough + invalidation)" "$conns" put "cachecar|http://127.0.0.1:$main_port/products/42|$main_pid"
 done
@@ -862,7 +927,11 @@ workers_ratio=$(calc %.2f "$(rps_of "HIT 1 key unpinned" 256 "cachecar workers=2
 # tuned reference gains over nginx's default sendfile on.
 ceiling_notes=""
 for conns in "${conns_list[@]}"; do
-  ceiling_notes+="cachecar ÷ nginx return $(calc %.2f "$(rps_of "HIT 1 key" "$conns" cachecar) / $(rps_of "HIT 1 key" "$conns" "nginx return")"), nginx proxy_cache tuned ÷ sendfile on $(calc %.2f "$(rps_of "HIT 1 key" "$conns" "nginx proxy_cache") / $(rps_of "HIT 1 key" "$conns" "nginx proxy_cache sendfile on")") at $conns connections; "
+  ceiling_notes+="at $conns connections, ÷ nginx return: "
+  for variant in cachecar "cachecar near" "cachecar batched" "cachecar near+batched"; do
+    ceiling_notes+="$variant $(calc %.2f "$(rps_of "HIT 1 key" "$conns" "$variant") / $(rps_of "HIT 1 key" "$conns" "nginx return")"), "
+  done
+  ceiling_notes+="nginx proxy_cache tuned ÷ sendfile on $(calc %.2f "$(rps_of "HIT 1 key" "$conns" "nginx proxy_cache") / $(rps_of "HIT 1 key" "$conns" "nginx proxy_cache sendfile on")"); "
 done
 access_notes=""
 for conns in "${conns_list[@]}"; do
@@ -894,7 +963,7 @@ write_chart
   echo "- **nginx proxy_cache** is tuned as its operators tune it for small objects: cache on tmpfs, \`sendfile off\`, \`access_log off\`, a \`limit_req\` per client address (cachecar limits every request too); **nginx proxy_cache sendfile on** is the same cache with nginx's default \`sendfile on\`."
   echo "- **÷ nginx proxy_cache**: cachecar's req/s over the tuned nginx proxy_cache's in the same scenario and connection count; **÷ upstream direct**: over the upstream nginx's own req/s for GET /products/42 at that connection count."
   echo "- **server** is cachecar, or the one nginx worker serving the row; **RSS idle → peak**: before the warm-up, and VmHWM during the run (reset after the warm-up). cachecar's RSS right after start: $(calc %.1f "$main_rss_start / 1024") MiB."
-  echo "- **Redis reads/req**: total_reads_processed (read events on Redis's sockets) per client request; below 1 when cachecar's auto-pipelining lets one read carry several requests' commands. **Redis cmds/req**: total_commands_processed per request, which counts the commands run inside Lua scripts too (a cachecar hit is EVALSHA of the limiter [INCR, PTTL] + one MGET of the entry, its guard and the cache epoch = 4). Both net of this script's own INFO queries."
+  echo "- **Redis reads/req**: total_reads_processed (read events on Redis's sockets) per client request; below 1 when cachecar's auto-pipelining lets one read carry several requests' commands. **Redis cmds/req**: total_commands_processed per request, which counts the commands run inside Lua scripts too (a cachecar hit is EVALSHA of the limiter [INCR, PTTL] + one MGET of the entry, its guard and the cache epoch = 4; a near-cache hit needs no MGET, a batched limit no EVALSHA but one INCRBY script per client every sync_interval). Both net of this script's own INFO queries."
   echo "- **Redis timeouts**: times cachecar logged a Redis reply later than command_timeout (100ms) during the run; each drops the Redis connection, and the requests then waiting go on without Redis (hits become upstream requests, PUTs journal their invalidation and replay it on reconnect). On this shared machine they follow CPU starvation, see noise %."
   echo "- **upstream req/req**: requests the upstream nginx counted (stub_status) per client request."
   echo "- **noise %**: CPU time that processes other than this benchmark's (and the hypervisor, as steal) took during the run, in % of all $cpus CPUs; rows with a high value are less trustworthy, their ratios too."
@@ -903,6 +972,9 @@ write_chart
   echo "- access log on ÷ off (HIT 1 key, alternating rounds): ${access_notes%; }."
   echo "- HIT 1 key: ${ceiling_notes%; }."
   echo "- workers: 2 ÷ workers: 1 (HIT 1 key, 256 connections, nothing pinned, wrk -t2 sharing both CPUs): **$workers_ratio**."
+  echo "- **cachecar near** has \`cache.near: $near_on\`; **cachecar batched** \`rate_limit.sync: batched\` (sync_interval 10ms, local_budget 1000); **cachecar near+batched** both; **cachecar** neither (the defaults)."
+  echo "- a write through one replica reaching another's near cache (500 PUTs through cachecar batched, each followed by back-to-back GETs on cachecar near+batched until one is no longer a near-cache hit): p50 **${coherence_p50} µs**, p99 **${coherence_p99} µs**, max ${coherence_max} µs."
+  echo "- near cache full (cachecar near+batched after 2 x 15 s of GETs over 150,000 keys): $near_full_entries entries holding $(calc %.1f "$near_full_bytes / 1048576") MiB of its 32 MiB; RSS **$(calc %.1f "$near_full_rss / 1024") MiB** (peak $(calc %.1f "$near_full_hwm / 1024") MiB)"
   echo
   echo "## Idle keep-alive connections"
   echo
@@ -920,6 +992,8 @@ write_chart
   echo "{"
   echo "  \"timestamp\": \"$stamp\", \"duration_s\": $duration, \"warmup_s\": $warmup, \"total_s\": $total,"
   echo "  \"workers2_over_workers1\": $workers_ratio,"
+  echo "  \"coherence_us\": {\"p50\": $coherence_p50, \"p99\": $coherence_p99, \"max\": $coherence_max},"
+  echo "  \"near_full\": {\"entries\": $near_full_entries, \"bytes\": $near_full_bytes, \"rss_kib\": $near_full_rss, \"rss_peak_kib\": $near_full_hwm},"
   echo "  \"idle_connections\": $connections_json,"
   echo "  \"rows\": ["
   csv_to_json
