@@ -198,8 +198,17 @@ void Worker::on_config_signal() {
   redis_->set_connect_timeout(config->redis.connect_timeout);
   cache_->set_journal_max_keys(config->cache.journal_max_keys);
   if (near_) {
-    // Sizes apply at once; turning the near cache or its tracking on or off takes a restart.
-    near_->set_limits(*config);
+    near_->set_limits(*config);  // sizes apply at once
+  }
+  const bool near_was_on = near_ != nullptr;
+  if (config->cache.near.enabled != near_was_on ||
+      (near_was_on &&
+       config->cache.near.tracking != (near_->state() != NearTracking::State::Untracked))) {
+    // The connections and the tracking they hold are set up at start.
+    spdlog::warn(
+        "worker {}: cache.near turned on or off, or its tracking, takes effect at the "
+        "next restart",
+        index_);
   }
 }
 
@@ -356,10 +365,11 @@ void Worker::finish_if_drained() {
     // Nothing else remembers these: say which entries may now be served stale, and how many.
     const std::vector<std::string> keys = journal.keys();
     const std::string named = named_keys(keys, 100);  // one line, even for a full journal
-    spdlog::error("worker {}: stopping with {} invalidation(s) Redis never confirmed{}; these "
-                  "entries may be served stale by other replicas until their TTL: {}",
-                  index_, keys.size(), journal.epoch_owed() ? " and a cache epoch bump" : "",
-                  named.empty() ? "(every entry: the epoch bump)" : named);
+    spdlog::error(
+        "worker {}: stopping with {} invalidation(s) Redis never confirmed{}; these "
+        "entries may be served stale by other replicas until their TTL: {}",
+        index_, keys.size(), journal.epoch_owed() ? " and a cache epoch bump" : "",
+        named.empty() ? "(every entry: the epoch bump)" : named);
     metrics_->journal_abandoned.set(keys.size() + (journal.epoch_owed() ? 1 : 0));
   }
   on_heartbeat();  // the last numbers, for a scrape during shutdown

@@ -285,6 +285,37 @@ TEST_CASE("near cache: losing either Redis connection empties it until tracking 
   }
 }
 
+// Issue 13's journal keeps its meaning: a write whose invalidation Redis refuses (the scripts
+// denied on a live connection, so no connection loss empties the near cache) is never followed
+// by the near cache's old copy, neither while the key is journaled nor after its replay.
+TEST_CASE("near cache: a journaled write is never followed by the near cache's old copy") {
+  RedisServer redis;
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  catalog.set("/products/1", "v1");
+  auto cachecar = start_near(upstream, redis);
+  const int port = cachecar->port();
+  REQUIRE(warm_near(port, "/products/1", "v1", redis));
+
+  REQUIRE(redis.command({"ACL", "SETUSER", "default", "-@scripting"}) == "OK");
+  REQUIRE(http_request(port, "PUT", "/products/1", {}, "v2").status == 200);
+  REQUIRE(cachecar->process().wait_for_output("journaled product:1", 5s));
+  for (int i = 0; i < 10; ++i) {
+    HttpResponse during = get(port, "/products/1");
+    CHECK(during.body == "v2");
+    CHECK(during.header("X-Cache") == "BYPASS");
+  }
+  REQUIRE(redis.command({"ACL", "SETUSER", "default", "+@scripting"}) == "OK");
+  // The replay retries with backoff (at most 2 s); until it lands, reads bypass.
+  CHECK(read_until(
+      port, "/products/1", [](const HttpResponse& r) { return r.header("X-Cache") != "BYPASS"; },
+      5s));
+  for (int i = 0; i < 10; ++i) {
+    CHECK(get(port, "/products/1").body == "v2");
+  }
+  CHECK(warm_near(port, "/products/1", "v2", redis));
+}
+
 TEST_CASE("near cache: a Redis that refuses CLIENT TRACKING leaves it off, logged once") {
   RedisServer redis;
   TestUpstream upstream;
