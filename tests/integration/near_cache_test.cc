@@ -145,11 +145,17 @@ bool read_until(int port, const std::string& path, Done done,
   return false;
 }
 
-TEST_CASE("near cache: a hot key is answered with no Redis command after its first hit") {
+// A Redis and a catalog whose /products/1 holds "v1", for one test.
+struct World {
   RedisServer redis;
   TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
+  Catalog catalog{upstream};
+  World() { catalog.set("/products/1", "v1"); }
+};
+
+TEST_CASE("near cache: a hot key is answered with no Redis command after its first hit") {
+  World world;
+  auto& [redis, upstream, catalog] = world;
   auto cachecar = start_near(upstream, redis);
   REQUIRE(warm_near(cachecar->port(), "/products/1", "v1", redis));
 
@@ -172,10 +178,8 @@ TEST_CASE("near cache: a hot key is answered with no Redis command after its fir
 }
 
 TEST_CASE("near cache: a write through this replica is read fresh at once") {
-  RedisServer redis;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
+  World world;
+  auto& [redis, upstream, catalog] = world;
   auto cachecar = start_near(upstream, redis);
   REQUIRE(warm_near(cachecar->port(), "/products/1", "v1", redis));
   HttpConnection client(cachecar->port());
@@ -191,10 +195,8 @@ TEST_CASE("near cache: a write through this replica is read fresh at once") {
 }
 
 TEST_CASE("near cache: a write through another replica reaches this one through Redis") {
-  RedisServer redis;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
+  World world;
+  auto& [redis, upstream, catalog] = world;
   auto a = start_near(upstream, redis);
   auto b = start_near(upstream, redis);
   REQUIRE(warm_near(b->port(), "/products/1", "v1", redis));
@@ -220,10 +222,8 @@ TEST_CASE("near cache: a write through another replica reaches this one through 
 }
 
 TEST_CASE("near cache: a key changed in Redis by anyone, FLUSHALL and an epoch bump all reach it") {
-  RedisServer redis;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
+  World world;
+  auto& [redis, upstream, catalog] = world;
   auto cachecar = start_near(upstream, redis);
   const int port = cachecar->port();
   auto is_miss = [](const HttpResponse& r) { return r.header("X-Cache") == "MISS"; };
@@ -248,10 +248,8 @@ TEST_CASE("near cache: a key changed in Redis by anyone, FLUSHALL and an epoch b
 }
 
 TEST_CASE("near cache: losing either Redis connection empties it until tracking is back") {
-  RedisServer redis;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
+  World world;
+  auto& [redis, upstream, catalog] = world;
   auto cachecar = start_near(upstream, redis);
   const int port = cachecar->port();
 
@@ -289,10 +287,8 @@ TEST_CASE("near cache: losing either Redis connection empties it until tracking 
 // denied on a live connection, so no connection loss empties the near cache) is never followed
 // by the near cache's old copy, neither while the key is journaled nor after its replay.
 TEST_CASE("near cache: a journaled write is never followed by the near cache's old copy") {
-  RedisServer redis;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
+  World world;
+  auto& [redis, upstream, catalog] = world;
   auto cachecar = start_near(upstream, redis);
   const int port = cachecar->port();
   REQUIRE(warm_near(port, "/products/1", "v1", redis));
@@ -317,10 +313,8 @@ TEST_CASE("near cache: a journaled write is never followed by the near cache's o
 }
 
 TEST_CASE("near cache: a Redis that refuses CLIENT TRACKING leaves it off, logged once") {
-  RedisServer redis;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
-  catalog.set("/products/1", "v1");
+  World world;
+  auto& [redis, upstream, catalog] = world;
   // As some managed services do: the command exists but this user may not run it.
   REQUIRE(redis.command({"ACL", "SETUSER", "default", "-client|tracking"}) == "OK");
   Cachecar cachecar(stack_yaml(upstream, redis) + near_yaml() + kRoutes);
@@ -338,11 +332,9 @@ TEST_CASE("near cache: a Redis that refuses CLIENT TRACKING leaves it off, logge
 }
 
 TEST_CASE("near cache: an entry never outlives its Redis TTL nor max_ttl") {
-  RedisServer redis;
-  TestUpstream upstream;
-  Catalog catalog(upstream);
+  World world;
+  auto& [redis, upstream, catalog] = world;
   catalog.set("/short/1", "s1");
-  catalog.set("/products/1", "v1");
   // Without tracking, only the two bounds end an entry: a change in Redis goes unseen.
   auto cachecar = start_near(upstream, redis, "{max_bytes: 1MiB, max_ttl: 1500ms, tracking: off}");
   const int port = cachecar->port();
