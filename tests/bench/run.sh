@@ -4,7 +4,7 @@
 # the same upstream, the upstream alone, nginx answering by itself, redis-benchmark), plus the
 # memory cost of idle keep-alive connections and a workers: 1 vs 2 check.
 #
-#   tests/bench/run.sh               the full run: about 7 minutes on 2 cores, plus the
+#   tests/bench/run.sh               the full run: about 11 minutes on 2 cores, plus the
 #                                    first Release build (about 2 minutes)
 #   tests/bench/run.sh connections   only the idle-connections memory measurement
 #   tests/bench/run.sh --help
