@@ -72,8 +72,20 @@ void NearTracking::stop() {
   cache_.clear();
 }
 
-void NearTracking::set_limits(const Config& config) {
+void NearTracking::apply(const Config& config) {
   cache_.set_limits(config.cache.near.max_bytes, config.cache.near.max_ttl);
+  std::vector<std::string> prefixes = tracked_prefixes(config);
+  if (prefixes == prefixes_ || state_ == State::Untracked || state_ == State::Refused) {
+    return;
+  }
+  prefixes_ = std::move(prefixes);
+  epoch_key_ = epoch_key_for(config.cache.key_prefix);
+  if (state_ == State::Tracking) {
+    spdlog::info("near cache: the routes' key prefixes changed; emptied until Redis tracks them");
+  }
+  state_ = State::Waiting;
+  cache_.clear();
+  enable_tracking();
 }
 
 void NearTracking::ping() {

@@ -55,7 +55,10 @@ class NearTracking final : private RedisWaiter {
 
   void start();
   void stop();
-  void set_limits(const Config& config);
+  // A reload: sizes apply at once. Routes whose keys need other prefixes are tracked anew
+  // (the near cache is emptied and unused until Redis confirms), since Redis would announce
+  // nothing about a key outside the prefixes it was given.
+  void apply(const Config& config);
 
   // The near cache when it may be read and filled, else nullptr.
   NearCache* usable() {

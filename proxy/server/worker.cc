@@ -198,7 +198,7 @@ void Worker::on_config_signal() {
   redis_->set_connect_timeout(config->redis.connect_timeout);
   cache_->set_journal_max_keys(config->cache.journal_max_keys);
   if (near_) {
-    near_->set_limits(*config);  // sizes apply at once
+    near_->apply(*config);
   }
   const bool near_was_on = near_ != nullptr;
   if (config->cache.near.enabled != near_was_on ||

@@ -312,6 +312,29 @@ TEST_CASE("near cache: a journaled write is never followed by the near cache's o
   CHECK(warm_near(port, "/products/1", "v2", redis));
 }
 
+TEST_CASE("near cache: a reload that adds a route has Redis announce its keys too") {
+  World world;
+  auto& [redis, upstream, catalog] = world;
+  catalog.set("/items/1", "i1");
+  auto cachecar = start_near(upstream, redis);
+  const std::string items = "  - path: /items/{id}\n    key: item:{id}\n    ttl: 300s\n";
+  cachecar->rewrite_config(stack_yaml(upstream, redis) + near_yaml("{max_bytes: 1MiB}") + kRoutes +
+                           items);
+  cachecar->process().signal(SIGHUP);
+  REQUIRE(cachecar->process().wait_for_output("configuration reloaded", 5s));
+  REQUIRE(wait_until(
+      [&] { return count_occurrences(cachecar->output(), "near cache: Redis tracks") == 2; }));
+  REQUIRE(warm_near(cachecar->port(), "/items/1", "i1", redis));
+  REQUIRE(redis.command({"DEL", "item:1"}) == "1");
+  CHECK(read_until(cachecar->port(), "/items/1",
+                   [](const HttpResponse& r) { return r.header("X-Cache") == "MISS"; }));
+  // The routes it had before are still tracked.
+  REQUIRE(warm_near(cachecar->port(), "/products/1", "v1", redis));
+  REQUIRE(redis.command({"DEL", "product:1"}) == "1");
+  CHECK(read_until(cachecar->port(), "/products/1",
+                   [](const HttpResponse& r) { return r.header("X-Cache") == "MISS"; }));
+}
+
 TEST_CASE("near cache: a Redis that refuses CLIENT TRACKING leaves it off, logged once") {
   World world;
   auto& [redis, upstream, catalog] = world;
