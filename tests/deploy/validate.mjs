@@ -650,12 +650,17 @@ const METRICS = {
   cachecar_near_cache_flushes_total: { type: "counter", labels: [] },
   cachecar_near_cache_bytes: { type: "gauge", labels: [] },
   cachecar_near_cache_usable: { type: "gauge", labels: [] },
+  cachecar_rate_limit_local_decisions_total: { type: "counter", labels: ["decision"] },
+  cachecar_rate_limit_settles_total: { type: "counter", labels: [] },
+  cachecar_rate_limit_settle_failures_total: { type: "counter", labels: [] },
+  cachecar_rate_limit_tracked_clients: { type: "gauge", labels: [] },
 };
 const LABEL_VALUES = {
   cache: ["HIT", "MISS", "BYPASS", "COALESCED"],
   status_class: ["1xx", "2xx", "3xx", "4xx", "5xx"],
   kind: ["refused", "reset", "timeout", "invalid"],
   state: ["idle", "busy"],
+  decision: ["allowed", "denied"],
 };
 // The series a scrape holds: histograms as _bucket (with le), _sum and _count.
 const SERIES = new Map();
