@@ -72,7 +72,11 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
     value = mget;  // the whole MGET failed (e.g. OOM, a replica that is loading)
   }
   const redisReply* guard = mget_element(mget, 1);
-  const auto remaining_ms = replies.size() > 1 ? reply_integer(replies[1].get()) : std::nullopt;
+  // PTTL's answer when it was asked; -1 (no expiry) and -2 (gone) read as unknown, like none.
+  int64_t remaining_ms = -1;
+  if (replies.size() > 1) {
+    remaining_ms = reply_integer(replies[1].get()).value_or(-1);
+  }
   const std::optional<uint64_t> epoch = read_epoch(mget_element(mget, 2));
   // A miss keeps the guard it saw; a hit never needs it, so it is not copied on the hot path.
   auto miss = [&result, guard, &epoch](std::string problem) {
@@ -106,9 +110,9 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
       return miss({});  // stored before the last epoch bump (or a stamp not ours)
     }
     // No stored time in a bare body: the age is how much of the TTL has run out.
-    if (remaining_ms && *remaining_ms >= 0) {
-      result.age_seconds = std::max<int64_t>(0, (plan.ttl.count() - *remaining_ms) / 1000);
-      result.ttl_left_ms = *remaining_ms;
+    if (remaining_ms >= 0) {
+      result.age_seconds = std::max<int64_t>(0, (plan.ttl.count() - remaining_ms) / 1000);
+      result.ttl_left_ms = remaining_ms;
     }
     result.kind = LookupResult::Kind::Hit;
     result.bare_body_head = "Content-Type: " + plan.route->content_type + "\r\n";
@@ -126,8 +130,8 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   result.kind = LookupResult::Kind::Hit;
   result.entry = *decoded;
   result.age_seconds = (now_ms - decoded->stored_at_ms) / 1000;
-  if (remaining_ms && *remaining_ms >= 0) {
-    result.ttl_left_ms = *remaining_ms;
+  if (remaining_ms >= 0) {
+    result.ttl_left_ms = remaining_ms;
   }
   return result;
 }
