@@ -193,7 +193,7 @@ CachedResponse response_from_body(std::string_view body, std::string_view conten
 
 void write_cached_response(const CachedView& response, const HitFraming& framing,
                            std::string& out) {
-  out.reserve(out.size() + 128 + response.head_lines.size() +
+  out.reserve(out.size() + 128 + response.head_lines.size() + framing.extra_headers.size() +
               (framing.head_only ? 0 : response.body.size()));
   out += "HTTP/1.1 ";
   append_number(static_cast<uint64_t>(response.status), out);

@@ -168,12 +168,16 @@ LimitVerdict read_limit(const LimitPlan& plan, StageReplies replies) {
 
 namespace {
 
-void append_line(std::string_view name, int64_t value, std::string& out) {
-  out += name;
-  out += ": ";
+void append_number(int64_t value, std::string& out) {
   char digits[24];
   auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
   out.append(digits, end);
+}
+
+void append_line(std::string_view name, int64_t value, std::string& out) {
+  out += name;
+  out += ": ";
+  append_number(value, out);
   out += "\r\n";
 }
 
@@ -181,12 +185,15 @@ void append_line(std::string_view name, int64_t value, std::string& out) {
 
 std::string rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision) {
   std::string out;
-  out.reserve(128);
+  out.reserve(160);  // every line with ten-digit numbers, Retry-After included
   append_line("RateLimit-Limit", decision.limit, out);
   append_line("RateLimit-Remaining", decision.remaining, out);
   append_line("RateLimit-Reset", decision.reset_seconds, out);
-  append_line("RateLimit-Policy", plan.limit, out);
-  out.insert(out.size() - 2, ";w=" + std::to_string(ceil_seconds(plan.window.count())));
+  out += "RateLimit-Policy: ";
+  append_number(plan.limit, out);
+  out += ";w=";
+  append_number(ceil_seconds(plan.window.count()), out);
+  out += "\r\n";
   if (!decision.allowed) {
     append_line("Retry-After", std::max<int64_t>(1, decision.reset_seconds), out);
   }
