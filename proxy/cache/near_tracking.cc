@@ -24,8 +24,7 @@ RedisSettings invalidation_settings(RedisSettings settings) {
 
 NearTracking::NearTracking(uv_loop_t* loop, RedisClient& data, RedisSettings settings,
                            const Config& config)
-    : loop_(loop),
-      data_(data),
+    : data_(data),
       invalidations_(loop, invalidation_settings(std::move(settings))),
       prefixes_(tracked_prefixes(config)),
       epoch_key_(epoch_key_for(config.cache.key_prefix)),
@@ -47,7 +46,7 @@ NearTracking::NearTracking(uv_loop_t* loop, RedisClient& data, RedisSettings set
   invalidations_.on_message([this](const redisReply& message) { on_message(message); });
   data_.on_ready([this] { enable_tracking(); });
   data_.on_lost([this] { lose("the data connection was lost"); });
-  ping_timer_ = make_timer(loop_, this);
+  ping_timer_ = make_timer(loop, this);
 }
 
 NearTracking::~NearTracking() { stop(); }
@@ -73,6 +72,12 @@ void NearTracking::stop() {
 }
 
 void NearTracking::apply(const Config& config) {
+  if (!config.cache.near.enabled || config.cache.near.tracking != (state_ != State::Untracked)) {
+    // The invalidation connection and the tracking it carries are set up at start.
+    spdlog::warn(
+        "near cache: turning it or its tracking on or off takes effect at the next "
+        "restart");
+  }
   cache_.set_limits(config.cache.near.max_bytes, config.cache.near.max_ttl);
   std::vector<std::string> prefixes = tracked_prefixes(config);
   if (prefixes == prefixes_ || state_ == State::Untracked || state_ == State::Refused) {

@@ -78,7 +78,6 @@ class NearTracking final : private RedisWaiter {
   void refuse(std::string_view command, std::string_view answer);
   void ping();
 
-  uv_loop_t* loop_;
   RedisClient& data_;  // borrowed; outlives this
   RedisClient invalidations_;
   std::vector<std::string> prefixes_;

@@ -156,11 +156,13 @@ LimitVerdict read_limit(const LimitPlan& plan, StageReplies replies) {
   if (reply == nullptr) {
     return verdict;
   }
-  verdict.decision = decide(plan, reply);
-  if (!verdict.decision) {
+  const std::optional<LimitCounts> counts = read_counts(reply);
+  if (!counts) {
     verdict.problem = is_error(reply) ? reply_text(reply) : std::string_view("wrong shape");
     return verdict;
   }
+  verdict.counts = *counts;
+  verdict.decision = decide_counts(plan, *counts);
   verdict.kind =
       verdict.decision->allowed ? LimitVerdict::Kind::Allowed : LimitVerdict::Kind::Denied;
   return verdict;

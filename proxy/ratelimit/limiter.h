@@ -73,6 +73,7 @@ struct LimitVerdict {
   };
   Kind kind = Kind::Unavailable;
   std::optional<LimitDecision> decision;  // Allowed and Denied
+  LimitCounts counts;                     // Allowed and Denied: what Redis answered
   // Unavailable with a reply: what Redis said instead, for the log.
   std::string problem;
 };

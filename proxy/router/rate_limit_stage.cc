@@ -40,12 +40,9 @@ std::optional<Refusal> RateLimitStage::finish(const std::vector<RedisReplyPtr>& 
                                                                : LimitVerdict::Kind::Denied;
     verdict.decision = local_->decision;
   } else {
-    const StageReplies replies = own_replies(batch_replies);
-    verdict = read_limit(*plan_, replies);
+    verdict = read_limit(*plan_, own_replies(batch_replies));
     if (batched_ != nullptr && verdict.kind != LimitVerdict::Kind::Unavailable) {
-      if (const auto counts = read_counts(replies.front().get())) {
-        batched_->learn(*plan_, *counts, asked_ms_);
-      }
+      batched_->learn(*plan_, verdict.counts, asked_ms_);
     }
   }
   if (verdict.kind == LimitVerdict::Kind::Unavailable) {

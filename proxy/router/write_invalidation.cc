@@ -74,10 +74,13 @@ void WriteInvalidation::after_no_response() {
 
 void WriteInvalidation::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
   call_ = nullptr;
-  // Whatever Redis said: a lookup whose reply came before this one may have put the old entry
-  // in the near cache, and Redis's message about the keys may come later still.
-  store_.drop_from_near_cache(plan_);
   const bool ok = confirmed(replies);
+  if (ok) {
+    // A lookup whose reply came before this one may have put the old entry in the near cache,
+    // and Redis's message about the keys may come later still. (A failure is journaled below,
+    // and journaling drops them too.)
+    store_.drop_from_near_cache(plan_);
+  }
   if (tag == kFenceTag) {
     fenced_ = ok;
     if (!ok) {

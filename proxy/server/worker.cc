@@ -199,16 +199,8 @@ void Worker::on_config_signal() {
   cache_->set_journal_max_keys(config->cache.journal_max_keys);
   if (near_) {
     near_->apply(*config);
-  }
-  const bool near_was_on = near_ != nullptr;
-  if (config->cache.near.enabled != near_was_on ||
-      (near_was_on &&
-       config->cache.near.tracking != (near_->state() != NearTracking::State::Untracked))) {
-    // The connections and the tracking they hold are set up at start.
-    spdlog::warn(
-        "worker {}: cache.near turned on or off, or its tracking, takes effect at the "
-        "next restart",
-        index_);
+  } else if (config->cache.near.enabled) {
+    spdlog::warn("worker {}: cache.near turned on takes effect at the next restart", index_);
   }
 }
 
