@@ -426,13 +426,15 @@ fi
 # ---- 4c. the proxy, running from the image ----------------------------------------------------
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 chosen_ports=" "
+# Sets variable $1 to a free port not handed out before (a variable, not an echo: a $(...)
+# subshell would forget the ports handed out).
 free_port() {
-  local port
+  local candidate
   for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 12000))
-    if [[ "$chosen_ports" != *" $port "* ]] && ! listening "$port"; then
-      chosen_ports+="$port "
-      echo "$port"
+    candidate=$((20000 + RANDOM % 12000))
+    if [[ "$chosen_ports" != *" $candidate "* ]] && ! listening "$candidate"; then
+      chosen_ports+="$candidate "
+      printf -v "$1" '%s' "$candidate"
       return 0
     fi
   done
@@ -459,8 +461,8 @@ if [ ! -x "$product_api" ]; then
     fatal "the demo product API builds" "$(show_log "$tmp/product_api-build.log")"
 fi
 
-if ! { redis_port=$(free_port) && api_port=$(free_port) && proxy_port=$(free_port) &&
-  admin_port=$(free_port); }; then
+if ! { free_port redis_port && free_port api_port && free_port proxy_port &&
+  free_port admin_port; }; then
   fatal "finding four free ports on 127.0.0.1"
 fi
 

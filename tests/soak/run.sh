@@ -26,23 +26,37 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Sets variable $1 to a port below the kernel's ephemeral range (32768 up), so no outgoing
+# connection of the run before holds it, and never to one this run has handed out already
+# (a variable, not an echo: a $(...) subshell would forget the ports handed out).
+chosen_ports=" "
 free_port() {
-  local port
+  local candidate
   while true; do
-    port=$((20000 + RANDOM % 20000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
+    candidate=$((20000 + RANDOM % 12000))
+    if [[ "$chosen_ports" != *" $candidate "* ]] && ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then
+      chosen_ports+="$candidate "
+      printf -v "$1" '%s' "$candidate"
       return
     fi
   done
 }
 
+# Waits for process $1 to listen on port $2 (30 s: a sanitized build on a loaded machine starts
+# slowly); if it exits first or takes longer, says so and shows the end of its log ($3).
 wait_for_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+  local pid=$1 port=$2 log=$3
+  for _ in $(seq 300); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "soak: the process meant to listen on port $port exited; the end of its log:" >&2
+      tail -20 "$log" >&2
+      return 1
+    fi
     sleep 0.1
   done
-  echo "soak: nothing listens on port $1" >&2
+  echo "soak: nothing listens on port $port after 30 s; the end of its log:" >&2
+  tail -20 "$log" >&2
   return 1
 }
 
@@ -60,22 +74,22 @@ check() {
   fi
 }
 
-redis_port=$(free_port)
+free_port redis_port
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
   --daemonize no >"$work/redis.log" 2>&1 &
 pids+=($!)
-api_port=$(free_port)
+wait_for_port "$!" "$redis_port" "$work/redis.log"
+free_port api_port
 build/tests/support/product_api --port "$api_port" >"$work/api.log" 2>&1 &
 pids+=($!)
-wait_for_port "$redis_port"
-wait_for_port "$api_port"
+wait_for_port "$!" "$api_port" "$work/api.log"
 
 # binary name, label, then how many requests
 soak_one() {
   local binary=$1 label=$2 total_wanted=$3
   local port admin
-  port=$(free_port)
-  admin=$(free_port)
+  free_port port
+  free_port admin
   cat >"$work/$label.yaml" <<YAML
 listen: 127.0.0.1:$port
 admin:
@@ -105,7 +119,7 @@ YAML
     "$binary" --config "$work/$label.yaml" >"$work/$label.log" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  wait_for_port "$port"
+  wait_for_port "$pid" "$port" "$work/$label.log"
   sleep 0.5
 
   local done_requests=0 errors=0 chunk=0 baseline=0 peak=0
