@@ -1,10 +1,10 @@
 #include "cache/envelope.h"
 
-#include <charconv>
 #include <cstring>
 
 #include "http/chars.h"
 #include "http/headers.h"
+#include "http/wire_text.h"
 
 namespace cachecar {
 namespace {
@@ -83,12 +83,6 @@ bool valid_head_lines(std::string_view lines, std::string& error) {
     lines.remove_prefix(end + 2);
   }
   return true;
-}
-
-void append_number(uint64_t value, std::string& out) {
-  char buffer[24];
-  auto [end, ec] = std::to_chars(buffer, buffer + sizeof(buffer), value);
-  out.append(buffer, end);
 }
 
 }  // namespace
@@ -193,32 +187,37 @@ CachedResponse response_from_body(std::string_view body, std::string_view conten
 
 void write_cached_response(const CachedView& response, const HitFraming& framing,
                            std::string& out) {
-  out.reserve(out.size() + 128 + response.head_lines.size() + framing.extra_headers.size() +
-              (framing.head_only ? 0 : response.body.size()));
-  out += "HTTP/1.1 ";
-  append_number(static_cast<uint64_t>(response.status), out);
-  out += ' ';
-  out += reason_phrase(response.status);
-  out += "\r\n";
-  out += response.head_lines;
-  out += "Age: ";
-  append_number(static_cast<uint64_t>(framing.age_seconds < 0 ? 0 : framing.age_seconds), out);
-  out += "\r\nX-Cache: ";
-  out += framing.x_cache;
-  out += "\r\nVia: ";
-  out += kViaValue;
-  out += "\r\n";
-  out += framing.extra_headers;
-  out += "Content-Length: ";
-  append_number(response.body.size(), out);
-  out += "\r\n";
-  if (!framing.keep_alive) {
-    out += "Connection: close\r\n";
-  }
-  out += "\r\n";
-  if (!framing.head_only) {
-    out += response.body;
-  }
+  static constexpr std::string_view kClose = "Connection: close\r\n";
+  const std::string_view reason = reason_phrase(response.status);
+  const std::string_view body = framing.head_only ? std::string_view() : response.body;
+  // The fixed text below, three numbers, and the pieces of variable length.
+  const size_t most = 96 + 3 * WireText::kMaxDecimal + reason.size() + response.head_lines.size() +
+                      framing.x_cache.size() + kViaValue.size() + framing.extra_headers.size() +
+                      kClose.size() + body.size();
+  append_wire_text(out, most, [&](WireText& text) {
+    text.put("HTTP/1.1 ");
+    text.put_count(response.status);
+    text.put(' ');
+    text.put(reason);
+    text.put("\r\n");
+    text.put(response.head_lines);
+    text.put("Age: ");
+    text.put_count(framing.age_seconds);
+    text.put("\r\nX-Cache: ");
+    text.put(framing.x_cache);
+    text.put("\r\nVia: ");
+    text.put(kViaValue);
+    text.put("\r\n");
+    text.put(framing.extra_headers);
+    text.put("Content-Length: ");
+    text.put_decimal(response.body.size());
+    text.put("\r\n");
+    if (!framing.keep_alive) {
+      text.put(kClose);
+    }
+    text.put("\r\n");
+    text.put(body);
+  });
 }
 
 }  // namespace cachecar

@@ -2,13 +2,14 @@
 // ASCII character classes of the URI and HTTP grammars (RFC 3986, RFC 9110), independent of
 // the C locale that <cctype> consults.
 
+#include <array>
 #include <string_view>
 
 namespace cachecar {
 
-inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
+constexpr bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+constexpr bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 
 inline char to_lower_ascii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 
@@ -41,10 +42,42 @@ inline std::string_view trim_ows(std::string_view s) {
   return s;
 }
 
+namespace detail {
+
+inline constexpr unsigned char kTchar = 1;    // RFC 9110 §5.6.2 tchar
+inline constexpr unsigned char kRegName = 2;  // RFC 3986 §3.2.2 reg-name
+
+// Looked up on every byte of every field name and Host value: a table, not a search.
+constexpr std::array<unsigned char, 256> make_char_classes() {
+  std::array<unsigned char, 256> classes{};
+  for (int c = 0; c < 256; ++c) {
+    const char ch = static_cast<char>(c);
+    if (is_alpha(ch) || is_digit(ch)) {
+      classes[c] = kTchar | kRegName;
+    }
+  }
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+    classes[static_cast<unsigned char>(c)] |= kTchar;
+  }
+  // unreserved's punctuation, then '%' (of pct-encoded) and the sub-delims.
+  for (char c : std::string_view("-._~%!$&'()*+,;=")) {
+    classes[static_cast<unsigned char>(c)] |= kRegName;
+  }
+  return classes;
+}
+
+inline constexpr std::array<unsigned char, 256> kCharClasses = make_char_classes();
+
+}  // namespace detail
+
 // RFC 9110 §5.6.2 tchar: the characters of a token (field names, methods).
 inline bool is_tchar(char c) {
-  return is_alpha(c) || is_digit(c) ||
-         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  return (detail::kCharClasses[static_cast<unsigned char>(c)] & detail::kTchar) != 0;
+}
+
+// RFC 3986 reg-name characters: unreserved, '%' of pct-encoded, sub-delims.
+inline bool is_reg_name_char(char c) {
+  return (detail::kCharClasses[static_cast<unsigned char>(c)] & detail::kRegName) != 0;
 }
 
 }  // namespace cachecar

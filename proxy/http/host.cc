@@ -7,12 +7,7 @@
 namespace cachecar {
 namespace {
 
-// RFC 3986 reg-name characters (unreserved, pct-encoded, sub-delims); IP literals are
-// checked by their brackets' contents being hex digits, '.', ':' only.
-bool is_reg_name_char(char c) {
-  return is_unreserved(c) || std::string_view("%!$&'()*+,;=").find(c) != std::string_view::npos;
-}
-
+// IP literals are checked by their brackets' contents being hex digits, '.', ':' only.
 bool is_ip_literal_char(char c) { return hex_value(c) >= 0 || c == ':' || c == '.'; }
 
 bool valid_host_value(std::string_view value) {
@@ -20,7 +15,8 @@ bool valid_host_value(std::string_view value) {
   const std::string_view port = value.substr(host.size());
   if (!port.empty()) {
     // ":" then digits; an empty port is allowed by RFC 3986 ("host:").
-    if (port.front() != ':' || !std::all_of(port.begin() + 1, port.end(), is_digit) ||
+    if (port.front() != ':' ||
+        !std::all_of(port.begin() + 1, port.end(), [](char c) { return is_digit(c); }) ||
         port.size() > 6) {
       return false;
     }
@@ -32,7 +28,8 @@ bool valid_host_value(std::string_view value) {
     return host.size() > 2 && host.back() == ']' &&
            std::all_of(host.begin() + 1, host.end() - 1, is_ip_literal_char);
   }
-  return std::all_of(host.begin(), host.end(), is_reg_name_char);
+  // A lambda, not the function's address, so that the check is inlined.
+  return std::all_of(host.begin(), host.end(), [](char c) { return is_reg_name_char(c); });
 }
 
 bool matches(std::string_view host, std::string_view pattern) {

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "http/chars.h"
+#include "http/wire_text.h"
 
 namespace cachecar {
 namespace {
@@ -17,17 +18,15 @@ constexpr std::array<uint8_t, 12> kMappedPrefix{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x
 std::string IpAddress::to_string() const {
   if (!v6) {
     // On every limited request (the counter's key): digits by hand, not inet_ntop's sprintf.
-    std::string text;
-    text.reserve(15);
+    char text[15];
+    WireText out(text);
     for (size_t i = 0; i < 4; ++i) {
       if (i > 0) {
-        text += '.';
+        out.put('.');
       }
-      char digits[4];
-      auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), bytes[i]);
-      text.append(digits, end);
+      out.put_decimal(bytes[i]);
     }
-    return text;
+    return std::string(text, out.end());
   }
   char text[INET6_ADDRSTRLEN] = {0};
   inet_ntop(AF_INET6, bytes.data(), text, sizeof(text));

@@ -1,8 +1,8 @@
 #include "ratelimit/limiter.h"
 
 #include <algorithm>
-#include <charconv>
 
+#include "http/wire_text.h"
 #include "ratelimit/client_identity.h"
 
 namespace cachecar {
@@ -54,7 +54,7 @@ std::optional<LimitPlan> plan_rate_limit(const Config& config, const RouteConfig
   plan.limit = global.limit;
   plan.window = global.window;
   plan.algorithm = global.algorithm;
-  std::string scope = "global";
+  std::string_view scope = "global";
   if (route != nullptr && route->rate_limit) {
     const RouteRateLimit& own = *route->rate_limit;
     if (!own.enabled) {
@@ -65,19 +65,26 @@ std::optional<LimitPlan> plan_rate_limit(const Config& config, const RouteConfig
     plan.algorithm = own.algorithm.value_or(plan.algorithm);
     scope = own.scope;
   }
-  std::string base = global.key_prefix;
-  base += scope;
-  base += ':';
-  base += client_bucket(client, global.ipv6_prefix);
-  if (plan.algorithm == RateLimitAlgorithm::FixedWindow) {
-    plan.key = std::move(base);
+  // Every limited request builds this key: one allocation, sized first.
+  const std::string bucket = client_bucket(client, global.ipv6_prefix);
+  const bool sliding = plan.algorithm != RateLimitAlgorithm::FixedWindow;
+  const size_t base_size = global.key_prefix.size() + scope.size() + 1 + bucket.size();
+  plan.key.reserve(base_size + (sliding ? 1 + WireText::kMaxDecimal : 0));
+  plan.key += global.key_prefix;
+  plan.key += scope;
+  plan.key += ':';
+  plan.key += bucket;
+  if (!sliding) {
     return plan;
   }
   const int64_t window_ms = plan.window.count();
   const int64_t index = now_ms / window_ms;
   plan.elapsed_ms = now_ms % window_ms;
-  plan.key = base + ":" + std::to_string(index);
-  plan.previous_key = base + ":" + std::to_string(index - 1);
+  plan.previous_key = plan.key;
+  plan.key += ':';
+  plan.key += std::to_string(index);
+  plan.previous_key += ':';
+  plan.previous_key += std::to_string(index - 1);
   return plan;
 }
 
@@ -168,38 +175,27 @@ LimitVerdict read_limit(const LimitPlan& plan, StageReplies replies) {
   return verdict;
 }
 
-namespace {
-
-void append_number(int64_t value, std::string& out) {
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
-  out.append(digits, end);
-}
-
-void append_line(std::string_view name, int64_t value, std::string& out) {
-  out += name;
-  out += ": ";
-  append_number(value, out);
-  out += "\r\n";
-}
-
-}  // namespace
-
-std::string rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision) {
-  std::string out;
-  out.reserve(160);  // every line with ten-digit numbers, Retry-After included
-  append_line("RateLimit-Limit", decision.limit, out);
-  append_line("RateLimit-Remaining", decision.remaining, out);
-  append_line("RateLimit-Reset", decision.reset_seconds, out);
-  out += "RateLimit-Policy: ";
-  append_number(plan.limit, out);
-  out += ";w=";
-  append_number(ceil_seconds(plan.window.count()), out);
-  out += "\r\n";
+RateLimitLines rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision) {
+  RateLimitLines lines;
+  WireText text(lines.bytes_.data());
+  text.put("RateLimit-Limit: ");
+  text.put_count(decision.limit);
+  text.put("\r\nRateLimit-Remaining: ");
+  text.put_count(decision.remaining);
+  text.put("\r\nRateLimit-Reset: ");
+  text.put_count(decision.reset_seconds);
+  text.put("\r\nRateLimit-Policy: ");
+  text.put_count(plan.limit);
+  text.put(";w=");
+  text.put_count(ceil_seconds(plan.window.count()));
+  text.put("\r\n");
   if (!decision.allowed) {
-    append_line("Retry-After", std::max<int64_t>(1, decision.reset_seconds), out);
+    text.put("Retry-After: ");
+    text.put_count(std::max<int64_t>(1, decision.reset_seconds));
+    text.put("\r\n");
   }
-  return out;
+  lines.size_ = static_cast<size_t>(text.end() - lines.bytes_.data());
+  return lines;
 }
 
 }  // namespace cachecar

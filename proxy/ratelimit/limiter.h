@@ -8,9 +8,11 @@
 // weighted two-window estimate, count(previous) * (1 - elapsed/window) + count(current), with
 // windows aligned to the epoch so every instance agrees which window is current.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 #include "http/message.h"
@@ -82,8 +84,21 @@ LimitVerdict read_limit(const LimitPlan& plan, StageReplies replies);
 // "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset" and "RateLimit-Policy"
 // ("100;w=60") lines, the fields express-rate-limit sends (draft-ietf-httpapi-ratelimit-
 // headers), plus Retry-After when the request was denied; each "Name: value\r\n", ready to be
-// written into any response head.
-std::string rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision);
+// written into any response head. A value that carries its bytes: every limited response
+// has these lines, and they cost no allocation.
+class RateLimitLines {
+ public:
+  // The longest: five names, ": ", ";w=" and six numbers of kMaxDecimal digits, five CRLFs.
+  static constexpr size_t kCapacity = 224;
+
+  std::string_view view() const { return std::string_view(bytes_.data(), size_); }
+
+ private:
+  friend RateLimitLines rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision);
+  std::array<char, kCapacity> bytes_;
+  size_t size_ = 0;
+};
+RateLimitLines rate_limit_lines(const LimitPlan& plan, const LimitDecision& decision);
 
 inline const RedisScript kFixedWindowScript{"fixed_window", R"lua(
 local count = redis.call('INCR', KEYS[1])

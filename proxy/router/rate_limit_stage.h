@@ -36,12 +36,12 @@ class RateLimitStage final : private BatchedStage {
                                 const Config& config, WorkerMetrics& metrics);
   // The RateLimit-* lines every response of this request carries; empty when unlimited (or
   // the limiter failed open).
-  const std::string& header_lines() const { return header_lines_; }
+  std::string_view header_lines() const { return header_lines_.view(); }
   bool limited() const { return plan_.has_value(); }
 
  private:
   std::optional<LimitPlan> plan_;
-  std::string header_lines_;
+  RateLimitLines header_lines_;
   BatchedLimiter* batched_ = nullptr;  // set when the request asks Redis in batched mode
   std::optional<LocalVerdict> local_;  // decided without Redis
   int64_t asked_ms_ = 0;               // the batched limiter's clock when Redis was asked

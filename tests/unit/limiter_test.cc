@@ -630,9 +630,10 @@ TEST_CASE("rate_limit_lines: names, values, and Retry-After only when denied") {
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
-    const std::string lines = rate_limit_lines(c.plan, c.decision);
+    const RateLimitLines written = rate_limit_lines(c.plan, c.decision);
+    const std::string_view lines = written.view();
     CHECK(lines == c.expected);
-    CHECK((lines.find("Retry-After") != std::string::npos) == !c.decision.allowed);
+    CHECK((lines.find("Retry-After") != std::string_view::npos) == !c.decision.allowed);
   }
 }
 
@@ -671,7 +672,7 @@ TEST_CASE("rate_limit_lines from a Redis reply, end to end") {
     const RedisReplyPtr reply = reply_of(c.reply);
     const auto decision = decide(*plan, reply.get());
     REQUIRE(decision.has_value());
-    CHECK(rate_limit_lines(*plan, *decision) == c.expected);
+    CHECK(rate_limit_lines(*plan, *decision).view() == c.expected);
   }
 }
 
@@ -733,16 +734,31 @@ TEST_CASE("read_limit: allowed and denied carry the decision") {
     LimitDecision decision;
   };
   const Case cases[] = {
-      {"fixed, allowed", make_plan(kFixed, 10, 60'000), "*2\r\n:3\r\n:30000\r\n",
-       LimitVerdict::Kind::Allowed, {true, 10, 7, 30}},
-      {"fixed, the last one allowed", make_plan(kFixed, 10, 60'000), "*2\r\n:10\r\n:30000\r\n",
-       LimitVerdict::Kind::Allowed, {true, 10, 0, 30}},
-      {"fixed, denied", make_plan(kFixed, 10, 60'000), "*2\r\n:11\r\n:30000\r\n",
-       LimitVerdict::Kind::Denied, {false, 10, 0, 30}},
-      {"sliding, allowed", make_plan(kSliding, 10, 60'000, 30'000), "*2\r\n:1\r\n:4\r\n",
-       LimitVerdict::Kind::Allowed, {true, 10, 7, 30}},
-      {"sliding, denied", make_plan(kSliding, 10, 60'000, 30'000), "*2\r\n:6\r\n:10\r\n",
-       LimitVerdict::Kind::Denied, {false, 10, 0, 12}},
+      {"fixed, allowed",
+       make_plan(kFixed, 10, 60'000),
+       "*2\r\n:3\r\n:30000\r\n",
+       LimitVerdict::Kind::Allowed,
+       {true, 10, 7, 30}},
+      {"fixed, the last one allowed",
+       make_plan(kFixed, 10, 60'000),
+       "*2\r\n:10\r\n:30000\r\n",
+       LimitVerdict::Kind::Allowed,
+       {true, 10, 0, 30}},
+      {"fixed, denied",
+       make_plan(kFixed, 10, 60'000),
+       "*2\r\n:11\r\n:30000\r\n",
+       LimitVerdict::Kind::Denied,
+       {false, 10, 0, 30}},
+      {"sliding, allowed",
+       make_plan(kSliding, 10, 60'000, 30'000),
+       "*2\r\n:1\r\n:4\r\n",
+       LimitVerdict::Kind::Allowed,
+       {true, 10, 7, 30}},
+      {"sliding, denied",
+       make_plan(kSliding, 10, 60'000, 30'000),
+       "*2\r\n:6\r\n:10\r\n",
+       LimitVerdict::Kind::Denied,
+       {false, 10, 0, 12}},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
