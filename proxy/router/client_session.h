@@ -17,6 +17,9 @@ class ClientSession {
  public:
   // Queues response bytes. Ignored once the connection is closing.
   virtual void send(std::string bytes) = 0;
+  // The same for bytes the caller keeps: what the socket takes at once is not copied (a hit's
+  // response, written into a buffer the worker reuses).
+  virtual void send_copy(std::string_view bytes) = 0;
   // True when queued response bytes exceed the high watermark: stop reading the upstream
   // until on_client_drained().
   virtual bool send_congested() const = 0;

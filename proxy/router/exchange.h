@@ -36,8 +36,8 @@
 #include "router/lookup_stage.h"
 #include "router/rate_limit_stage.h"
 #include "router/request_body.h"
-#include "router/write_invalidation.h"
 #include "router/worker_context.h"
+#include "router/write_invalidation.h"
 #include "upstream/upstream_connection.h"
 
 namespace cachecar {
@@ -48,6 +48,9 @@ class Exchange final : private UpstreamHandler,
                        private WriteInvalidation::Listener {
  public:
   Exchange(WorkerContext& context, ClientSession& client, RequestHead head);
+  // From the worker thread's cache of freed exchanges (exchange.cc says why).
+  static void* operator new(size_t size);
+  static void operator delete(void* block);
   ~Exchange();
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
@@ -114,6 +117,7 @@ class Exchange final : private UpstreamHandler,
   RequestHead head_;
   const std::string method_;  // as the client sent it (head_.method may become GET, see HEAD)
   const uint64_t started_ns_;
+  int64_t started_unix_ms_ = 0;  // Unix time when start() ran
   Phase phase_ = Phase::Admitting;
   RequestPlan plan_;
 

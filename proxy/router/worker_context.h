@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <memory>
+#include <string>
 
 #include "config/config.h"
 
@@ -28,6 +29,9 @@ struct WorkerContext {
   WorkerMetrics* metrics = nullptr;
   BatchedLimiter* limiter = nullptr;  // rate_limit.sync: batched's local counts
   int index = 0;
+  // A hit's response is written here and sent from here: the capacity stays, so a hit
+  // allocates nothing for its bytes. Free between two hits (one callback writes and sends).
+  std::string response_scratch;
 };
 
 }  // namespace cachecar

@@ -227,32 +227,49 @@ void ClientConnection::log_refused_request(int status, uint64_t body_bytes) {
 // ClientSession
 
 void ClientConnection::send(std::string bytes) {
+  const std::optional<size_t> written = write_at_once(bytes);
+  if (written && *written < bytes.size()) {
+    queue_write(*written == 0 ? std::move(bytes) : bytes.substr(*written));
+  }
+}
+
+void ClientConnection::send_copy(std::string_view bytes) {
+  const std::optional<size_t> written = write_at_once(bytes);
+  if (written && *written < bytes.size()) {
+    queue_write(std::string(bytes.substr(*written)));
+  }
+}
+
+std::optional<size_t> ClientConnection::write_at_once(std::string_view bytes) {
   if (state_ != State::Open || bytes.empty()) {
-    return;
+    return std::nullopt;
   }
-  auto* stream = reinterpret_cast<uv_stream_t*>(&socket_);
-  size_t offset = 0;
-  if (pending_writes_ == 0) {
-    // Most responses fit in the socket buffer: written at once, with no request to allocate,
-    // no callback, and none of the epoll_ctl that libuv makes when a queued write drains.
-    uv_buf_t direct = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
-    const int written = uv_try_write(stream, &direct, 1);
-    if (written == static_cast<int>(bytes.size())) {
-      last_activity_ms_ = uv_now(worker_.loop());
-      return;
-    }
-    if (written > 0) {
-      offset = static_cast<size_t>(written);
-    } else if (written != UV_EAGAIN) {
-      close();
-      return;
-    }
+  if (pending_writes_ != 0) {
+    return 0;  // behind queued bytes
   }
+  // Most responses fit in the socket buffer: written at once, with no request to allocate,
+  // no callback, and none of the epoll_ctl that libuv makes when a queued write drains.
+  uv_buf_t direct =
+      uv_buf_init(const_cast<char*>(bytes.data()), static_cast<unsigned>(bytes.size()));
+  const int written = uv_try_write(reinterpret_cast<uv_stream_t*>(&socket_), &direct, 1);
+  if (written == static_cast<int>(bytes.size())) {
+    last_activity_ms_ = uv_now(worker_.loop());
+    return bytes.size();
+  }
+  if (written >= 0 || written == UV_EAGAIN) {
+    return written > 0 ? static_cast<size_t>(written) : 0;
+  }
+  close();
+  return std::nullopt;
+}
+
+void ClientConnection::queue_write(std::string bytes) {
   auto* write = new ClientWrite;
-  write->bytes = offset == 0 ? std::move(bytes) : bytes.substr(offset);
+  write->bytes = std::move(bytes);
   write->request.data = this;
   uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
-  const int rc = uv_write(&write->request, stream, &buf, 1, on_write);
+  const int rc =
+      uv_write(&write->request, reinterpret_cast<uv_stream_t*>(&socket_), &buf, 1, on_write);
   if (rc != 0) {
     delete write;
     close();

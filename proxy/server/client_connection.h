@@ -13,11 +13,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "http/parser.h"
-#include "router/exchange.h"
 #include "router/client_session.h"
+#include "router/exchange.h"
 
 namespace cachecar {
 
@@ -39,6 +40,7 @@ class ClientConnection final : public ClientSession, private RequestParser::List
   // Intrusive links for the worker's list of open connections.
   ClientConnection* prev = nullptr;
   ClientConnection* next = nullptr;
+  bool in_ready_list = false;  // the worker's: listed in its ready list
 
  private:
   enum class State {
@@ -52,6 +54,7 @@ class ClientConnection final : public ClientSession, private RequestParser::List
 
   // ClientSession
   void send(std::string bytes) override;
+  void send_copy(std::string_view bytes) override;
   bool send_congested() const override;
   void pause_reading() override;
   void resume_reading() override;
@@ -73,6 +76,10 @@ class ClientConnection final : public ClientSession, private RequestParser::List
   static void on_timer(uv_timer_t* timer);
   static void on_closed(uv_handle_t* handle);
 
+  // Writes what the socket takes now: the count, or nullopt when nothing may be written (the
+  // connection is closing, or closed here on a write error).
+  std::optional<size_t> write_at_once(std::string_view bytes);
+  void queue_write(std::string bytes);
   void process_input(std::string_view data);
   // Answers a request cachecar refuses before or while reading it, then closes.
   // `write_access_line`: false for a connection that never sent a byte of a request (nginx logs

@@ -287,7 +287,9 @@ void Worker::forget(ClientConnection* connection) {
 }
 
 void Worker::schedule_ready(ClientConnection* connection) {
-  if (std::find(ready_.begin(), ready_.end(), connection) == ready_.end()) {
+  // A flag, not a search of the list: a busy loop readies dozens of connections at a time.
+  if (!connection->in_ready_list) {
+    connection->in_ready_list = true;
     ready_.push_back(connection);
   }
   if (ready_idle_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(ready_idle_.get()))) {
@@ -297,16 +299,23 @@ void Worker::schedule_ready(ClientConnection* connection) {
 }
 
 void Worker::unschedule_ready(ClientConnection* connection) {
-  ready_.erase(std::remove(ready_.begin(), ready_.end(), connection), ready_.end());
+  if (connection->in_ready_list) {
+    connection->in_ready_list = false;
+    ready_.erase(std::remove(ready_.begin(), ready_.end(), connection), ready_.end());
+  }
 }
 
 void Worker::run_ready_list() {
-  std::vector<ClientConnection*> batch;
-  batch.swap(ready_);
+  ready_batch_.clear();
+  ready_batch_.swap(ready_);
+  for (ClientConnection* connection : ready_batch_) {
+    connection->in_ready_list = false;
+  }
   // No connection is deleted while this runs: deletion happens only in close callbacks.
-  for (ClientConnection* connection : batch) {
+  for (ClientConnection* connection : ready_batch_) {
     connection->on_ready();
   }
+  ready_batch_.clear();
   if (ready_.empty() && ready_idle_) {
     uv_idle_stop(ready_idle_.get());
   }

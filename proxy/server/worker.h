@@ -110,7 +110,8 @@ class Worker {
   UvPtr<uv_idle_t> ready_idle_;
   UvPtr<uv_prepare_t> access_log_flush_;
   std::vector<ClientConnection*> ready_;
-  ClientConnection* connections_ = nullptr;  // intrusive list head
+  std::vector<ClientConnection*> ready_batch_;  // the list being run; kept for its capacity
+  ClientConnection* connections_ = nullptr;     // intrusive list head
   int connection_count_ = 0;
   std::atomic<bool> drain_requested_{false};  // request_drain() sends at most one signal
   bool draining_ = false;
