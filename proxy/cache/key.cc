@@ -17,7 +17,9 @@ bool has_hash_tag(std::string_view key) {
 
 // Percent-encodes the braces in out[from..].
 void escape_braces(std::string& out, size_t from) {
-  if (out.find_first_of("{}", from) == std::string::npos) {
+  // On every key built: a plain loop (find_first_of searches the set once per character).
+  if (std::none_of(out.begin() + static_cast<std::ptrdiff_t>(from), out.end(),
+                   [](char c) { return c == '{' || c == '}'; })) {
     return;
   }
   std::string escaped = out.substr(0, from);

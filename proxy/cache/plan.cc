@@ -17,16 +17,21 @@ const RouteConfig* match_route(const Config& config, std::string_view path, Capt
   return nullptr;
 }
 
-RequestPlan bypass(const RouteConfig* route, std::string_view reason) {
-  RequestPlan plan;
+void bypass(RequestPlan& plan, const RouteConfig* route, std::string_view reason) {
+  plan.action = CacheAction::Bypass;
   plan.route = route;
   plan.reason = reason;
-  return plan;
 }
 
 }  // namespace
 
 RequestPlan plan_request(const RequestHead& head, const Config& config) {
+  RequestPlan plan;
+  plan_request(head, config, plan);
+  return plan;
+}
+
+void plan_request(const RequestHead& head, const Config& config, RequestPlan& plan) {
   const std::string_view path = head.path();
   const std::string_view query = head.query();
   const std::string& prefix = config.cache.key_prefix;
@@ -44,9 +49,9 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
                                      head.method) != route->invalidate_on.end()
                          : config.cache.default_ttl.has_value() && !is_safe_method(head.method);
     if (!invalidates) {
-      return bypass(route, "method does not read or invalidate");
+      bypass(plan, route, "method does not read or invalidate");
+      return;
     }
-    RequestPlan plan;
     plan.action = CacheAction::Invalidate;
     plan.route = route;
     if (route == nullptr) {
@@ -63,23 +68,26 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
       plan.invalidate_fences.push_back(fence_set_key_for(prefix, key));
     }
     plan.epoch_key = epoch_key_for(prefix);
-    return plan;
+    return;
   }
 
   if (route == nullptr && !config.cache.default_ttl) {
-    return bypass(nullptr, "no route matches");
+    bypass(plan, nullptr, "no route matches");
+    return;
   }
   if (head.headers.contains("Authorization") && (route == nullptr || !route->allow_authorization)) {
-    return bypass(route, "Authorization without allow_authorization");
+    bypass(plan, route, "Authorization without allow_authorization");
+    return;
   }
   if (head.has_body() && (head.framing != BodyFraming::ContentLength || head.content_length > 0)) {
     // A body could change the upstream's answer without changing the key.
-    return bypass(route, "a read with a body");
+    bypass(plan, route, "a read with a body");
+    return;
   }
   if (head.headers.contains("Range")) {
-    return bypass(route, "Range request");
+    bypass(plan, route, "Range request");
+    return;
   }
-  RequestPlan plan;
   plan.action = CacheAction::Lookup;
   plan.route = route;
   if (route != nullptr) {
@@ -115,7 +123,6 @@ RequestPlan plan_request(const RequestHead& head, const Config& config) {
   if (route != nullptr && route->format == StoredFormat::Body) {
     plan.epoch_stamp_key = epoch_stamp_key_for(prefix, plan.key);
   }
-  return plan;
 }
 
 }  // namespace cachecar

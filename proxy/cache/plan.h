@@ -40,5 +40,8 @@ struct RequestPlan {
 
 // Requires: `config` outlives the plan (route points into it).
 RequestPlan plan_request(const RequestHead& head, const Config& config);
+// The same, written into `plan`. Requires: `plan` is as default-constructed. The exchange plans
+// into its own member: no temporary to move and destroy on every request.
+void plan_request(const RequestHead& head, const Config& config, RequestPlan& plan);
 
 }  // namespace cachecar

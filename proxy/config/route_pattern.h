@@ -3,6 +3,8 @@
 // ("product:{id}"). Compiled once when the configuration loads; matching allocates only the
 // captures it returns.
 
+#include <array>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,8 +14,47 @@
 namespace cachecar {
 
 // Captured variables in pattern order: {name, raw path text}. Views into the pattern and the
-// path: use them before either changes.
-using Captures = std::vector<std::pair<std::string_view, std::string_view>>;
+// path: use them before either changes. Every request that matches a route fills one, so the
+// first kInline live inside it, with no allocation.
+class Captures {
+ public:
+  using value_type = std::pair<std::string_view, std::string_view>;
+  static constexpr size_t kInline = 8;
+
+  Captures() = default;
+  Captures(std::initializer_list<value_type> items) {
+    for (const value_type& item : items) {
+      emplace_back(item.first, item.second);
+    }
+  }
+  Captures(const Captures&) = delete;
+  Captures& operator=(const Captures&) = delete;
+
+  void emplace_back(std::string_view name, std::string_view value) {
+    if (spilled_.empty() && size_ < kInline) {
+      inline_[size_] = {name, value};
+    } else {
+      if (spilled_.empty()) {
+        spilled_.assign(inline_.begin(), inline_.end());  // a pattern with many variables
+      }
+      spilled_.emplace_back(name, value);
+    }
+    ++size_;
+  }
+  void clear() {
+    size_ = 0;
+    spilled_.clear();
+  }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const value_type* begin() const { return spilled_.empty() ? inline_.data() : spilled_.data(); }
+  const value_type* end() const { return begin() + size_; }
+
+ private:
+  std::array<value_type, kInline> inline_{};
+  std::vector<value_type> spilled_;  // every capture, once there are more than kInline
+  size_t size_ = 0;
+};
 
 class RoutePattern {
  public:

@@ -50,18 +50,36 @@ bool normalize_escapes(std::string_view path, std::string& out, std::string& rea
 
 }  // namespace
 
+bool is_canonical_target(std::string_view target) {
+  if (target.empty() || target.front() != '/') {
+    return false;
+  }
+  // One pass over the path, on every request.
+  for (size_t i = 0; i < target.size(); ++i) {
+    const char c = target[i];
+    if (c == '?') {
+      return true;
+    }
+    if (c == '%' || c == '\0') {
+      return false;
+    }
+    if (c == '/' && i + 1 < target.size() && (target[i + 1] == '/' || target[i + 1] == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::optional<std::string> normalize_target(std::string_view target, std::string& reason) {
   if (target.empty() || target.front() != '/') {
     reason = "the request target must be a path (origin-form)";
     return std::nullopt;
   }
-  const size_t question = target.find('?');
-  const std::string_view path = target.substr(0, question);
-  // Nearly every path is canonical already: no escape, no empty or dot segment.
-  if (path.find_first_of(std::string_view("%\0", 2)) == std::string_view::npos &&
-      path.find("//") == std::string_view::npos && path.find("/.") == std::string_view::npos) {
+  if (is_canonical_target(target)) {
     return std::string(target);
   }
+  const size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
   std::string escaped;
   if (!normalize_escapes(path, escaped, reason)) {
     return std::nullopt;

@@ -17,4 +17,8 @@ namespace cachecar {
 
 std::optional<std::string> normalize_target(std::string_view target, std::string& reason);
 
+// True when normalize_target would return `target` unchanged: origin-form, and a path with no
+// escape, NUL, empty or dot segment. Nearly every target is; it then needs no copy.
+bool is_canonical_target(std::string_view target);
+
 }  // namespace cachecar

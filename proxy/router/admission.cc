@@ -9,12 +9,14 @@
 namespace cachecar {
 
 std::optional<Refusal> admit_request(RequestHead& head, const Config& config) {
-  std::string reason;
-  auto target = normalize_target(head.target, reason);
-  if (!target) {
-    return Refusal{400, std::move(reason), true};
+  if (!is_canonical_target(head.target)) {
+    std::string reason;
+    auto target = normalize_target(head.target, reason);
+    if (!target) {
+      return Refusal{400, std::move(reason), true};
+    }
+    head.target = std::move(*target);
   }
-  head.target = std::move(*target);
   const HostCheck host = check_host(head, config.hosts);
   switch (host.verdict) {
     case HostVerdict::Accepted:

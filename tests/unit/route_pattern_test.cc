@@ -249,5 +249,37 @@ TEST_CASE("KeyTemplate::render fills variables from the path's captures") {
   }
 }
 
+TEST_CASE("captures beyond the inline ones: every variable, in order, across repeated matches") {
+  // More variables than Captures keeps inline, so the captures spill to the heap.
+  std::string pattern_text;
+  std::string path;
+  std::string key_text;
+  std::string expected;
+  const size_t variables = Captures::kInline + 3;
+  for (size_t i = 0; i < variables; ++i) {
+    pattern_text += "/{v" + std::to_string(i) + "}";
+    path += "/x" + std::to_string(i);
+    key_text += "{v" + std::to_string(i) + "}.";
+    expected += "x" + std::to_string(i) + ".";
+  }
+  const RoutePattern pattern = compile_or_fail(pattern_text);
+  std::string reason;
+  const auto key = KeyTemplate::compile(key_text, pattern, reason);
+  REQUIRE_MESSAGE(key.has_value(), reason);
+  Captures captures;
+  for (int round = 0; round < 2; ++round) {
+    CAPTURE(round);
+    REQUIRE(pattern.match(path, captures));
+    CHECK(captures.size() == variables);
+    std::string out;
+    key->render(captures, out);
+    CHECK(out == expected);
+  }
+  // A short match after a long one: the spilled captures are gone.
+  const RoutePattern short_pattern = compile_or_fail("/a/{id}");
+  REQUIRE(short_pattern.match("/a/7", captures));
+  CHECK(to_pairs(captures) == Pairs{{"id", "7"}});
+}
+
 }  // namespace
 }  // namespace cachecar

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace cachecar {
 namespace {
@@ -40,7 +41,35 @@ TEST_CASE("normalize_target: one spelling per resource") {
     CHECK(*normalized == c.expected);
     // Normalising twice changes nothing.
     CHECK(normalize_target(*normalized, reason) == normalized);
+    // The shortcut says "as it is" exactly when normalising leaves the target alone; a path
+    // with an escape always takes the full pass.
+    const auto path_has_escape = [](std::string_view target) {
+      return target.substr(0, target.find('?')).find('%') != std::string_view::npos;
+    };
+    if (path_has_escape(c.target)) {
+      CHECK_FALSE(is_canonical_target(c.target));
+    } else {
+      CHECK(is_canonical_target(c.target) == (*normalized == c.target));
+    }
+    CHECK(is_canonical_target(*normalized) == !path_has_escape(*normalized));
   }
+}
+
+TEST_CASE("is_canonical_target: what it leaves to normalize_target") {
+  CHECK(is_canonical_target("/"));
+  CHECK(is_canonical_target("/products/42"));
+  CHECK(is_canonical_target("/products/42?next=//x/./y&p=%41"));  // the query is not a path
+  CHECK(is_canonical_target("/a.b/c.d"));
+  CHECK_FALSE(is_canonical_target(""));
+  CHECK_FALSE(is_canonical_target("products/42"));
+  CHECK_FALSE(is_canonical_target("*"));
+  CHECK_FALSE(is_canonical_target("//a"));
+  CHECK_FALSE(is_canonical_target("/a//b"));
+  CHECK_FALSE(is_canonical_target("/a/./b"));
+  CHECK_FALSE(is_canonical_target("/a/.hidden"));  // slow path, which keeps it as it is
+  CHECK_FALSE(is_canonical_target("/a/.."));
+  CHECK_FALSE(is_canonical_target("/a%41"));
+  CHECK_FALSE(is_canonical_target(std::string_view("/a\0b", 4)));
 }
 
 TEST_CASE("normalize_target: refuses what has no safe reading") {
