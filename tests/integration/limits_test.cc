@@ -110,6 +110,45 @@ TEST_CASE("limits: a head not complete within header_timeout gets 408 and a clos
   CHECK(silent.closed_by_peer(2s));
 }
 
+TEST_CASE("limits: on a kept-alive connection, the next head too must end within header_timeout") {
+  // idle_timeout far beyond header_timeout: a 408 within a second can only be the header
+  // deadline, which starts with the next request's first byte.
+  Stack stack(
+      "limits:\n"
+      "  header_timeout: 400ms\n"
+      "  idle_timeout: 10s\n");
+  SUBCASE("the next head sent after the response, then trickled") {
+    HttpConnection client(stack.port());
+    CHECK(client.request("GET", "/a").status == 200);
+    // Idle for longer than header_timeout first: the connection's timer has then fired and
+    // been set for idle_timeout, and only the new head can bring its deadline forward.
+    std::this_thread::sleep_for(600ms);
+    const auto started = std::chrono::steady_clock::now();
+    client.send_raw("GET /slow HTTP/1.1\r\nHost: t\r\n");
+    for (int i = 0; i < 3; ++i) {
+      std::this_thread::sleep_for(100ms);
+      client.try_send_raw("X-A: b\r\n");
+    }
+    auto response = client.read_response();
+    REQUIRE(response);
+    check_json_error(*response, 408);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+    CHECK(client.closed_by_peer(1s));
+  }
+  SUBCASE("the next head's start pipelined behind a whole request") {
+    HttpConnection client(stack.port());
+    const auto started = std::chrono::steady_clock::now();
+    client.send_raw(build_request("GET", "/a", {}, {}) + "GET /slow HTTP/1.1\r\nHost: t\r\n");
+    auto first = client.read_response();
+    REQUIRE(first);
+    CHECK(first->status == 200);
+    auto second = client.read_response();
+    REQUIRE(second);
+    check_json_error(*second, 408);
+    CHECK(std::chrono::steady_clock::now() - started < 2s);
+  }
+}
+
 TEST_CASE("limits: every refused request has its access line, with the status it got") {
   Stack stack(std::string(kLimits) + "log:\n  format: json\n");
   auto send = [&](const std::string& bytes) {
