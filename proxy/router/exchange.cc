@@ -38,21 +38,19 @@ int64_t unix_now_ms() {
 // on a hit path of a few thousand (issue 14). Each worker thread keeps the blocks of the
 // exchanges it freed last; a burst beyond kKept goes back to malloc. Under AddressSanitizer
 // none is kept, so that a use of a freed exchange is still caught.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr size_t kKeptExchangeBlocks = 0;
-#elif defined(__has_feature)
+#if defined(__has_feature)
 #if __has_feature(address_sanitizer)
-constexpr size_t kKeptExchangeBlocks = 0;
-#else
-constexpr size_t kKeptExchangeBlocks = 64;
+#define CACHECAR_ADDRESS_SANITIZER 1  // clang's spelling; GCC defines __SANITIZE_ADDRESS__
 #endif
-#else
-constexpr size_t kKeptExchangeBlocks = 64;
 #endif
 
 class ExchangeBlocks {
  public:
-  static constexpr size_t kKept = kKeptExchangeBlocks;
+#if defined(__SANITIZE_ADDRESS__) || defined(CACHECAR_ADDRESS_SANITIZER)
+  static constexpr size_t kKept = 0;
+#else
+  static constexpr size_t kKept = 64;
+#endif
 
   ExchangeBlocks() = default;
   ExchangeBlocks(const ExchangeBlocks&) = delete;

@@ -138,15 +138,15 @@ void ClientConnection::process_input(std::string_view data) {
   // The first byte of a new request on a kept-alive connection: the head must now be complete
   // within header_timeout, not idle_timeout.
   const bool head_starts = exchange_ == nullptr && !parser_.in_message() && served_any_;
-  const uint64_t header_timeout = ms(worker_.context().config->limits.header_timeout);
   if (head_starts) {
-    head_deadline_ms_ = uv_now(worker_.loop()) + header_timeout;
+    head_deadline_ms_ =
+        uv_now(worker_.loop()) + ms(worker_.context().config->limits.header_timeout);
   }
   const ParseResult result = parser_.execute(data);
   if (head_starts && exchange_ == nullptr) {
     // The head did not end in this read. Nearly every one does, and then needs no timer of
     // its own: re-arming the timer for every request cost two timer-heap updates each.
-    arm_timer(header_timeout);
+    arm_timer(head_deadline_ms_ - uv_now(worker_.loop()));
   }
   switch (result.kind) {
     case ParseResult::Kind::Ok:

@@ -308,11 +308,10 @@ void Worker::unschedule_ready(ClientConnection* connection) {
 void Worker::run_ready_list() {
   ready_batch_.clear();
   ready_batch_.swap(ready_);
+  // No connection is deleted while this runs: deletion happens only in close callbacks. One
+  // that on_ready() readies again goes to ready_, for the next run.
   for (ClientConnection* connection : ready_batch_) {
     connection->in_ready_list = false;
-  }
-  // No connection is deleted while this runs: deletion happens only in close callbacks.
-  for (ClientConnection* connection : ready_batch_) {
     connection->on_ready();
   }
   ready_batch_.clear();

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <thread>
 
+#include "catalog.h"
 #include "harness.h"
 
 namespace cachecar::test {
@@ -30,40 +31,6 @@ constexpr const char* kRoutes =
 
 std::string near_yaml(const std::string& settings = "{max_bytes: 1MiB, max_ttl: 10s}") {
   return "cache:\n  near: " + settings + "\n";
-}
-
-// Each path holds a value only a PUT changes.
-class Catalog {
- public:
-  explicit Catalog(TestUpstream& upstream) {
-    upstream.set_handler([this](const ReceivedRequest& request) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      UpstreamReply reply;
-      if (request.method == "PUT") {
-        values_[request.target] = request.body;
-        reply.body = "stored";
-      } else {
-        reply.body = values_.count(request.target) ? values_[request.target] : "none";
-      }
-      return reply;
-    });
-  }
-  void set(const std::string& path, const std::string& value) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    values_[path] = value;
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<std::string, std::string> values_;
-};
-
-// Calls of one command Redis has run, from INFO commandstats.
-long long redis_calls(RedisServer& redis, const std::string& command) {
-  const std::string info = redis.command({"INFO", "commandstats"});
-  const std::string field = "cmdstat_" + command + ":calls=";
-  const size_t at = info.find(field);
-  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
 }
 
 HttpResponse get(int port, const std::string& path) { return http_request(port, "GET", path); }
@@ -120,10 +87,10 @@ bool warm(int port, const std::string& path, const std::string& value) {
 bool warm_near(int port, const std::string& path, const std::string& value, RedisServer& redis) {
   const auto deadline = Clock::now() + 5s;
   while (Clock::now() < deadline) {
-    const long long mgets = redis_calls(redis, "mget");
+    const long long mgets = redis.command_calls("mget");
     HttpResponse response = get(port, path);
     if (response.body == value && response.header("X-Cache") == "HIT" &&
-        redis_calls(redis, "mget") == mgets) {
+        redis.command_calls("mget") == mgets) {
       return true;
     }
     std::this_thread::sleep_for(10ms);
@@ -159,7 +126,7 @@ TEST_CASE("near cache: a hot key is answered with no Redis command after its fir
   auto cachecar = start_near(upstream, redis);
   REQUIRE(warm_near(cachecar->port(), "/products/1", "v1", redis));
 
-  const long long mgets = redis_calls(redis, "mget");
+  const long long mgets = redis.command_calls("mget");
   HttpConnection client(cachecar->port());
   for (int i = 0; i < 50; ++i) {
     CAPTURE(i);
@@ -173,7 +140,7 @@ TEST_CASE("near cache: a hot key is answered with no Redis command after its fir
     CHECK(head.body.empty());
     CHECK(head.header("Content-Length") == "2");
   }
-  CHECK(redis_calls(redis, "mget") == mgets);
+  CHECK(redis.command_calls("mget") == mgets);
   CHECK(upstream.request_count() == 1);
 }
 
@@ -270,11 +237,11 @@ TEST_CASE("near cache: losing either Redis connection empties it until tracking 
     REQUIRE(wait_until([&] {
       return count_occurrences(cachecar->output(), "near cache: Redis tracks") > tracked_before;
     }));
-    const long long mgets = redis_calls(redis, "mget");
+    const long long mgets = redis.command_calls("mget");
     HttpResponse after = get(port, "/products/1");
     CHECK(after.body == "v1");
     CHECK(after.header("X-Cache") == "HIT");
-    CHECK(redis_calls(redis, "mget") > mgets);  // read from Redis: the near cache was emptied
+    CHECK(redis.command_calls("mget") > mgets);  // read from Redis: the near cache was emptied
     // And coherent again: a change in Redis still reaches it.
     REQUIRE(warm_near(port, "/products/1", "v1", redis));
     REQUIRE(redis.command({"DEL", "product:1"}) == "1");
@@ -343,9 +310,9 @@ TEST_CASE("near cache: a Redis that refuses CLIENT TRACKING leaves it off, logge
   Cachecar cachecar(stack_yaml(upstream, redis) + near_yaml() + kRoutes);
   REQUIRE(cachecar.process().wait_for_output("near cache: off, Redis refused CLIENT TRACKING", 5s));
   REQUIRE(warm(cachecar.port(), "/products/1", "v1"));
-  const long long mgets = redis_calls(redis, "mget");
+  const long long mgets = redis.command_calls("mget");
   CHECK(get(cachecar.port(), "/products/1").header("X-Cache") == "HIT");
-  CHECK(redis_calls(redis, "mget") == mgets + 1);  // every hit from Redis
+  CHECK(redis.command_calls("mget") == mgets + 1);  // every hit from Redis
   // A reconnect does not try again, nor say it again.
   REQUIRE(redis.command({"CLIENT", "KILL", "TYPE", "normal"}) != "0");
   REQUIRE(cachecar.process().wait_for_output("connected again", 5s));

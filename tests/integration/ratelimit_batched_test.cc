@@ -53,14 +53,6 @@ bool wait_until_settled(const Cachecar& cachecar) {
   return false;
 }
 
-// Calls of one command since Redis started, from INFO commandstats.
-long long command_calls(RedisServer& redis, const std::string& command) {
-  const std::string info = redis.command({"INFO", "commandstats"});
-  const std::string field = "cmdstat_" + command + ":calls=";
-  const size_t at = info.find(field);
-  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
-}
-
 TEST_CASE("ratelimit batched: three processes admit at most limit + replicas x workers x budget") {
   constexpr int kLimit = 30;
   constexpr int kReplicas = 3;
@@ -119,7 +111,8 @@ TEST_CASE("ratelimit batched: three processes admit at most limit + replicas x w
   }
   const int bound = kLimit + kReplicas * kWorkers * kBudget;
   CAPTURE(total.allowed);
-  MESSAGE("admitted ", total.allowed, " of ", kReplicas * kConnectionsEach * kRequestsEach, " (limit ", kLimit, ", bound ", bound, ")");
+  MESSAGE("admitted ", total.allowed, " of ", kReplicas * kConnectionsEach * kRequestsEach,
+          " (limit ", kLimit, ", bound ", bound, ")");
   CHECK(total.other == 0);
   // Nobody is refused under the limit (a local refusal counts only what surely happened),
   // nor let through beyond the bound.
@@ -138,7 +131,7 @@ TEST_CASE("ratelimit batched: three processes admit at most limit + replicas x w
 
   // Each process has refused this client, or admitted more than its share: either way it
   // knows, and refuses without a Redis command until the window ends.
-  const long long scripts_before = command_calls(redis, "evalsha") + command_calls(redis, "eval");
+  const long long scripts_before = redis.command_calls("evalsha") + redis.command_calls("eval");
   for (auto& cachecar : fleet) {
     HttpConnection connection(cachecar->port());
     for (int i = 0; i < 3; ++i) {
@@ -150,7 +143,7 @@ TEST_CASE("ratelimit batched: three processes admit at most limit + replicas x w
       CHECK(retry_after <= 60);
     }
   }
-  CHECK(command_calls(redis, "evalsha") + command_calls(redis, "eval") == scripts_before);
+  CHECK(redis.command_calls("evalsha") + redis.command_calls("eval") == scripts_before);
 }
 
 TEST_CASE("ratelimit batched: a client known over the limit gets 429 while Redis is stopped") {
@@ -184,7 +177,7 @@ TEST_CASE("ratelimit batched: a client known over the limit gets 429 while Redis
 
 TEST_CASE("ratelimit batched: the counts one process admitted reach Redis, coalesced") {
   Stack stack(batched_yaml("  limit: 1000\n  window: 60s\n  local_budget: 1000\n"));
-  const long long scripts_before = command_calls(stack.redis, "evalsha");
+  const long long scripts_before = stack.redis.command_calls("evalsha");
   HttpConnection client(stack.port());
   constexpr int kRequests = 40;
   for (int i = 1; i <= kRequests; ++i) {
@@ -198,7 +191,7 @@ TEST_CASE("ratelimit batched: the counts one process admitted reach Redis, coale
   REQUIRE(wait_until_settled(*stack.cachecar));
   CHECK(stack.redis.get("rl:global:203.0.113.9") == std::to_string(kRequests));
   // One script call seeded the window; the settlements coalesced the other 39 into fewer.
-  const long long scripts = command_calls(stack.redis, "evalsha") - scripts_before;
+  const long long scripts = stack.redis.command_calls("evalsha") - scripts_before;
   CHECK(scripts >= 2);
   CHECK(scripts < kRequests);
   CHECK(metric(*stack.cachecar, "cachecar_rate_limit_settles_total") == scripts - 1);

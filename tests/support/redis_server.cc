@@ -280,6 +280,13 @@ std::string RedisServer::command(const std::vector<std::string>& argv) {
   return command_reply(argv).render();
 }
 
+long long RedisServer::command_calls(const std::string& command_name) {
+  const std::string info = command({"INFO", "commandstats"});
+  const std::string field = "cmdstat_" + command_name + ":calls=";
+  const size_t at = info.find(field);
+  return at == std::string::npos ? 0 : std::stoll(info.substr(at + field.size()));
+}
+
 RespReply RedisServer::command_reply(const std::vector<std::string>& argv) {
   return exchange(argv, kCommandTimeout);
 }

@@ -70,6 +70,10 @@ class RedisServer {
   // The same, with the reply's structure kept (to tell a nil from the string "(nil)").
   RespReply command_reply(const std::vector<std::string>& argv);
 
+  // Calls of `command` (lower case) Redis has run since it started, from INFO commandstats:
+  // how tests see which commands cachecar sent, off Redis itself.
+  long long command_calls(const std::string& command);
+
   std::optional<std::string> get(const std::string& key);
   // TTL in seconds; -1 without expiry, -2 if the key does not exist.
   long long ttl(const std::string& key);
