@@ -17,6 +17,7 @@ UpstreamPool::UpstreamPool(uv_loop_t* loop, const UpstreamUrl& url,
       address_(std::move(address)),
       resolver_(loop),
       read_buffer_(kReadBufferSize) {
+  trim_timer_ = make_timer(loop_, this);
   if (!parse_ip_address(url_.address.host, url_.address.port)) {
     // A name can move (a Kubernetes Service, a failover); look it up again now and then,
     // asynchronously, and keep using the last good address meanwhile.
@@ -64,6 +65,8 @@ UpstreamConnection* UpstreamPool::acquire(bool fresh) {
 void UpstreamPool::shutdown() {
   shut_down_ = true;
   refresh_timer_.reset();
+  trim_timer_.reset();
+  trim_armed_ = false;
   // close() calls on_not_idle() via on_closed() later; copy first.
   const std::vector<UpstreamConnection*> idle = idle_;
   idle_.clear();
@@ -78,8 +81,29 @@ void UpstreamPool::on_idle(UpstreamConnection* connection) {
     return;
   }
   idle_.push_back(connection);
-  if (static_cast<int>(idle_.size()) > settings_.max_idle) {
+  if (static_cast<int>(idle_.size()) > settings_.max_idle && !trim_armed_) {
+    arm_trim(static_cast<uint64_t>(kSurplusLinger.count()));
+  }
+}
+
+void UpstreamPool::arm_trim(uint64_t delay_ms) {
+  trim_armed_ = true;
+  uv_timer_start(
+      trim_timer_.get(), [](uv_timer_t* timer) { owner_of<UpstreamPool>(timer)->trim_surplus(); },
+      delay_ms, 0);
+}
+
+void UpstreamPool::trim_surplus() {
+  trim_armed_ = false;
+  const uint64_t now = uv_now(loop_);
+  const auto linger = static_cast<uint64_t>(kSurplusLinger.count());
+  while (static_cast<int>(idle_.size()) > settings_.max_idle) {
     UpstreamConnection* coldest = idle_.front();
+    const uint64_t idle_for = now - coldest->idle_since_ms();
+    if (idle_for < linger) {
+      arm_trim(linger - idle_for);
+      return;
+    }
     idle_.erase(idle_.begin());
     coldest->close();
   }

@@ -3,6 +3,15 @@
 // connections are reused last-in first-out, so the warmest connection serves next and the
 // coldest ones reach their idle timeout and close.
 //
+// max_idle bounds the idle connections kept once load falls, not the ones a burst leaves
+// behind: closing every connection past max_idle the moment its response completes (nginx's
+// `keepalive N`) means that under more concurrent requests than max_idle, a batch of
+// responses finishing in one loop iteration closes connections the next batch of requests
+// must open again. At 256 concurrent misses with max_idle 64 that was a new upstream
+// connection for every second request, and twice the CPU per request of cachecar and of the
+// upstream. Connections past max_idle close once idle for kSurplusLinger (HAProxy's
+// pool-purge-delay): a burst's connections serve the next burst, and an ended one's go soon.
+//
 // Lifetime: the pool must outlive every UpstreamConnection it created; the worker destroys it
 // only after its loop has closed every handle.
 
@@ -74,8 +83,13 @@ class UpstreamPool {
  private:
   static constexpr Duration kRefreshInterval{30'000};
   static constexpr size_t kReadBufferSize = 64 * 1024;
+  static constexpr Duration kSurplusLinger{1'000};
 
   void refresh_address();
+  // Closes the coldest idle connections past max_idle that have been idle for kSurplusLinger,
+  // and re-arms itself while any surplus remains.
+  void trim_surplus();
+  void arm_trim(uint64_t delay_ms);
 
   uv_loop_t* loop_;
   UpstreamUrl url_;
@@ -84,6 +98,8 @@ class UpstreamPool {
   std::optional<SocketAddress> address_;
   AsyncResolver resolver_;
   UvPtr<uv_timer_t> refresh_timer_;
+  UvPtr<uv_timer_t> trim_timer_;
+  bool trim_armed_ = false;
   std::vector<UpstreamConnection*> idle_;  // most recently used last
   size_t open_ = 0;
   bool shut_down_ = false;

@@ -64,6 +64,8 @@ class UpstreamConnection final : private ResponseParser::Listener {
 
   bool reused() const { return requests_started_ > 1; }
   bool idle() const { return state_ == State::Idle; }
+  // uv_now() when the connection last went idle (valid while idle()).
+  uint64_t idle_since_ms() const { return last_activity_ms_; }
 
  private:
   enum class State { Connecting, Active, Idle, Closing };

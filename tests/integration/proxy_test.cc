@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <memory>
+#include <thread>
+#include <vector>
+
 #include "harness.h"
 
 namespace cachecar::test {
@@ -171,6 +175,46 @@ TEST_CASE("proxy: 1,000 sequential keep-alive requests use a handful of upstream
   CHECK(stack.upstream.request_count() == 1000);
   CAPTURE(stack.upstream.connection_count());
   CHECK(stack.upstream.connection_count() <= 3);
+}
+
+TEST_CASE(
+    "proxy: a burst's upstream connections serve the next burst, and past max_idle close once "
+    "idle") {
+  RedisServer redis;
+  TestUpstream upstream;
+  upstream.set_handler([](const ReceivedRequest& request) {
+    UpstreamReply reply = echo(request);
+    reply.delay = 100ms;  // every request of a burst is in flight at once: one connection each
+    return reply;
+  });
+  Cachecar cachecar("upstream:\n  url: " + upstream.url() +
+                    "\n  max_idle_connections: 2\nredis:\n  url: " + redis.url() + "\n");
+  REQUIRE(cachecar.process().wait_for_output(": connected", 5s));
+
+  constexpr size_t kBurst = 8;
+  const auto burst = [&cachecar] {
+    std::vector<std::unique_ptr<HttpConnection>> clients;
+    for (size_t i = 0; i < kBurst; ++i) {
+      clients.push_back(std::make_unique<HttpConnection>(cachecar.port()));
+      clients.back()->send_raw("GET /burst/" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+    }
+    for (auto& client : clients) {
+      auto response = client->read_response();
+      REQUIRE(response);
+      CHECK(response->status == 200);
+    }
+  };
+  burst();
+  REQUIRE(upstream.connection_count() == kBurst);
+  // All eight responses went idle in the same moment, six past max_idle: they must still be
+  // there for the next burst, not closed and reopened.
+  burst();
+  CHECK(upstream.connection_count() == kBurst);
+  // Idle past the surplus linger (1s) and within upstream idle_timeout (4s): only max_idle
+  // connections are left, so the next burst opens the other six again.
+  std::this_thread::sleep_for(2s);
+  burst();
+  CHECK(upstream.connection_count() == kBurst + (kBurst - 2));
 }
 
 TEST_CASE("proxy: pipelined requests are answered in order") {
