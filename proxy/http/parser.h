@@ -106,6 +106,9 @@ class RequestParser {
 
  private:
   static const llhttp_settings_t kSettings;
+  // 8 Headers are 512 bytes. 16 would be 1 KiB, which glibc serves from its large bins
+  // (after consolidating the small ones): measured, that cost more than the doublings saved.
+  static constexpr size_t kTypicalHeaderCount = 8;
 
   int on_message_begin();
   int on_method(std::string_view piece);
