@@ -21,7 +21,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config \
-      libuv1-dev node-llhttp libhiredis-dev libyaml-cpp-dev libspdlog-dev \
+      libuv1-dev node-llhttp libhiredis-dev libyaml-cpp-dev libspdlog-dev libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -40,12 +40,14 @@ FROM debian:bookworm-slim
 ARG DEBIAN_FRONTEND=noninteractive
 # The shared libraries the binary links (see `ldd /usr/local/bin/cachecar`), by their Debian 12
 # package names; libstdc++, libgcc and libc are part of every Debian image. libhiredis0.14 is
-# linked for its RESP reader. The package lists and apt's caches (downloaded .debs, pkgcache.bin:
-# tens of MB) are removed in the same layer, so they never reach the image, whether or not the
-# base image configures apt to skip them.
+# linked for its RESP reader, libssl3 for TLS to Redis (rediss://); ca-certificates is the trust
+# store that verifies a managed Redis's certificate when redis.tls.ca_file is not set. The
+# package lists and apt's caches (downloaded .debs, pkgcache.bin: tens of MB) are removed in the
+# same layer, so they never reach the image, whether or not the base image configures apt to
+# skip them.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libuv1 libhiredis0.14 libyaml-cpp0.7 libspdlog1.10 libfmt9 \
+      libuv1 libhiredis0.14 libyaml-cpp0.7 libspdlog1.10 libfmt9 libssl3 ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 

@@ -5,8 +5,8 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
-  libuv1-dev node-llhttp libhiredis-dev libyaml-cpp-dev libspdlog-dev doctest-dev
-  redis-server curl
+  libuv1-dev node-llhttp libhiredis-dev libyaml-cpp-dev libspdlog-dev doctest-dev libssl-dev
+  redis-server curl openssl
 )
 # Extra packages a caller needs (e.g. the benchmark's wrk and nginx).
 packages+=("$@")

@@ -10,6 +10,7 @@
 #include "http/chars.h"
 #include "http/error_page.h"
 #include "http/host.h"
+#include "net/tls.h"
 
 namespace cachecar {
 namespace {
@@ -292,7 +293,8 @@ void read_rate_limit(const YAML::Node& node, const std::string& key, Config::Rat
           out.deny_on_redis_error = text == "deny";
         }},
        {"enabled", [&](const YAML::Node& v, const std::string& k) { out.enabled = boolean(v, k); }},
-       {"sync", [&](const YAML::Node& v, const std::string& k) { out.sync = rate_limit_sync(v, k); }},
+       {"sync",
+        [&](const YAML::Node& v, const std::string& k) { out.sync = rate_limit_sync(v, k); }},
        {"sync_interval",
         [&](const YAML::Node& v, const std::string& k) {
           out.sync_interval = duration(v, k, Duration(1));
@@ -553,6 +555,33 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
         }}});
 }
 
+void read_redis_tls(const YAML::Node& node, const std::string& key, Config::Redis& redis) {
+  TlsSettings& tls = redis.tls;
+  const auto path = [](std::string& out) {
+    return [&out](const YAML::Node& v, const std::string& k) { out = scalar(v, k); };
+  };
+  read_map(node, key,
+           {{"ca_file", path(tls.ca_file)},
+            {"cert_file", path(tls.cert_file)},
+            {"key_file", path(tls.key_file)},
+            {"server_name", path(tls.server_name)},
+            {"insecure_skip_verify", [&](const YAML::Node& v, const std::string& k) {
+               tls.insecure_skip_verify = boolean(v, k);
+             }}});
+  // Loaded here, where a file that cannot be used is named with its line; the URL may still
+  // turn to rediss:// by REDIS_URL, so a plain URL does not discard the context.
+  std::string error;
+  redis.tls_context = TlsContext::create(tls, error);
+  if (!redis.tls_context) {
+    const size_t colon = error.find(':');
+    const std::string field = colon == std::string::npos ? "" : error.substr(0, colon);
+    const bool names_field = node.IsMap() && !field.empty() && node[field];
+    fail(names_field ? child_key(key, field) : key, names_field ? node[field] : node,
+         names_field ? error.substr(colon + 2) : error);
+  }
+  redis.tls_line = node.Mark().is_null() ? current_key_line : node.Mark().line + 1;
+}
+
 void read_document(const YAML::Node& root, Config& config) {
   read_map(
       root, "",
@@ -606,8 +635,12 @@ void read_document(const YAML::Node& root, Config& config) {
                         [&](const YAML::Node& v2, const std::string& k2) {
                           config.redis.command_timeout = duration(v2, k2, Duration(1));
                         }},
-                       {"connect_timeout", [&](const YAML::Node& v2, const std::string& k2) {
+                       {"connect_timeout",
+                        [&](const YAML::Node& v2, const std::string& k2) {
                           config.redis.connect_timeout = duration(v2, k2, Duration(1));
+                        }},
+                       {"tls", [&](const YAML::Node& v2, const std::string& k2) {
+                          read_redis_tls(v2, k2, config.redis);
                         }}});
            }},
           {"cache",
@@ -699,6 +732,26 @@ void read_document(const YAML::Node& root, Config& config) {
       });
 }
 
+// TLS settings with a plain redis:// URL would send the password in clear while the file
+// says TLS: refused. rediss:// without a tls block verifies against the system's CAs.
+void check_redis_tls(Config::Redis& redis) {
+  if (!redis.url.tls) {
+    if (redis.tls_context) {
+      throw Invalid{{"redis.tls", redis.tls_line,
+                     "set, but redis.url is not rediss:// (use rediss:// for TLS, or remove "
+                     "redis.tls)"}};
+    }
+    return;
+  }
+  if (!redis.tls_context) {
+    std::string error;
+    redis.tls_context = TlsContext::create(redis.tls, error);
+    if (!redis.tls_context) {
+      throw Invalid{{"redis.url", 0, error}};
+    }
+  }
+}
+
 void apply_environment(Config& config, const EnvLookup& env) {
   std::string reason;
   if (auto value = env("REDIS_URL")) {
@@ -782,6 +835,7 @@ std::variant<Config, ConfigError> parse_config(std::string_view yaml_text, const
     }
     read_document(root, config);
     apply_environment(config, env);
+    check_redis_tls(config.redis);
   } catch (const Invalid& invalid) {
     return invalid.error;
   } catch (const YAML::Exception& e) {
@@ -808,6 +862,15 @@ std::string render_config(const Config& config) {
   out << "  url: " << quoted(config.redis.url.to_redacted_string()) << "\n";
   out << "  command_timeout: " << format_duration(config.redis.command_timeout) << "\n";
   out << "  connect_timeout: " << format_duration(config.redis.connect_timeout) << "\n";
+  if (config.redis.url.tls) {
+    const TlsSettings& tls = config.redis.tls;
+    out << "  tls:\n";
+    out << "    ca_file: " << quoted(tls.ca_file) << "\n";
+    out << "    cert_file: " << quoted(tls.cert_file) << "\n";
+    out << "    key_file: " << quoted(tls.key_file) << "\n";
+    out << "    server_name: " << quoted(tls.server_name) << "\n";
+    out << "    insecure_skip_verify: " << (tls.insecure_skip_verify ? "true" : "false") << "\n";
+  }
   const auto& cache = config.cache;
   out << "cache:\n";
   out << "  key_prefix: " << quoted(cache.key_prefix) << "\n";

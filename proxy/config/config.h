@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,8 +18,11 @@
 #include "config/route_pattern.h"
 #include "net/endpoints.h"
 #include "net/ip.h"
+#include "net/tls_settings.h"
 
 namespace cachecar {
+
+class TlsContext;  // net/tls.h
 
 // How a cached response is kept in Redis.
 enum class StoredFormat {
@@ -107,8 +111,13 @@ struct Config {
   struct Redis {
     RedisUrl url{{"127.0.0.1", 6379}, "", "", 0};
     Duration command_timeout{100};
-    // Connecting and the AUTH/SELECT/PING handshake together.
+    // Connecting, the TLS handshake and the AUTH/SELECT/PING handshake together.
     Duration connect_timeout{1'000};
+    TlsSettings tls;  // with rediss://
+    // Built from `tls` when the URL is rediss://, so that a certificate or key that cannot be
+    // loaded is a configuration error (exit 2), not a connection that fails forever.
+    std::shared_ptr<const TlsContext> tls_context;
+    int tls_line = 0;  // where redis.tls was read, for errors found after the environment
   } redis;
 
   struct Cache {

@@ -168,7 +168,7 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
 }
 
 std::string RedisUrl::to_redacted_string() const {
-  std::string out = "redis://";
+  std::string out = tls ? "rediss://" : "redis://";
   if (!username.empty() || !password.empty()) {
     // "user:@" keeps a user without a password distinct from a password alone ("secret@").
     out += username;
@@ -185,16 +185,17 @@ std::string RedisUrl::to_redacted_string() const {
 
 std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason) {
   constexpr std::string_view kRedis = "redis://";
-  if (text.substr(0, 9) == "rediss://") {
-    reason = "TLS to Redis (rediss://) is not supported yet";
-    return std::nullopt;
-  }
-  if (text.substr(0, kRedis.size()) != kRedis) {
-    reason = "expected redis://[user:password@]host[:port][/db]";
-    return std::nullopt;
-  }
-  text.remove_prefix(kRedis.size());
+  constexpr std::string_view kRedisTls = "rediss://";
   RedisUrl url;
+  if (text.substr(0, kRedisTls.size()) == kRedisTls) {
+    url.tls = true;
+    text.remove_prefix(kRedisTls.size());
+  } else if (text.substr(0, kRedis.size()) == kRedis) {
+    text.remove_prefix(kRedis.size());
+  } else {
+    reason = "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS)";
+    return std::nullopt;
+  }
   const size_t at = text.rfind('@');
   if (at != std::string_view::npos) {
     const std::string_view userinfo = text.substr(0, at);

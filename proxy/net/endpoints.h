@@ -37,13 +37,14 @@ struct RedisUrl {
   std::string username;  // empty: AUTH with the password alone (requirepass)
   std::string password;  // empty: no AUTH
   int database = 0;
+  bool tls = false;  // rediss://
 
   // The URL with the password masked, safe to print or log.
   std::string to_redacted_string() const;
 };
 
-// "redis://[[user]:password@]host[:port][/db]", port 6379 by default. Percent-escapes in the
-// user and password are decoded so any byte can appear in a password.
+// "redis://[[user]:password@]host[:port][/db]", port 6379 by default; "rediss://" for TLS.
+// Percent-escapes in the user and password are decoded so any byte can appear in a password.
 std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason);
 
 }  // namespace cachecar

@@ -83,6 +83,13 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.redis.url.username == b.redis.url.username);
   CHECK(a.redis.url.password == b.redis.url.password);
   CHECK(a.redis.url.database == b.redis.url.database);
+  CHECK(a.redis.url.tls == b.redis.url.tls);
+  CHECK(a.redis.tls.ca_file == b.redis.tls.ca_file);
+  CHECK(a.redis.tls.cert_file == b.redis.tls.cert_file);
+  CHECK(a.redis.tls.key_file == b.redis.tls.key_file);
+  CHECK(a.redis.tls.server_name == b.redis.tls.server_name);
+  CHECK(a.redis.tls.insecure_skip_verify == b.redis.tls.insecure_skip_verify);
+  CHECK((a.redis.tls_context != nullptr) == (b.redis.tls_context != nullptr));
   CHECK(a.redis.command_timeout == b.redis.command_timeout);
   REQUIRE(a.routes.size() == b.routes.size());
   for (size_t i = 0; i < a.routes.size(); ++i) {
@@ -380,8 +387,21 @@ TEST_CASE("configuration errors name the key, the line and the reason") {
        "expected http://host[:port][/path]"},
       {"redis url without a scheme", "redis:\n  url: localhost:6379\n", "redis.url", 2,
        "expected redis://"},
-      {"redis url with TLS", "redis:\n  url: rediss://cache\n", "redis.url", 2,
-       "not supported yet"},
+      {"redis.tls with a plain redis url",
+       "redis:\n  url: redis://cache\n  tls:\n    "
+       "insecure_skip_verify: true\n",
+       "redis.tls", 4, "redis.url is not rediss://"},
+      {"redis.tls.ca_file that does not exist",
+       "redis:\n  url: rediss://cache\n  tls:\n    ca_file: /nonexistent/ca.pem\n",
+       "redis.tls.ca_file", 4, "cannot load /nonexistent/ca.pem"},
+      {"redis.tls.cert_file without key_file",
+       "redis:\n  url: rediss://cache\n  tls:\n    cert_file: /nonexistent/c.pem\n",
+       "redis.tls.cert_file", 4, "set without key_file"},
+      {"redis.tls.insecure_skip_verify not a boolean",
+       "redis:\n  url: rediss://cache\n  tls:\n    insecure_skip_verify: maybe\n",
+       "redis.tls.insecure_skip_verify", 4, "expected true or false"},
+      {"redis.tls with an unknown key", "redis:\n  url: rediss://cache\n  tls:\n    ca: x\n",
+       "redis.tls.ca", 4, "unknown key"},
       {"redis url with a bad database", "redis:\n  url: redis://cache/zero\n", "redis.url", 2,
        "database must be a non-negative number"},
       {"redis url with a bad escape", "redis:\n  url: redis://u:%zz@cache\n", "redis.url", 2,
@@ -629,6 +649,9 @@ TEST_CASE("render_config output parses back to the same configuration") {
        "limits:\n  max_header_bytes: 1025\n  max_body_bytes: 1536KiB\n  header_timeout: 1500ms\n"
        "drain_timeout: 0s\n"},
       {"redis address and database", "redis:\n  url: redis://cache:6380/5\n"},
+      {"redis over TLS",
+       "redis:\n  url: rediss://cache:6380/5\n  tls:\n    server_name: r.example\n"
+       "    insecure_skip_verify: true\n"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -1256,7 +1279,6 @@ TEST_CASE("cache: what a write does when its invalidation cannot reach Redis") {
   }
 }
 
-
 TEST_CASE("rate_limit.sync: exact by default, batched with its interval and budget") {
   const Config defaults = parse_ok("");
   CHECK(defaults.rate_limit.sync == RateLimitSync::Exact);
@@ -1294,8 +1316,8 @@ TEST_CASE("rate_limit.sync errors name the key, the line and the reason") {
        "expected exact or batched"},
       {"sync_interval zero", "rate_limit:\n  sync_interval: 0ms\n", "rate_limit.sync_interval", 2,
        "must be at least 1ms"},
-      {"sync_interval too long", "rate_limit:\n  sync_interval: 2s\n",
-       "rate_limit.sync_interval", 2, "must be at most 1s"},
+      {"sync_interval too long", "rate_limit:\n  sync_interval: 2s\n", "rate_limit.sync_interval",
+       2, "must be at most 1s"},
       {"sync_interval without unit", "rate_limit:\n  sync_interval: 10\n",
        "rate_limit.sync_interval", 2, "missing unit"},
       {"local_budget zero", "rate_limit:\n  local_budget: 0\n", "rate_limit.local_budget", 2,

@@ -200,7 +200,6 @@ TEST_CASE("parse_redis_url rejects other schemes, a missing host, bad escapes an
     std::string_view reason;
   };
   const Case cases[] = {
-      {"rediss://cache", "rediss://) is not supported"},
       {"http://cache", "expected redis://[user:password@]host[:port][/db]"},
       {"cache:6379", "expected redis://[user:password@]host[:port][/db]"},
       {"", "expected redis://"},
@@ -228,6 +227,23 @@ TEST_CASE("parse_redis_url rejects other schemes, a missing host, bad escapes an
     CAPTURE(reason);
     CHECK(reason.find(c.reason) != std::string::npos);
   }
+}
+
+TEST_CASE("parse_redis_url: rediss:// is TLS, with everything else read as for redis://") {
+  std::string reason;
+  const auto tls = parse_redis_url("rediss://app:s3cret@cache.example:6380/2", reason);
+  REQUIRE(tls.has_value());
+  CHECK(tls->tls);
+  CHECK(tls->address.host == "cache.example");
+  CHECK(tls->address.port == 6380);
+  CHECK(tls->username == "app");
+  CHECK(tls->password == "s3cret");
+  CHECK(tls->database == 2);
+  CHECK(tls->to_redacted_string() == "rediss://app:***@cache.example:6380/2");
+  const auto plain = parse_redis_url("redis://cache", reason);
+  REQUIRE(plain.has_value());
+  CHECK_FALSE(plain->tls);
+  CHECK_FALSE(parse_redis_url("redisss://cache", reason).has_value());
 }
 
 TEST_CASE("RedisUrl::to_redacted_string masks the password") {
