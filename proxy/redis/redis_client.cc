@@ -1,8 +1,10 @@
 #include "redis/redis_client.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 
 namespace cachecar {
 
@@ -22,6 +24,7 @@ struct RedisClient::Socket {
   uv_tcp_t tcp{};
   uv_connect_t connect{};
   RedisClient* owner = nullptr;
+  std::unique_ptr<TlsSession> tls;  // rediss:// only
 
   void close() {
     owner = nullptr;
@@ -142,11 +145,42 @@ void RedisClient::on_connected(int status) {
     disconnect(std::string("connect: ") + uv_strerror(status));
     return;
   }
-  state_ = State::Handshake;
   uv_tcp_nodelay(&socket_->tcp, 1);
   reader_storage_ = std::make_unique<RespReader>();
   uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), on_alloc, on_read);
+  if (settings_.tls) {
+    // Still Connecting: the connect deadline keeps running through the TLS handshake.
+    socket_->tls = std::make_unique<TlsSession>(*settings_.tls, settings_.tls_peer_name);
+    continue_tls_handshake();
+    return;
+  }
+  start_handshake();
+}
 
+void RedisClient::continue_tls_handshake() {
+  tls_ciphertext_.clear();
+  const TlsSession::Progress progress = socket_->tls->handshake(tls_ciphertext_);
+  if (!tls_ciphertext_.empty()) {
+    write_to_socket(tls_ciphertext_);
+    if (socket_ == nullptr) {
+      return;  // the write failed and disconnected
+    }
+  }
+  switch (progress) {
+    case TlsSession::Progress::NeedMore:
+      return;
+    case TlsSession::Progress::Failed:
+      disconnect("TLS handshake with " + settings_.tls_peer_name +
+                 " failed: " + socket_->tls->error());
+      return;
+    case TlsSession::Progress::Done:
+      start_handshake();
+      return;
+  }
+}
+
+void RedisClient::start_handshake() {
+  state_ = State::Handshake;
   std::vector<RedisCommand> commands;
   const RedisUrl& url = settings_.url;
   if (!url.password.empty()) {
@@ -224,8 +258,7 @@ void RedisClient::disconnect(std::string_view reason) {
   }
   if (reason != "stopping") {
     if (was_ready || !logged_down_) {
-      spdlog::warn("redis {}: unavailable ({}); requests go on without it",
-                   label(), reason);
+      spdlog::warn("redis {}: unavailable ({}); requests go on without it", label(), reason);
       logged_down_ = true;
     } else {
       spdlog::debug("redis {}: still unavailable ({})", label(), reason);
@@ -342,31 +375,49 @@ void RedisClient::flush() {
     return;
   }
   ++stats_.writes;
+  if (socket_->tls == nullptr) {
+    write_to_socket(out_);
+    return;
+  }
+  if (!socket_->tls->established()) {
+    return;  // nothing is queued before the handshake; kept for after it, should it be
+  }
+  tls_ciphertext_.clear();
+  const bool sealed = socket_->tls->send(out_, tls_ciphertext_);
+  out_.clear();
+  if (!sealed) {
+    disconnect("TLS: " + socket_->tls->error());
+    return;
+  }
+  write_to_socket(tls_ciphertext_);
+}
+
+void RedisClient::write_to_socket(std::string& bytes) {
   auto* stream = reinterpret_cast<uv_stream_t*>(&socket_->tcp);
   if (writes_in_flight_ == 0) {
     // Written at once in the common case: no request, no callback, no epoll_ctl.
-    uv_buf_t direct = uv_buf_init(out_.data(), static_cast<unsigned>(out_.size()));
+    uv_buf_t direct = uv_buf_init(bytes.data(), static_cast<unsigned>(bytes.size()));
     const int written = uv_try_write(stream, &direct, 1);
-    if (written == static_cast<int>(out_.size())) {
-      out_.clear();
+    if (written == static_cast<int>(bytes.size())) {
+      bytes.clear();
       return;
     }
     if (written > 0) {
-      out_.erase(0, static_cast<size_t>(written));
+      bytes.erase(0, static_cast<size_t>(written));
     } else if (written != UV_EAGAIN) {
-      disconnect(std::string("write: ") + uv_strerror(written));
+      disconnect(with_tls_alert(std::string("write: ") + uv_strerror(written)));
       return;
     }
   }
   auto* write = new RedisWrite;
-  write->bytes.swap(out_);
+  write->bytes.swap(bytes);
   write->request.data = socket_;
   uv_buf_t buf = uv_buf_init(write->bytes.data(), static_cast<unsigned>(write->bytes.size()));
   ++writes_in_flight_;
   const int rc = uv_write(&write->request, stream, &buf, 1, on_write);
   if (rc != 0) {
     delete write;
-    disconnect(std::string("write: ") + uv_strerror(rc));
+    disconnect(with_tls_alert(std::string("write: ") + uv_strerror(rc)));
   }
 }
 
@@ -380,7 +431,7 @@ void RedisClient::on_write(uv_write_t* request, int status) {
   }
   --client->writes_in_flight_;
   if (status != 0) {
-    client->disconnect(std::string("write: ") + uv_strerror(status));
+    client->disconnect(client->with_tls_alert(std::string("write: ") + uv_strerror(status)));
   }
 }
 
@@ -403,13 +454,66 @@ void RedisClient::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* bu
   if (nread > 0) {
     client->on_data(std::string_view(buf->base, static_cast<size_t>(nread)));
   } else if (nread < 0) {
-    client->disconnect(nread == UV_EOF
-                           ? std::string("connection closed by server")
-                           : std::string("read: ") + uv_strerror(static_cast<int>(nread)));
+    client->disconnect(client->with_tls_alert(
+        nread == UV_EOF ? std::string("connection closed by server")
+                        : std::string("read: ") + uv_strerror(static_cast<int>(nread))));
   }
 }
 
 void RedisClient::on_data(std::string_view bytes) {
+  TlsSession* tls = socket_->tls.get();
+  if (tls == nullptr) {
+    on_plaintext(bytes);
+    return;
+  }
+  tls_plaintext_.clear();
+  tls_ciphertext_.clear();
+  const bool intact = tls->receive(bytes, tls_plaintext_, tls_ciphertext_);
+  if (!tls_ciphertext_.empty()) {
+    write_to_socket(tls_ciphertext_);  // a TLS 1.3 key update's answer, an alert
+    if (socket_ == nullptr) {
+      return;
+    }
+  }
+  if (!intact) {
+    disconnect("TLS: " + tls->error());
+    return;
+  }
+  if (!tls->established()) {
+    continue_tls_handshake();
+    return;
+  }
+  if (!tls_plaintext_.empty()) {
+    on_plaintext(tls_plaintext_);  // the reader copies it before any waiter runs
+  }
+}
+
+std::string RedisClient::with_tls_alert(std::string reason) {
+  if (socket_ == nullptr || socket_->tls == nullptr) {
+    return reason;
+  }
+  // A TLS server that refuses us sends an alert and resets the connection, often before we
+  // read it; the reset then hides the reason. What the kernel still holds tells it.
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&socket_->tcp), &fd) != 0) {
+    return reason;
+  }
+  std::array<char, 4096> buffer;
+  const ssize_t received = ::recv(fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
+  if (received <= 0) {
+    return reason;
+  }
+  std::string plaintext;
+  std::string ciphertext;
+  TlsSession& tls = *socket_->tls;
+  const std::string_view bytes(buffer.data(), static_cast<size_t>(received));
+  const bool intact =
+      tls.receive(bytes, plaintext, ciphertext) &&
+      (tls.established() || tls.handshake(ciphertext) != TlsSession::Progress::Failed);
+  return intact ? reason : reason + " after TLS: " + tls.error();
+}
+
+void RedisClient::on_plaintext(std::string_view bytes) {
   RespReader* reader = reader_storage_.get();
   if (!reader->feed(bytes)) {
     disconnect("protocol error: " + reader->error());
@@ -517,7 +621,9 @@ void RedisClient::arm_deadline_timer() {
 
 void RedisClient::on_deadline() {
   if (state_ == State::Connecting) {
-    disconnect("connect timed out (" + format_duration(attempt_connect_timeout_) + ")");
+    const bool in_tls = socket_ != nullptr && socket_->tls != nullptr;
+    disconnect(std::string(in_tls ? "TLS handshake" : "connect") + " timed out (" +
+               format_duration(attempt_connect_timeout_) + ")");
     return;
   }
   while (!calls_.empty() && calls_.front()->done) {

@@ -32,6 +32,7 @@
 
 #include "config/config.h"
 #include "net/resolver.h"
+#include "net/tls.h"
 #include "redis/backoff.h"
 #include "redis/command.h"
 #include "redis/reply.h"
@@ -51,6 +52,10 @@ class RedisWaiter {
 
 struct RedisSettings {
   RedisUrl url;
+  // rediss://: the context to verify the server with, and the name to verify (the URL's
+  // host unless redis.tls.server_name). Null: plain TCP.
+  std::shared_ptr<const TlsContext> tls;
+  std::string tls_peer_name;
   // What the connection is for, in log lines ("" for the worker's main connection).
   std::string role;
   Duration command_timeout{100};
@@ -122,6 +127,13 @@ class RedisClient {
   void on_connected(int status);
   void on_handshake_done(std::vector<RedisReplyPtr>& replies);
   void on_data(std::string_view bytes);
+  void on_plaintext(std::string_view bytes);
+  void continue_tls_handshake();
+  void start_handshake();
+  // Writes `bytes` (taken) to the socket: at once when nothing is queued, else after it.
+  void write_to_socket(std::string& bytes);
+  // `reason`, with the TLS alert the server sent before the connection failed, if any.
+  std::string with_tls_alert(std::string reason);
   void dispatch(RedisReplyPtr reply);
   void complete(Call* call);
   void disconnect(std::string_view reason);
@@ -169,6 +181,8 @@ class RedisClient {
   bool logged_down_ = false;
   std::mt19937 random_;
   std::vector<char> read_buffer_;
+  std::string tls_plaintext_;   // decrypted bytes of one read, reused
+  std::string tls_ciphertext_;  // encrypted bytes to write, reused
   RedisStats stats_;
 };
 

@@ -54,6 +54,15 @@ void keep_restart_only_settings(const Config& running, Config& next) {
     spdlog::warn("reload: the redis.url password changed; it takes effect after a restart");
   }
   next.redis.url = running.redis.url;
+  // The TLS context was loaded from these files at start; each connection's session uses it.
+  auto describe_tls = [](const TlsSettings& tls) {
+    return "{ca_file: " + tls.ca_file + ", cert_file: " + tls.cert_file +
+           ", key_file: " + tls.key_file + ", server_name: " + tls.server_name +
+           ", insecure_skip_verify: " + (tls.insecure_skip_verify ? "true" : "false") + "}";
+  };
+  report("redis.tls", describe_tls(running.redis.tls), describe_tls(next.redis.tls));
+  next.redis.tls = running.redis.tls;
+  next.redis.tls_context = running.redis.tls_context;
 }
 
 }  // namespace
@@ -130,6 +139,11 @@ int Supervisor::run() {
   spdlog::info("admin listening on {}", admin_address->to_string());
   spdlog::info("cachecar {} listening on {} with {} worker(s), upstream {}", CACHECAR_VERSION,
                sockets->bound.to_string(), workers, config_->upstream.url.to_string());
+  if (config_->redis.url.tls && config_->redis.tls.insecure_skip_verify) {
+    spdlog::warn(
+        "redis.tls.insecure_skip_verify: the Redis server's certificate and name are not "
+        "checked; anyone on the path can read and change what cachecar stores");
+  }
 
   uv_run(&loop_, UV_RUN_DEFAULT);
   for (auto& worker : workers_) {

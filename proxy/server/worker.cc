@@ -39,6 +39,11 @@ UpstreamSettings upstream_settings(const Config& config) {
 RedisSettings redis_settings(const Config& config) {
   RedisSettings settings;
   settings.url = config.redis.url;
+  if (config.redis.url.tls) {
+    settings.tls = config.redis.tls_context;
+    settings.tls_peer_name = config.redis.tls.server_name.empty() ? config.redis.url.address.host
+                                                                  : config.redis.tls.server_name;
+  }
   settings.command_timeout = config.redis.command_timeout;
   settings.connect_timeout = config.redis.connect_timeout;
   return settings;
