@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 namespace cachecar::test {
 namespace {
@@ -145,6 +146,17 @@ Stack::Stack(const std::string& extra_yaml, const std::string& routes_yaml,
   if (!cachecar->process().wait_for_output(": connected", 5s)) {
     throw std::runtime_error("cachecar did not connect to Redis:\n" + cachecar->output());
   }
+}
+
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return false;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
 }
 
 }  // namespace cachecar::test

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,6 +91,10 @@ class RedisStatsProbe {
   UniqueFd fd_;
   SocketReader reader_;
 };
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes: for effects cachecar
+// applies after it answers, such as a fill's store. Returns whether it held.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 2s);
 
 // Base YAML for a stack's upstream and Redis.
 std::string stack_yaml(const TestUpstream& upstream, const RedisServer& redis,
