@@ -168,7 +168,8 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
 }
 
 std::string RedisUrl::to_redacted_string() const {
-  std::string out = tls ? "rediss://" : "redis://";
+  std::string out = tls ? "rediss" : "redis";
+  out += uses_sentinel() ? "+sentinel://" : "://";
   if (!username.empty() || !password.empty()) {
     // "user:@" keeps a user without a password distinct from a password alone ("secret@").
     out += username;
@@ -178,64 +179,135 @@ std::string RedisUrl::to_redacted_string() const {
     }
     out += "@";
   }
-  out += address.to_string();
+  if (uses_sentinel()) {
+    for (size_t i = 0; i < sentinels.size(); ++i) {
+      out += (i == 0 ? "" : ",") + sentinels[i].to_string();
+    }
+    out += "/" + master_name;
+  } else {
+    out += address.to_string();
+  }
   out += "/" + std::to_string(database);
   return out;
 }
 
-std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason) {
-  constexpr std::string_view kRedis = "redis://";
-  constexpr std::string_view kRedisTls = "rediss://";
-  RedisUrl url;
-  if (text.substr(0, kRedisTls.size()) == kRedisTls) {
-    url.tls = true;
-    text.remove_prefix(kRedisTls.size());
-  } else if (text.substr(0, kRedis.size()) == kRedis) {
-    text.remove_prefix(kRedis.size());
-  } else {
-    reason = "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS)";
-    return std::nullopt;
+namespace {
+
+constexpr std::string_view kUrlForms =
+    "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS) or "
+    "redis+sentinel://[user:password@]host[:port],.../master[/db]";
+
+// The scheme: whether TLS, whether Sentinel. False for any other scheme.
+bool take_scheme(std::string_view& text, RedisUrl& url, bool& sentinel) {
+  const size_t end = text.find("://");
+  if (end == std::string_view::npos) {
+    return false;
   }
+  const std::string_view scheme = text.substr(0, end);
+  text.remove_prefix(end + 3);
+  url.tls = scheme == "rediss" || scheme == "rediss+sentinel";
+  sentinel = scheme == "redis+sentinel" || scheme == "rediss+sentinel";
+  return url.tls || sentinel || scheme == "redis";
+}
+
+bool take_userinfo(std::string_view& text, RedisUrl& url, std::string& reason) {
   const size_t at = text.rfind('@');
-  if (at != std::string_view::npos) {
-    const std::string_view userinfo = text.substr(0, at);
-    text.remove_prefix(at + 1);
-    const size_t colon = userinfo.find(':');
-    auto user = percent_decode(userinfo.substr(0, colon));
-    auto pass = colon == std::string_view::npos ? std::optional<std::string>("")
-                                                : percent_decode(userinfo.substr(colon + 1));
-    if (!user || !pass) {
-      reason = "invalid percent-escape in user or password";
-      return std::nullopt;
-    }
-    if (colon == std::string_view::npos) {
-      // redis://secret@host is how many clients spell a password-only URL.
-      url.password = std::move(*user);
-    } else {
-      url.username = std::move(*user);
-      url.password = std::move(*pass);
-    }
+  if (at == std::string_view::npos) {
+    return true;
   }
-  const size_t slash = text.find('/');
-  const std::string_view authority = text.substr(0, slash);
-  auto address = parse_authority(authority, 6379, reason);
-  if (!address) {
-    return std::nullopt;
+  const std::string_view userinfo = text.substr(0, at);
+  text.remove_prefix(at + 1);
+  const size_t colon = userinfo.find(':');
+  auto user = percent_decode(userinfo.substr(0, colon));
+  auto pass = colon == std::string_view::npos ? std::optional<std::string>("")
+                                              : percent_decode(userinfo.substr(colon + 1));
+  if (!user || !pass) {
+    reason = "invalid percent-escape in user or password";
+    return false;
   }
-  if (address->host.empty()) {
+  if (colon == std::string_view::npos) {
+    // redis://secret@host is how many clients spell a password-only URL.
+    url.password = std::move(*user);
+  } else {
+    url.username = std::move(*user);
+    url.password = std::move(*pass);
+  }
+  return true;
+}
+
+std::optional<HostPort> take_host(std::string_view authority, uint16_t default_port,
+                                  std::string& reason) {
+  auto address = parse_authority(authority, default_port, reason);
+  if (address && address->host.empty()) {
     reason = "missing host";
     return std::nullopt;
   }
-  url.address = std::move(*address);
-  if (slash != std::string_view::npos) {
-    const std::string_view db = text.substr(slash + 1);
-    if (!db.empty()) {
-      auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), url.database);
-      if (ec != std::errc() || end != db.data() + db.size() || url.database < 0) {
-        reason = "database must be a non-negative number";
-        return std::nullopt;
-      }
+  return address;
+}
+
+bool take_database(std::string_view db, RedisUrl& url, std::string& reason) {
+  if (db.empty()) {
+    return true;
+  }
+  auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), url.database);
+  if (ec != std::errc() || end != db.data() + db.size() || url.database < 0) {
+    reason = "database must be a non-negative number";
+    return false;
+  }
+  return true;
+}
+
+// "host[:port],host[:port]/master[/db]"
+bool take_sentinels(std::string_view text, RedisUrl& url, std::string& reason) {
+  const size_t slash = text.find('/');
+  std::string_view hosts = text.substr(0, slash);
+  while (true) {
+    const size_t comma = hosts.find(',');
+    auto sentinel = take_host(hosts.substr(0, comma), 26379, reason);
+    if (!sentinel) {
+      return false;
     }
+    url.sentinels.push_back(std::move(*sentinel));
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    hosts.remove_prefix(comma + 1);
+  }
+  url.address = url.sentinels.front();
+  const std::string_view path = slash == std::string_view::npos ? "" : text.substr(slash + 1);
+  const size_t next = path.find('/');
+  url.master_name = std::string(path.substr(0, next));
+  if (url.master_name.empty()) {
+    reason = "missing the master's name after the sentinels (/mymaster)";
+    return false;
+  }
+  return next == std::string_view::npos || take_database(path.substr(next + 1), url, reason);
+}
+
+}  // namespace
+
+std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason) {
+  RedisUrl url;
+  bool sentinel = false;
+  if (!take_scheme(text, url, sentinel)) {
+    reason = std::string(kUrlForms);
+    return std::nullopt;
+  }
+  if (!take_userinfo(text, url, reason)) {
+    return std::nullopt;
+  }
+  if (sentinel) {
+    return take_sentinels(text, url, reason) ? std::optional<RedisUrl>(std::move(url))
+                                             : std::nullopt;
+  }
+  const size_t slash = text.find('/');
+  auto address = take_host(text.substr(0, slash), 6379, reason);
+  if (!address) {
+    return std::nullopt;
+  }
+  url.address = std::move(*address);
+  if (slash != std::string_view::npos && !take_database(text.substr(slash + 1), url, reason)) {
+    return std::nullopt;
   }
   return url;
 }

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace cachecar {
 
@@ -33,17 +34,24 @@ struct UpstreamUrl {
 std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string& reason);
 
 struct RedisUrl {
-  HostPort address;
+  HostPort address;      // the Redis; under Sentinel, the first sentinel (see `sentinels`)
   std::string username;  // empty: AUTH with the password alone (requirepass)
   std::string password;  // empty: no AUTH
   int database = 0;
   bool tls = false;  // rediss://
+  // redis+sentinel://: the sentinels to ask for the master named `master_name`. The user and
+  // password are the master's; the sentinels are asked without AUTH.
+  std::vector<HostPort> sentinels{};
+  std::string master_name{};
 
+  bool uses_sentinel() const { return !sentinels.empty(); }
   // The URL with the password masked, safe to print or log.
   std::string to_redacted_string() const;
 };
 
-// "redis://[[user]:password@]host[:port][/db]", port 6379 by default; "rediss://" for TLS.
+// "redis://[[user]:password@]host[:port][/db]", port 6379 by default; "rediss://" for TLS;
+// "redis+sentinel://[[user]:password@]host[:port],host[:port]/master[/db]", port 26379 by
+// default ("rediss+sentinel://": TLS to the master and the sentinels).
 // Percent-escapes in the user and password are decoded so any byte can appear in a password.
 std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason);
 

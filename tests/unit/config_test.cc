@@ -83,6 +83,7 @@ void check_same(const Config& a, const Config& b) {
   CHECK(a.redis.url.username == b.redis.url.username);
   CHECK(a.redis.url.password == b.redis.url.password);
   CHECK(a.redis.url.database == b.redis.url.database);
+  CHECK(a.redis.url.to_redacted_string() == b.redis.url.to_redacted_string());
   CHECK(a.redis.url.tls == b.redis.url.tls);
   CHECK(a.redis.tls.ca_file == b.redis.tls.ca_file);
   CHECK(a.redis.tls.cert_file == b.redis.tls.cert_file);
@@ -649,6 +650,7 @@ TEST_CASE("render_config output parses back to the same configuration") {
        "limits:\n  max_header_bytes: 1025\n  max_body_bytes: 1536KiB\n  header_timeout: 1500ms\n"
        "drain_timeout: 0s\n"},
       {"redis address and database", "redis:\n  url: redis://cache:6380/5\n"},
+      {"redis behind sentinels", "redis:\n  url: redis+sentinel://s1,s2:26380/cache/2\n"},
       {"redis over TLS",
        "redis:\n  url: rediss://cache:6380/5\n  tls:\n    server_name: r.example\n"
        "    insecure_skip_verify: true\n"},

@@ -246,6 +246,44 @@ TEST_CASE("parse_redis_url: rediss:// is TLS, with everything else read as for r
   CHECK_FALSE(parse_redis_url("redisss://cache", reason).has_value());
 }
 
+TEST_CASE("parse_redis_url: redis+sentinel:// names the sentinels, the master and the db") {
+  std::string reason;
+  const auto url =
+      parse_redis_url("redis+sentinel://app:s3cret@s1,s2:26380,[::1]/mymaster/3", reason);
+  REQUIRE(url.has_value());
+  CHECK(url->uses_sentinel());
+  REQUIRE(url->sentinels.size() == 3);
+  CHECK(url->sentinels[0].to_string() == "s1:26379");
+  CHECK(url->sentinels[1].to_string() == "s2:26380");
+  CHECK(url->sentinels[2].to_string() == "[::1]:26379");
+  CHECK(url->master_name == "mymaster");
+  CHECK(url->database == 3);
+  CHECK(url->password == "s3cret");
+  CHECK_FALSE(url->tls);
+  CHECK(url->to_redacted_string() ==
+        "redis+sentinel://app:***@s1:26379,s2:26380,[::1]:26379/mymaster/3");
+
+  const auto tls = parse_redis_url("rediss+sentinel://s1/cache", reason);
+  REQUIRE(tls.has_value());
+  CHECK(tls->tls);
+  CHECK(tls->database == 0);
+  CHECK(tls->to_redacted_string() == "rediss+sentinel://s1:26379/cache/0");
+  CHECK_FALSE(parse_redis_url("redis://cache", reason)->uses_sentinel());
+
+  const std::pair<std::string_view, std::string_view> refused[] = {
+      {"redis+sentinel://s1", "missing the master's name"},
+      {"redis+sentinel://s1/", "missing the master's name"},
+      {"redis+sentinel://s1,,s2/m", "missing host"},
+      {"redis+sentinel://s1/m/x", "database must be a non-negative number"},
+      {"redis+cluster://s1", "expected redis://"},
+  };
+  for (const auto& [text, expected] : refused) {
+    CAPTURE(text);
+    CHECK_FALSE(parse_redis_url(text, reason).has_value());
+    CHECK(reason.find(expected) != std::string::npos);
+  }
+}
+
 TEST_CASE("RedisUrl::to_redacted_string masks the password") {
   struct Case {
     std::string_view text;
