@@ -80,13 +80,33 @@ void RedisClient::register_script(const RedisScript* script) {
   script_shas_.emplace_back();
 }
 
-void RedisClient::start() { connect(); }
+void RedisClient::start() {
+  if (settings_.locator) {
+    settings_.locator->watch(this, [this] { reconnect("the sentinels named a new master"); });
+  }
+  connect();
+}
+
+void RedisClient::reconnect(std::string_view reason) {
+  if (state_ == State::Stopped) {
+    return;
+  }
+  if (state_ != State::Disconnected) {
+    disconnect(reason);
+  }
+  attempt_ = 0;
+  uv_timer_stop(reconnect_timer_.get());
+  connect();
+}
 
 void RedisClient::stop() {
   if (state_ == State::Stopped) {
     return;
   }
   state_ = State::Stopped;
+  if (settings_.locator) {
+    settings_.locator->forget(this);
+  }
   disconnect("stopping");
   flush_check_.reset();
   flush_idle_.reset();
@@ -109,9 +129,30 @@ void RedisClient::connect() {
   uv_timer_start(
       deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
       timeout_ms, 0);
-  resolver_.resolve(settings_.url.address,
-                    [this](std::optional<SocketAddress> address, const std::string& error) {
-                      on_resolved(std::move(address), error);
+  if (!settings_.locator) {
+    on_located(settings_.url.address, "");
+    return;
+  }
+  locating_ = true;
+  settings_.locator->locate(this,
+                            [this](std::optional<HostPort> address, const std::string& error) {
+                              on_located(std::move(address), error);
+                            });
+}
+
+void RedisClient::on_located(std::optional<HostPort> address, const std::string& error) {
+  locating_ = false;
+  if (state_ != State::Connecting) {
+    return;
+  }
+  if (!address) {
+    disconnect(error);
+    return;
+  }
+  target_ = std::move(*address);
+  resolver_.resolve(target_,
+                    [this](std::optional<SocketAddress> resolved, const std::string& reason) {
+                      on_resolved(std::move(resolved), reason);
                     });
 }
 
@@ -120,7 +161,7 @@ void RedisClient::on_resolved(std::optional<SocketAddress> address, const std::s
     return;
   }
   if (!address) {
-    disconnect("cannot resolve " + settings_.url.address.host + ": " + error);
+    disconnect("cannot resolve " + target_.host + ": " + error);
     return;
   }
   socket_ = new Socket;
@@ -150,7 +191,7 @@ void RedisClient::on_connected(int status) {
   uv_read_start(reinterpret_cast<uv_stream_t*>(&socket_->tcp), on_alloc, on_read);
   if (settings_.tls) {
     // Still Connecting: the connect deadline keeps running through the TLS handshake.
-    socket_->tls = std::make_unique<TlsSession>(*settings_.tls, settings_.tls_peer_name);
+    socket_->tls = std::make_unique<TlsSession>(*settings_.tls, tls_peer_name());
     continue_tls_handshake();
     return;
   }
@@ -170,8 +211,7 @@ void RedisClient::continue_tls_handshake() {
     case TlsSession::Progress::NeedMore:
       return;
     case TlsSession::Progress::Failed:
-      disconnect("TLS handshake with " + settings_.tls_peer_name +
-                 " failed: " + socket_->tls->error());
+      disconnect("TLS handshake with " + tls_peer_name() + " failed: " + socket_->tls->error());
       return;
     case TlsSession::Progress::Done:
       start_handshake();
@@ -183,18 +223,24 @@ void RedisClient::start_handshake() {
   state_ = State::Handshake;
   std::vector<RedisCommand> commands;
   const RedisUrl& url = settings_.url;
-  if (!url.password.empty()) {
+  if (settings_.sentinel_peer) {
+    // Sentinels keep no data, scripts or databases; their AUTH is not the master's.
+  } else if (!url.password.empty()) {
     if (url.username.empty()) {
       commands.push_back({{"AUTH", url.password}});
     } else {
       commands.push_back({{"AUTH", url.username, url.password}});
     }
   }
-  if (url.database != 0) {
+  if (url.database != 0 && !settings_.sentinel_peer) {
     commands.push_back({{"SELECT", std::to_string(url.database)}});
   }
   for (const RedisScript* script : scripts_) {
     commands.push_back({{"SCRIPT", "LOAD", script->source}});
+  }
+  if (expects_master()) {
+    // What the sentinels said may be out of date already (a failover under way).
+    commands.push_back({{"ROLE"}});
   }
   // Always last: an answered PING proves the server is serving, not just accepting (a
   // SIGSTOPped Redis still completes the TCP handshake).
@@ -209,8 +255,9 @@ void RedisClient::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
   if (replies.empty()) {
     return;  // the connection failed; disconnect() reported it
   }
+  const size_t role_replies = expects_master() ? 1 : 0;
   size_t script_index = 0;
-  const size_t first_script = replies.size() - 1 - scripts_.size();
+  const size_t first_script = replies.size() - 1 - role_replies - scripts_.size();
   for (size_t i = 0; i < replies.size(); ++i) {
     const redisReply* reply = replies[i].get();
     if (is_error(reply)) {
@@ -219,6 +266,18 @@ void RedisClient::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
     }
     if (i >= first_script && script_index < scripts_.size()) {
       script_shas_[script_index++] = std::string(reply_text(reply));
+    }
+  }
+  if (role_replies != 0) {
+    const redisReply* role = replies[replies.size() - 2].get();
+    const bool master = role->type == REDIS_REPLY_ARRAY && role->elements > 0 &&
+                        reply_text(role->element[0]) == "master";
+    if (!master) {
+      const std::string_view answer = role->type == REDIS_REPLY_ARRAY && role->elements > 0
+                                          ? reply_text(role->element[0])
+                                          : reply_text(role);
+      disconnect(target_.to_string() + " is not the master (ROLE: " + std::string(answer) + ")");
+      return;
     }
   }
   state_ = State::Ready;
@@ -250,6 +309,7 @@ void RedisClient::disconnect(std::string_view reason) {
     socket_ = nullptr;
   }
   writes_in_flight_ = 0;  // their callbacks find the socket detached
+  demoted_ = false;
   reader_storage_.reset();
   out_.clear();
   slots_.clear();
@@ -572,10 +632,16 @@ void RedisClient::dispatch(RedisReplyPtr reply) {
   }
   if (is_error(reply.get())) {
     ++stats_.errors;
+    // A master demoted under us answers writes with READONLY until we move.
+    demoted_ = demoted_ || (expects_master() && error_is(reply.get(), "READONLY"));
   }
   call->replies[slot.index] = std::move(reply);
   if (--call->remaining == 0) {
     complete(call);
+  }
+  if (demoted_ && state_ == State::Ready) {
+    demoted_ = false;
+    reconnect(target_.to_string() + " is a replica now (READONLY)");
   }
 }
 
@@ -593,8 +659,15 @@ void RedisClient::complete(Call* call) {
   }
 }
 
+std::string RedisClient::tls_peer_name() const {
+  return settings_.tls_peer_name.empty() ? target_.host : settings_.tls_peer_name;
+}
+
 std::string RedisClient::label() const {
   std::string text = settings_.url.to_redacted_string();
+  if (settings_.locator && !target_.host.empty()) {
+    text += " at " + target_.to_string();
+  }
   if (!settings_.role.empty()) {
     text += " (" + settings_.role + ")";
   }
@@ -622,8 +695,13 @@ void RedisClient::arm_deadline_timer() {
 void RedisClient::on_deadline() {
   if (state_ == State::Connecting) {
     const bool in_tls = socket_ != nullptr && socket_->tls != nullptr;
-    disconnect(std::string(in_tls ? "TLS handshake" : "connect") + " timed out (" +
-               format_duration(attempt_connect_timeout_) + ")");
+    const std::string within = " (" + format_duration(attempt_connect_timeout_) + ")";
+    if (locating_) {
+      locating_ = false;
+      disconnect("no sentinel named the master in time" + within);
+    } else {
+      disconnect(std::string(in_tls ? "TLS handshake" : "connect") + " timed out" + within);
+    }
     return;
   }
   while (!calls_.empty() && calls_.front()->done) {

@@ -35,6 +35,7 @@
 #include "net/tls.h"
 #include "redis/backoff.h"
 #include "redis/command.h"
+#include "redis/redis_locator.h"
 #include "redis/reply.h"
 #include "uv/handle.h"
 
@@ -52,8 +53,15 @@ class RedisWaiter {
 
 struct RedisSettings {
   RedisUrl url;
-  // rediss://: the context to verify the server with, and the name to verify (the URL's
-  // host unless redis.tls.server_name). Null: plain TCP.
+  // Where each connection attempt goes when not the URL's host (Sentinel). Shared: every
+  // client of a worker asks the same sentinels.
+  std::shared_ptr<RedisLocator> locator;
+  // The peer is a sentinel: no AUTH, SELECT or scripts, only PING. Otherwise, with a locator,
+  // the server must answer ROLE as the master, and a READONLY reply (it was demoted) sends
+  // the client back to the locator.
+  bool sentinel_peer = false;
+  // rediss://: the context to verify the server with, and the name to verify (the host
+  // connected to unless redis.tls.server_name). Null: plain TCP.
   std::shared_ptr<const TlsContext> tls;
   std::string tls_peer_name;
   // What the connection is for, in log lines ("" for the worker's main connection).
@@ -99,12 +107,18 @@ class RedisClient {
   // Fails pending calls, closes the connection and every handle; no reconnect after it.
   void stop();
 
+  // Drops the connection (failing what is pending) and connects again at once, asking the
+  // locator anew: the server it is on is no longer the one to use.
+  void reconnect(std::string_view reason);
+
   bool ready() const { return state_ == State::Ready; }
   // For calls submitted from now on (a configuration reload).
   void set_command_timeout(Duration timeout) { settings_.command_timeout = timeout; }
   // For connection attempts started from now on; one in progress keeps the value it began with.
   void set_connect_timeout(Duration timeout) { settings_.connect_timeout = timeout; }
   State state() const { return state_; }
+  // The server of the current (or last) connection attempt: the URL's, or the locator's.
+  const HostPort& server() const { return target_; }
   const RedisStats& stats() const { return stats_; }
 
   // Sends `commands` as one call. nullptr when not ready (nothing is sent, the waiter is not
@@ -123,7 +137,9 @@ class RedisClient {
   class Handshake;
 
   void connect();
+  void on_located(std::optional<HostPort> address, const std::string& error);
   void on_resolved(std::optional<SocketAddress> address, const std::string& error);
+  bool expects_master() const { return settings_.locator != nullptr && !settings_.sentinel_peer; }
   void on_connected(int status);
   void on_handshake_done(std::vector<RedisReplyPtr>& replies);
   void on_data(std::string_view bytes);
@@ -144,6 +160,7 @@ class RedisClient {
   void flush();
   void arm_deadline_timer();
   std::string label() const;
+  std::string tls_peer_name() const;
   void on_deadline();
 
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
@@ -160,6 +177,9 @@ class RedisClient {
   std::function<void(const redisReply&)> on_message_;
 
   AsyncResolver resolver_;
+  HostPort target_;           // the server of the current (or last) connection attempt
+  bool locating_ = false;     // the current attempt waits for the locator's answer
+  bool demoted_ = false;      // a READONLY reply arrived: reconnect once it is dispatched
   Socket* socket_ = nullptr;  // the current connection attempt; closes itself
   std::unique_ptr<RespReader> reader_storage_;
   std::unique_ptr<Handshake> handshake_;
