@@ -113,9 +113,8 @@ std::vector<OwedInvalidation> keys_of(const RequestPlan& plan, std::string_view 
   std::vector<OwedInvalidation> keys;
   keys.reserve(plan.invalidate_keys.size());
   for (size_t i = 0; i < plan.invalidate_keys.size(); ++i) {
-    keys.push_back({plan.invalidate_keys[i], plan.invalidate_guards[i],
-                    plan.invalidate_variants[i], plan.invalidate_fences[i],
-                    std::string(lifting)});
+    keys.push_back({plan.invalidate_keys[i], plan.invalidate_guards[i], plan.invalidate_variants[i],
+                    plan.invalidate_fences[i], std::string(lifting)});
   }
   return keys;
 }
@@ -159,15 +158,27 @@ void CacheStore::owe_invalidation(const RequestPlan& plan, std::string_view why,
     near_->clear();
   }
   if (named) {
-    spdlog::warn("cache invalidation not confirmed ({}): journaled {}; not served from Redis "
-                 "until replayed",
-                 why, named_keys(plan.invalidate_keys, kLoggedKeys));
+    spdlog::warn(
+        "cache invalidation not confirmed ({}): journaled {}; not served from Redis "
+        "until replayed",
+        why, named_keys(plan.invalidate_keys, kLoggedKeys));
   } else {
-    spdlog::warn("cache invalidation not confirmed ({}) for {}: the journal is full "
-                 "(cache.invalidation_journal.max_keys); the cache epoch will be bumped and "
-                 "nothing is served from Redis until it is",
-                 why, named_keys(plan.invalidate_keys, kLoggedKeys));
+    spdlog::warn(
+        "cache invalidation not confirmed ({}) for {}: the journal is full "
+        "(cache.invalidation_journal.max_keys); the cache epoch will be bumped and "
+        "nothing is served from Redis until it is",
+        why, named_keys(plan.invalidate_keys, kLoggedKeys));
   }
+  replay_->kick();
+}
+
+void CacheStore::owe_epoch_bump(const std::string& epoch_key, std::string_view why) {
+  journal_.record_epoch_bump(epoch_key);
+  if (near_ != nullptr) {
+    near_->clear();
+  }
+  spdlog::warn("{}: the cache epoch will be bumped and nothing is served from Redis until it is",
+               why);
   replay_->kick();
 }
 

@@ -59,6 +59,9 @@ class CacheStore final : private RedisWaiter {
   // soon as Redis answers. `lifting`: as for invalidate().
   void owe_invalidation(const RequestPlan& plan, std::string_view why,
                         std::string_view lifting = {});
+  // Something may have made any key stale unseen (`why`, for the log): bump `epoch_key`, and
+  // serve nothing from Redis until Redis confirms the bump.
+  void owe_epoch_bump(const std::string& epoch_key, std::string_view why);
   const InvalidationJournal& journal() const { return journal_; }
   // The worker's near cache, whose entries a write through this worker drops at once rather
   // than when Redis's message about it arrives. Requires: `near` outlives the store.

@@ -8,11 +8,13 @@
 
 #include "cache/cache_store.h"
 #include "cache/coalescer.h"
+#include "cache/key.h"
 #include "cache/near_tracking.h"
 #include "log/logging.h"
 #include "ratelimit/batched_limiter.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
+#include "redis/sentinel.h"
 #include "server/client_connection.h"
 #include "upstream/pool.h"
 
@@ -41,8 +43,7 @@ RedisSettings redis_settings(const Config& config) {
   settings.url = config.redis.url;
   if (config.redis.url.tls) {
     settings.tls = config.redis.tls_context;
-    settings.tls_peer_name = config.redis.tls.server_name.empty() ? config.redis.url.address.host
-                                                                  : config.redis.tls.server_name;
+    settings.tls_peer_name = config.redis.tls.server_name;
   }
   settings.command_timeout = config.redis.command_timeout;
   settings.connect_timeout = config.redis.connect_timeout;
@@ -79,19 +80,28 @@ void Worker::start() {
   pool_ = std::make_unique<UpstreamPool>(&loop_, config.upstream.url, upstream_settings(config),
                                          upstream_address_);
   context_.upstream = pool_.get();
-  redis_ = std::make_unique<RedisClient>(&loop_, redis_settings(config));
+  RedisSettings redis = redis_settings(config);
+  if (config.redis.url.uses_sentinel()) {
+    sentinels_ = std::make_shared<SentinelDirectory>(&loop_, redis);
+    redis.locator = sentinels_;
+    sentinels_->start();
+  }
+  redis_ = std::make_unique<RedisClient>(&loop_, redis);
   CacheStore::register_scripts(*redis_);
   redis_->register_script(&kFixedWindowScript);
   redis_->register_script(&kSlidingWindowScript);
   redis_->register_script(&kSettleScript);
   cache_ = std::make_unique<CacheStore>(&loop_, *redis_, config.cache.journal_max_keys);
+  if (sentinels_) {
+    redis_->on_ready([this] { on_redis_master(); });
+  }
   // A drain waits for owed invalidations too (until drain_timeout): see finish_if_drained.
   cache_->on_journal_emptied([this] { finish_if_drained(); });
   coalescer_ = std::make_unique<Coalescer>();
   context_.cache = cache_.get();
   context_.coalescer = coalescer_.get();
   if (config.cache.near.enabled) {
-    near_ = std::make_unique<NearTracking>(&loop_, *redis_, redis_settings(config), config);
+    near_ = std::make_unique<NearTracking>(&loop_, *redis_, redis, config);
     cache_->set_near_cache(&near_->cache());
     context_.near = near_.get();
     near_->start();
@@ -148,6 +158,21 @@ void Worker::start() {
   thread_ = std::thread([this] { run(); });
 }
 
+// Replication is asynchronous: between a replica's promotion and the old master's demotion,
+// the old master still accepts this fleet's invalidations, and then replaces its data with the
+// new master's, which never saw them. Any key may be stale on the new master, so a move to it
+// bumps the cache epoch before anything is served from it.
+void Worker::on_redis_master() {
+  const HostPort& master = redis_->server();
+  if (!last_redis_master_.host.empty() && master.to_string() != last_redis_master_.to_string()) {
+    cache_->owe_epoch_bump(epoch_key_for(context_.config->cache.key_prefix),
+                           "the Redis master moved from " + last_redis_master_.to_string() +
+                               " to " + master.to_string() +
+                               "; invalidations the old one took after the promotion are lost");
+  }
+  last_redis_master_ = master;
+}
+
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   flush_access_log();
@@ -156,6 +181,7 @@ void Worker::run() {
   coalescer_.reset();
   limiter_.reset();
   redis_.reset();
+  sentinels_.reset();
   pool_.reset();
   const int rc = uv_loop_close(&loop_);
   if (rc != 0) {
@@ -390,6 +416,9 @@ void Worker::finish_if_drained() {
   }
   limiter_->stop();  // counts not yet settled are lost with the worker (README)
   redis_->stop();
+  if (sentinels_) {
+    sentinels_->stop();
+  }
   pool_->shutdown();
 }
 
