@@ -157,8 +157,11 @@ std::string RespReply::render() const {
   return {};
 }
 
-RedisServer::RedisServer(std::vector<std::string> extra_args)
+RedisServer::RedisServer(std::vector<std::string> extra_args, const std::string& config_file_text)
     : extra_args_(std::move(extra_args)), dir_("cachecar-redis-") {
+  if (!config_file_text.empty()) {
+    config_file_ = dir_.write_file("redis.conf", config_file_text);
+  }
   for (size_t i = 0; i + 1 < extra_args_.size(); ++i) {
     if (extra_args_[i] == "--requirepass") {
       password_ = extra_args_[i + 1];
@@ -183,9 +186,12 @@ std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_str
 
 bool RedisServer::launch() {
   ++launches_;
-  std::vector<std::string> args = {
-      "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save",   "", "--appendonly",
-      "no",     "--daemonize",         "no",     "--dir",     dir_.path()};
+  std::vector<std::string> args;
+  if (!config_file_.empty()) {
+    args.push_back(config_file_);  // redis-server reads a file only as its first argument
+  }
+  args.insert(args.end(), {"--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--daemonize", "no", "--dir", dir_.path()});
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   process_.reset();
   ChildProcessOptions options;

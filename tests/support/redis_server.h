@@ -39,7 +39,10 @@ class RedisServer {
   // line (e.g. {"--requirepass", "secret"}); a --requirepass value is remembered and used by
   // command(). Throws std::runtime_error (with Redis's output) if it does not come up on any
   // of a few ports.
-  explicit RedisServer(std::vector<std::string> extra_args = {});
+  // `config_file_text`, when set, is written to a file of the server's own that it loads
+  // first, and may rewrite: a sentinel needs one ({"--sentinel"} in `extra_args`).
+  explicit RedisServer(std::vector<std::string> extra_args = {},
+                       const std::string& config_file_text = "");
   ~RedisServer();
   RedisServer(const RedisServer&) = delete;
   RedisServer& operator=(const RedisServer&) = delete;
@@ -89,6 +92,7 @@ class RedisServer {
   std::vector<std::string> extra_args_;
   std::string password_;
   TempDir dir_;
+  std::string config_file_;
   int port_ = 0;
   int launches_ = 0;  // names each run's log file
   std::unique_ptr<ChildProcess> process_;
