@@ -169,7 +169,7 @@ std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string
 
 std::string RedisUrl::to_redacted_string() const {
   std::string out = tls ? "rediss" : "redis";
-  out += uses_sentinel() ? "+sentinel://" : "://";
+  out += uses_sentinel() ? "+sentinel://" : uses_cluster() ? "+cluster://" : "://";
   if (!username.empty() || !password.empty()) {
     // "user:@" keeps a user without a password distinct from a password alone ("secret@").
     out += username;
@@ -184,6 +184,11 @@ std::string RedisUrl::to_redacted_string() const {
       out += (i == 0 ? "" : ",") + sentinels[i].to_string();
     }
     out += "/" + master_name;
+  } else if (uses_cluster()) {
+    for (size_t i = 0; i < cluster_seeds.size(); ++i) {
+      out += (i == 0 ? "" : ",") + cluster_seeds[i].to_string();
+    }
+    return out;
   } else {
     out += address.to_string();
   }
@@ -195,20 +200,28 @@ namespace {
 
 constexpr std::string_view kUrlForms =
     "expected redis://[user:password@]host[:port][/db] (rediss:// for TLS) or "
-    "redis+sentinel://[user:password@]host[:port],.../master[/db]";
+    "redis+sentinel://[user:password@]host[:port],.../master[/db] or "
+    "redis+cluster://[user:password@]host[:port],...";
 
-// The scheme: whether TLS, whether Sentinel. False for any other scheme.
-bool take_scheme(std::string_view& text, RedisUrl& url, bool& sentinel) {
+enum class Topology { Single, Sentinel, Cluster };
+
+// The scheme: whether TLS, and which topology. False for any other scheme.
+bool take_scheme(std::string_view& text, RedisUrl& url, Topology& topology) {
   const size_t end = text.find("://");
   if (end == std::string_view::npos) {
     return false;
   }
   const std::string_view scheme = text.substr(0, end);
   text.remove_prefix(end + 3);
-  url.tls = scheme == "rediss" || scheme == "rediss+sentinel";
-  sentinel = scheme == "redis+sentinel" || scheme == "rediss+sentinel";
-  return url.tls || sentinel || scheme == "redis";
+  std::string_view kind = scheme;
+  url.tls = kind.starts_with("rediss");
+  kind.remove_prefix(url.tls ? 6 : kind.starts_with("redis") ? 5 : 0);
+  topology = kind == "+sentinel" ? Topology::Sentinel
+             : kind == "+cluster" ? Topology::Cluster
+                                  : Topology::Single;
+  return scheme.starts_with("redis") && (kind.empty() || topology != Topology::Single);
 }
+
 
 bool take_userinfo(std::string_view& text, RedisUrl& url, std::string& reason) {
   const size_t at = text.rfind('@');
@@ -245,6 +258,23 @@ std::optional<HostPort> take_host(std::string_view authority, uint16_t default_p
   return address;
 }
 
+// "host[:port],host[:port]" into `hosts`.
+bool take_host_list(std::string_view text, uint16_t default_port, std::vector<HostPort>& hosts,
+                    std::string& reason) {
+  while (true) {
+    const size_t comma = text.find(',');
+    auto host = take_host(text.substr(0, comma), default_port, reason);
+    if (!host) {
+      return false;
+    }
+    hosts.push_back(std::move(*host));
+    if (comma == std::string_view::npos) {
+      return true;
+    }
+    text.remove_prefix(comma + 1);
+  }
+}
+
 bool take_database(std::string_view db, RedisUrl& url, std::string& reason) {
   if (db.empty()) {
     return true;
@@ -260,18 +290,8 @@ bool take_database(std::string_view db, RedisUrl& url, std::string& reason) {
 // "host[:port],host[:port]/master[/db]"
 bool take_sentinels(std::string_view text, RedisUrl& url, std::string& reason) {
   const size_t slash = text.find('/');
-  std::string_view hosts = text.substr(0, slash);
-  while (true) {
-    const size_t comma = hosts.find(',');
-    auto sentinel = take_host(hosts.substr(0, comma), 26379, reason);
-    if (!sentinel) {
-      return false;
-    }
-    url.sentinels.push_back(std::move(*sentinel));
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    hosts.remove_prefix(comma + 1);
+  if (!take_host_list(text.substr(0, slash), 26379, url.sentinels, reason)) {
+    return false;
   }
   url.address = url.sentinels.front();
   const std::string_view path = slash == std::string_view::npos ? "" : text.substr(slash + 1);
@@ -284,21 +304,42 @@ bool take_sentinels(std::string_view text, RedisUrl& url, std::string& reason) {
   return next == std::string_view::npos || take_database(path.substr(next + 1), url, reason);
 }
 
+// "host[:port],host[:port]", and at most "/" or "/0" after it.
+bool take_cluster_seeds(std::string_view text, RedisUrl& url, std::string& reason) {
+  const size_t slash = text.find('/');
+  if (!take_host_list(text.substr(0, slash), 6379, url.cluster_seeds, reason)) {
+    return false;
+  }
+  url.address = url.cluster_seeds.front();
+  if (slash != std::string_view::npos && !take_database(text.substr(slash + 1), url, reason)) {
+    return false;
+  }
+  if (url.database != 0) {
+    reason = "a Redis Cluster has database 0 only";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason) {
   RedisUrl url;
-  bool sentinel = false;
-  if (!take_scheme(text, url, sentinel)) {
+  Topology topology = Topology::Single;
+  if (!take_scheme(text, url, topology)) {
     reason = std::string(kUrlForms);
     return std::nullopt;
   }
   if (!take_userinfo(text, url, reason)) {
     return std::nullopt;
   }
-  if (sentinel) {
+  if (topology == Topology::Sentinel) {
     return take_sentinels(text, url, reason) ? std::optional<RedisUrl>(std::move(url))
                                              : std::nullopt;
+  }
+  if (topology == Topology::Cluster) {
+    return take_cluster_seeds(text, url, reason) ? std::optional<RedisUrl>(std::move(url))
+                                                 : std::nullopt;
   }
   const size_t slash = text.find('/');
   auto address = take_host(text.substr(0, slash), 6379, reason);

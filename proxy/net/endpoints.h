@@ -34,7 +34,7 @@ struct UpstreamUrl {
 std::optional<UpstreamUrl> parse_upstream_url(std::string_view text, std::string& reason);
 
 struct RedisUrl {
-  HostPort address;      // the Redis; under Sentinel, the first sentinel (see `sentinels`)
+  HostPort address;      // the Redis; else the first sentinel or cluster seed
   std::string username;  // empty: AUTH with the password alone (requirepass)
   std::string password;  // empty: no AUTH
   int database = 0;
@@ -43,15 +43,20 @@ struct RedisUrl {
   // password are the master's; the sentinels are asked without AUTH.
   std::vector<HostPort> sentinels{};
   std::string master_name{};
+  // redis+cluster://: the nodes first asked for the slot map (any node of the cluster will do;
+  // the map names the rest). Database 0 only: a cluster has no other.
+  std::vector<HostPort> cluster_seeds{};
 
   bool uses_sentinel() const { return !sentinels.empty(); }
+  bool uses_cluster() const { return !cluster_seeds.empty(); }
   // The URL with the password masked, safe to print or log.
   std::string to_redacted_string() const;
 };
 
 // "redis://[[user]:password@]host[:port][/db]", port 6379 by default; "rediss://" for TLS;
 // "redis+sentinel://[[user]:password@]host[:port],host[:port]/master[/db]", port 26379 by
-// default ("rediss+sentinel://": TLS to the master and the sentinels).
+// default ("rediss+sentinel://": TLS to the master and the sentinels);
+// "redis+cluster://[[user]:password@]host[:port],host[:port]" ("rediss+cluster://" for TLS).
 // Percent-escapes in the user and password are decoded so any byte can appear in a password.
 std::optional<RedisUrl> parse_redis_url(std::string_view text, std::string& reason);
 

@@ -275,7 +275,40 @@ TEST_CASE("parse_redis_url: redis+sentinel:// names the sentinels, the master an
       {"redis+sentinel://s1/", "missing the master's name"},
       {"redis+sentinel://s1,,s2/m", "missing host"},
       {"redis+sentinel://s1/m/x", "database must be a non-negative number"},
-      {"redis+cluster://s1", "expected redis://"},
+      {"redis+clusters://s1", "expected redis://"},
+  };
+  for (const auto& [text, expected] : refused) {
+    CAPTURE(text);
+    CHECK_FALSE(parse_redis_url(text, reason).has_value());
+    CHECK(reason.find(expected) != std::string::npos);
+  }
+}
+
+TEST_CASE("parse_redis_url: redis+cluster:// names the seed nodes, database 0 only") {
+  std::string reason;
+  const auto url = parse_redis_url("redis+cluster://:s3cret@n1:7000,n2,[::1]:7002", reason);
+  REQUIRE(url.has_value());
+  CHECK(url->uses_cluster());
+  CHECK_FALSE(url->uses_sentinel());
+  REQUIRE(url->cluster_seeds.size() == 3);
+  CHECK(url->cluster_seeds[0].to_string() == "n1:7000");
+  CHECK(url->cluster_seeds[1].to_string() == "n2:6379");
+  CHECK(url->cluster_seeds[2].to_string() == "[::1]:7002");
+  CHECK(url->address.to_string() == "n1:7000");
+  CHECK(url->password == "s3cret");
+  CHECK(url->to_redacted_string() == "redis+cluster://:***@n1:7000,n2:6379,[::1]:7002");
+
+  const auto tls = parse_redis_url("rediss+cluster://n1:7000/0", reason);
+  REQUIRE(tls.has_value());
+  CHECK(tls->tls);
+  CHECK(tls->uses_cluster());
+  CHECK(tls->to_redacted_string() == "rediss+cluster://n1:7000");
+  CHECK_FALSE(parse_redis_url("redis://cache", reason)->uses_cluster());
+
+  const std::pair<std::string_view, std::string_view> refused[] = {
+      {"redis+cluster://n1/2", "database 0 only"},
+      {"redis+cluster://n1,,n2", "missing host"},
+      {"redis+cluster://", "missing host"},
   };
   for (const auto& [text, expected] : refused) {
     CAPTURE(text);
