@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace cachecar {
 namespace {
@@ -17,6 +18,50 @@ void append_length_line(char prefix, size_t value, std::string& out) {
 }
 
 }  // namespace
+
+namespace {
+
+redisReply* allocate_reply(int type) {
+  auto* reply = static_cast<redisReply*>(std::calloc(1, sizeof(redisReply)));
+  if (reply == nullptr) {
+    std::fputs("cachecar: fatal: out of memory building a Redis reply\n", stderr);
+    std::abort();
+  }
+  reply->type = type;
+  return reply;
+}
+
+}  // namespace
+
+RedisReplyPtr make_array_reply(std::vector<RedisReplyPtr> elements) {
+  RedisReplyPtr array(allocate_reply(REDIS_REPLY_ARRAY));
+  if (elements.empty()) {
+    return array;
+  }
+  array->element = static_cast<redisReply**>(std::calloc(elements.size(), sizeof(redisReply*)));
+  if (array->element == nullptr) {
+    std::fputs("cachecar: fatal: out of memory building a Redis reply\n", stderr);
+    std::abort();
+  }
+  array->elements = elements.size();
+  for (size_t i = 0; i < elements.size(); ++i) {
+    array->element[i] = elements[i].release();
+  }
+  return array;
+}
+
+RedisReplyPtr make_integer_reply(long long value) {
+  RedisReplyPtr reply(allocate_reply(REDIS_REPLY_INTEGER));
+  reply->integer = value;
+  return reply;
+}
+
+RedisReplyPtr take_element(redisReply* array, size_t index) {
+  if (array == nullptr || array->type != REDIS_REPLY_ARRAY || index >= array->elements) {
+    return nullptr;
+  }
+  return RedisReplyPtr(std::exchange(array->element[index], nullptr));
+}
 
 void append_array_header(size_t count, std::string& out) { append_length_line('*', count, out); }
 

@@ -19,6 +19,14 @@ struct RedisReplyDeleter {
 };
 using RedisReplyPtr = std::unique_ptr<redisReply, RedisReplyDeleter>;
 
+// Replies a Redis Cluster client puts together from several nodes' answers (an MGET split by
+// slot). Allocated as hiredis 0.14 allocates its own (malloc), so RedisReplyDeleter frees them.
+RedisReplyPtr make_array_reply(std::vector<RedisReplyPtr> elements);
+RedisReplyPtr make_integer_reply(long long value);
+// Element `index` of an array reply, taken out of it: freeReplyObject skips the null left
+// behind. nullptr when `array` is no array or is too short.
+RedisReplyPtr take_element(redisReply* array, size_t index);
+
 // Appends "*<n>\r\n" and "$<len>\r\n<arg>\r\n" per argument.
 void append_command(const std::vector<std::string_view>& argv, std::string& out);
 // The two pieces of append_command, for callers that have their arguments in several places.
