@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "cache/journal_replay.h"
 #include "cache/scripts.h"
+#include "redis/cluster_slots.h"
 
 namespace cachecar {
 namespace {
@@ -76,35 +78,51 @@ void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, ui
   }
 }
 
-RedisCommand CacheStore::invalidation_command(const std::vector<OwedInvalidation>& keys,
-                                              std::string_view fence_token) {
-  RedisCommand command;
-  command.script = &kInvalidateScript;
-  command.num_keys = static_cast<int>(keys.size() * 4);
-  command.args.reserve(keys.size() * 5 + 3);
+std::vector<RedisCommand> CacheStore::invalidation_commands(
+    const std::vector<OwedInvalidation>& keys, std::string_view fence_token) {
+  // The keys of each slot, in the order their slots first appear.
+  std::vector<std::pair<int, std::vector<const OwedInvalidation*>>> slots;
   for (const OwedInvalidation& owed : keys) {
-    command.args.push_back(owed.key);
+    const int slot = key_hash_slot(owed.key);
+    auto group = std::find_if(slots.begin(), slots.end(),
+                              [slot](const auto& g) { return g.first == slot; });
+    if (group == slots.end()) {
+      slots.push_back({slot, {}});
+      group = slots.end() - 1;
+    }
+    group->second.push_back(&owed);
   }
-  for (const OwedInvalidation& owed : keys) {
-    command.args.push_back(owed.guard);
+  const std::string token = fence_token.empty()
+                                ? token_prefix_ + "-" + std::to_string(++token_counter_)
+                                : std::string(fence_token);
+  std::vector<RedisCommand> commands;
+  commands.reserve(slots.size());
+  for (const auto& [slot, group] : slots) {
+    RedisCommand command;
+    command.script = &kInvalidateScript;
+    command.num_keys = static_cast<int>(group.size() * 4);
+    command.args.reserve(group.size() * 5 + 3);
+    for (const OwedInvalidation* owed : group) {
+      command.args.push_back(owed->key);
+    }
+    for (const OwedInvalidation* owed : group) {
+      command.args.push_back(owed->guard);
+    }
+    for (const OwedInvalidation* owed : group) {
+      command.args.push_back(owed->variants);
+    }
+    for (const OwedInvalidation* owed : group) {
+      command.args.push_back(owed->fences);
+    }
+    command.args.push_back(token);
+    command.args.push_back(std::to_string(kGuardLifetime.count()));
+    command.args.emplace_back(fence_token.empty() ? "" : "fence");
+    for (const OwedInvalidation* owed : group) {
+      command.args.push_back(owed->lifting);
+    }
+    commands.push_back(std::move(command));
   }
-  for (const OwedInvalidation& owed : keys) {
-    command.args.push_back(owed.variants);
-  }
-  for (const OwedInvalidation& owed : keys) {
-    command.args.push_back(owed.fences);
-  }
-  if (fence_token.empty()) {
-    command.args.push_back(token_prefix_ + "-" + std::to_string(++token_counter_));
-  } else {
-    command.args.emplace_back(fence_token);
-  }
-  command.args.push_back(std::to_string(kGuardLifetime.count()));
-  command.args.emplace_back(fence_token.empty() ? "" : "fence");
-  for (const OwedInvalidation& owed : keys) {
-    command.args.push_back(owed.lifting);
-  }
-  return command;
+  return commands;
 }
 
 namespace {
@@ -128,16 +146,12 @@ std::string CacheStore::new_fence_token() {
 RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& waiter,
                                           uint64_t tag, std::string_view lifting) {
   ++stats_.invalidations;
-  std::vector<RedisCommand> commands;
-  commands.push_back(invalidation_command(keys_of(plan, lifting)));
-  return redis_.submit(std::move(commands), waiter, tag);
+  return redis_.submit(invalidation_commands(keys_of(plan, lifting)), waiter, tag);
 }
 
 RedisClient::Call* CacheStore::fence(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag,
                                      std::string_view fence_token) {
-  std::vector<RedisCommand> commands;
-  commands.push_back(invalidation_command(keys_of(plan, {}), fence_token));
-  return redis_.submit(std::move(commands), waiter, tag);
+  return redis_.submit(invalidation_commands(keys_of(plan, {}), fence_token), waiter, tag);
 }
 
 void CacheStore::drop_from_near_cache(const RequestPlan& plan) {

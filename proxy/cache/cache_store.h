@@ -81,10 +81,12 @@ class CacheStore final : private RedisWaiter {
   // Fills are still attempted, and the first one Redis runs clears it.
   bool fills_failing() const { return fills_failing_; }
 
-  // The invalidation script's command for `keys` (the journal's replay sends it too); with a
-  // `fence_token`, the command fences them instead.
-  RedisCommand invalidation_command(const std::vector<OwedInvalidation>& keys,
-                                    std::string_view fence_token = {});
+  // The invalidation script's commands for `keys` (the journal's replay sends them too); with
+  // a `fence_token`, they fence the keys instead. One command per Redis Cluster slot: a key and
+  // its companions share one (cache/key.h), but the keys of one write need not, and a script
+  // may touch only one slot. Each key's guard move and delete stay atomic.
+  std::vector<RedisCommand> invalidation_commands(const std::vector<OwedInvalidation>& keys,
+                                                  std::string_view fence_token = {});
 
  private:
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;

@@ -51,7 +51,9 @@ void JournalReplay::kick() {
     commands.push_back(std::move(bump));
   }
   if (!batch_.keys.empty()) {
-    commands.push_back(store_.invalidation_command(batch_.keys));
+    for (RedisCommand& command : store_.invalidation_commands(batch_.keys)) {
+      commands.push_back(std::move(command));
+    }
   }
   call_ = store_.redis().submit(std::move(commands), *this, 0);
 }

@@ -67,14 +67,34 @@ std::string keyed_query(const RouteConfig& route, std::string_view query) {
   return keyed;
 }
 
-std::string query_variant_key(std::string route_key, std::string_view keyed) {
-  if (!keyed.empty()) {
-    const size_t query_start = route_key.size();
-    route_key += '?';
-    route_key += keyed;
-    escape_braces(route_key, query_start);
+namespace {
+
+// `base_key` + "?" + `query` (braces escaped), in `base_key`'s slot: inside a hash tag made of
+// the whole base key unless it has one already.
+std::string variant_key(std::string base_key, std::string_view query) {
+  std::string key;
+  key.reserve(base_key.size() + query.size() + 3);
+  if (!has_hash_tag(base_key)) {
+    key += '{';
+    key += base_key;
+    key += '}';
+  } else {
+    key = std::move(base_key);
   }
-  return route_key;
+  const size_t query_start = key.size();
+  key += '?';
+  key += query;
+  escape_braces(key, query_start);
+  return key;
+}
+
+}  // namespace
+
+std::string query_variant_key(std::string route_key, std::string_view keyed) {
+  if (keyed.empty()) {
+    return route_key;
+  }
+  return variant_key(std::move(route_key), keyed);
 }
 
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
@@ -87,12 +107,11 @@ std::string default_cache_key(std::string_view prefix, std::string_view path,
   std::string key(prefix);
   key += "path:";
   key += path;
-  if (!query.empty()) {
-    key += '?';
-    key += query;
-  }
   escape_braces(key, prefix.size());
-  return key;
+  if (query.empty()) {
+    return key;
+  }
+  return variant_key(std::move(key), query);
 }
 
 namespace {
@@ -143,12 +162,20 @@ namespace cachecar {
 std::vector<std::string> tracked_prefixes(const Config& config) {
   const std::string& base = config.cache.key_prefix;
   std::vector<std::string> prefixes;
+  // Query variants wrap their route key in a hash tag (see variant_key) unless the key has one.
+  const std::string variant_start = has_hash_tag(base) ? "" : "{";
   for (const RouteConfig& route : config.routes) {
     const std::string& text = route.key.text();
     prefixes.push_back(base + text.substr(0, text.find('{')));
+    if (!route.query_params.empty() && !variant_start.empty()) {
+      prefixes.push_back(variant_start + prefixes.back());
+    }
   }
   if (config.cache.default_ttl) {
     prefixes.push_back(base + "path:");
+    if (!variant_start.empty()) {
+      prefixes.push_back(variant_start + base + "path:");
+    }
   }
   prefixes.push_back(epoch_key_for(base));
   std::sort(prefixes.begin(), prefixes.end());

@@ -25,14 +25,17 @@ std::string template_key(std::string_view prefix, const KeyTemplate& key_templat
 // the first occurrence of each; "" when none is present.
 std::string keyed_query(const RouteConfig& route, std::string_view query);
 
-// `route_key`, then "?" + `keyed` (a keyed_query()) when that is not empty.
+// `route_key` when `keyed` (a keyed_query()) is empty, else a query variant of it in its Redis
+// Cluster slot, so that one script can fill it with the route key's guard and variant set:
+// "{search}?q=a" for "search", "{app}:search?q=a" for a key that has a hash tag already.
 std::string query_variant_key(std::string route_key, std::string_view keyed);
 
 // template_key() of the route's key, then "?" + keyed_query() when that is not empty.
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query);
 
-// For cache.default: prefix + "path:" + path, plus "?" + query when there is one.
+// For cache.default: prefix + "path:" + path; with a query, a variant of that key as
+// query_variant_key() makes one ("{path:/search}?q=a").
 std::string default_cache_key(std::string_view prefix, std::string_view path,
                               std::string_view query);
 

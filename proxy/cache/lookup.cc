@@ -49,7 +49,7 @@ std::vector<RedisCommand> lookup_commands(const RequestPlan& plan, bool want_ttl
   std::vector<RedisCommand> commands;
   commands.reserve(2);
   // One command for all: MGET costs Redis less than separate GETs. The guard and stamp carry
-  // the key's hash tag; the epoch does not, so a Redis Cluster client must split this MGET.
+  // the key's hash tag; the epoch does not, so on a Redis Cluster this MGET is split in two.
   RedisCommand mget{{"MGET", plan.key, plan.guard_key, plan.epoch_key}};
   if (!plan.epoch_stamp_key.empty()) {
     mget.args.push_back(plan.epoch_stamp_key);

@@ -69,14 +69,22 @@ std::optional<LimitPlan> plan_rate_limit(const Config& config, const RouteConfig
   const std::string bucket = client_bucket(client, global.ipv6_prefix);
   const bool sliding = plan.algorithm != RateLimitAlgorithm::FixedWindow;
   const size_t base_size = global.key_prefix.size() + scope.size() + 1 + bucket.size();
-  plan.key.reserve(base_size + (sliding ? 1 + WireText::kMaxDecimal : 0));
+  plan.key.reserve(base_size + (sliding ? 3 + WireText::kMaxDecimal : 0));
   plan.key += global.key_prefix;
+  if (!sliding) {
+    plan.key += scope;
+    plan.key += ':';
+    plan.key += bucket;
+    return plan;
+  }
+  // The script reads this window and the one before: a hash tag keeps both in one Redis
+  // Cluster slot ("rl:{global:192.0.2.1}:28"). A key_prefix with a tag of its own wins, as
+  // Redis hashes the first one.
+  plan.key += '{';
   plan.key += scope;
   plan.key += ':';
   plan.key += bucket;
-  if (!sliding) {
-    return plan;
-  }
+  plan.key += '}';
   const int64_t window_ms = plan.window.count();
   const int64_t index = now_ms / window_ms;
   plan.elapsed_ms = now_ms % window_ms;

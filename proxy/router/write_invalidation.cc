@@ -5,13 +5,24 @@
 namespace cachecar {
 namespace {
 
+// One reply per slot the write's keys span (CacheStore::invalidation_commands): confirmed only
+// when every one is.
+const redisReply* first_error(const std::vector<RedisReplyPtr>& replies) {
+  for (const RedisReplyPtr& reply : replies) {
+    if (is_error(reply.get())) {
+      return reply.get();
+    }
+  }
+  return nullptr;
+}
+
 bool confirmed(const std::vector<RedisReplyPtr>& replies) {
-  return !replies.empty() && !is_error(replies.front().get());
+  return !replies.empty() && first_error(replies) == nullptr;
 }
 
 std::string failure(const std::vector<RedisReplyPtr>& replies) {
   return replies.empty() ? std::string("Redis did not answer")
-                         : "Redis answered " + std::string(reply_text(replies.front().get()));
+                         : "Redis answered " + std::string(reply_text(first_error(replies)));
 }
 
 }  // namespace

@@ -214,7 +214,7 @@ TEST_CASE("ratelimit batched: a sliding window limits and refuses locally") {
   REQUIRE(wait_until_settled(*stack.cachecar));
   // The window's counter (or, across a window edge, the two) holds the three admitted.
   int counted = 0;
-  const std::string keys = stack.redis.command({"KEYS", "rl:global:203.0.113.4:*"});
+  const std::string keys = stack.redis.command({"KEYS", "rl:{global:203.0.113.4}:*"});
   size_t start = 0;
   while (start < keys.size()) {
     const size_t end = std::min(keys.find('\n', start), keys.size());

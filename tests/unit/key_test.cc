@@ -82,31 +82,31 @@ TEST_CASE("route_cache_key keys on the route's query_params, in the route's orde
   };
   const Case cases[] = {
       {{"page"}, "", "products:list"},
-      {{"page"}, "page=2", "products:list?page=2"},
-      {{"page"}, "sort=asc&page=2", "products:list?page=2"},
-      {{"page"}, "page=2&sort=asc", "products:list?page=2"},
+      {{"page"}, "page=2", "{products:list}?page=2"},
+      {{"page"}, "sort=asc&page=2", "{products:list}?page=2"},
+      {{"page"}, "page=2&sort=asc", "{products:list}?page=2"},
       // Absent parameters are left out.
       {{"page"}, "sort=asc", "products:list"},
-      {{"page", "sort"}, "sort=asc", "products:list?sort=asc"},
+      {{"page", "sort"}, "sort=asc", "{products:list}?sort=asc"},
       // The route's order, not the request's, so both spellings share one entry.
-      {{"page", "sort"}, "sort=asc&page=2", "products:list?page=2&sort=asc"},
-      {{"page", "sort"}, "page=2&sort=asc", "products:list?page=2&sort=asc"},
-      {{"sort", "page"}, "page=2&sort=asc", "products:list?sort=asc&page=2"},
+      {{"page", "sort"}, "sort=asc&page=2", "{products:list}?page=2&sort=asc"},
+      {{"page", "sort"}, "page=2&sort=asc", "{products:list}?page=2&sort=asc"},
+      {{"sort", "page"}, "page=2&sort=asc", "{products:list}?sort=asc&page=2"},
       // The first occurrence of a repeated parameter.
-      {{"page"}, "page=2&page=3", "products:list?page=2"},
-      {{"page", "sort"}, "sort=a&page=1&sort=b&page=9", "products:list?page=1&sort=a"},
+      {{"page"}, "page=2&page=3", "{products:list}?page=2"},
+      {{"page", "sort"}, "sort=a&page=1&sort=b&page=9", "{products:list}?page=1&sort=a"},
       // A parameter without '=' is kept as written.
-      {{"page"}, "page", "products:list?page"},
-      {{"page", "sort"}, "page&sort=asc", "products:list?page&sort=asc"},
-      {{"page"}, "page=", "products:list?page="},
+      {{"page"}, "page", "{products:list}?page"},
+      {{"page", "sort"}, "page&sort=asc", "{products:list}?page&sort=asc"},
+      {{"page"}, "page=", "{products:list}?page="},
       // Names match exactly: no prefix, suffix or case folding.
       {{"page"}, "pages=2&xpage=3&Page=4", "products:list"},
-      {{"page"}, "pagex=1&page=5", "products:list?page=5"},
+      {{"page"}, "pagex=1&page=5", "{products:list}?page=5"},
       // Values are copied as they are.
-      {{"q"}, "q=a%26b", "products:list?q=a%26b"},
-      {{"q"}, "q=a=b", "products:list?q=a=b"},
+      {{"q"}, "q=a%26b", "{products:list}?q=a%26b"},
+      {{"q"}, "q=a=b", "{products:list}?q=a=b"},
       // Empty pieces between '&' are skipped.
-      {{"page"}, "&&page=2&", "products:list?page=2"},
+      {{"page"}, "&&page=2&", "{products:list}?page=2"},
       {{"page"}, "&", "products:list"},
   };
   for (const Case& c : cases) {
@@ -123,7 +123,7 @@ TEST_CASE("route_cache_key puts the prefix before the key and the query after it
   const RouteConfig route = make_route("/products/{id}", "product:{id}", {"v"});
   Captures captures;
   REQUIRE(route.path.match("/products/7", captures));
-  CHECK(route_cache_key("cc:", route, captures, "v=3") == "cc:product:7?v=3");
+  CHECK(route_cache_key("cc:", route, captures, "v=3") == "{cc:product:7}?v=3");
 }
 
 TEST_CASE("default_cache_key") {
@@ -136,11 +136,11 @@ TEST_CASE("default_cache_key") {
   const Case cases[] = {
       {"", "/", "", "path:/"},
       {"", "/about", "", "path:/about"},
-      {"", "/about", "x=1", "path:/about?x=1"},
+      {"", "/about", "x=1", "{path:/about}?x=1"},
       // The whole query, in the request's order.
-      {"", "/search", "q=a&page=2&q=b", "path:/search?q=a&page=2&q=b"},
+      {"", "/search", "q=a&page=2&q=b", "{path:/search}?q=a&page=2&q=b"},
       {"cc:", "/about", "", "cc:path:/about"},
-      {"cc:", "/about", "x=1&y", "cc:path:/about?x=1&y"},
+      {"cc:", "/about", "x=1&y", "{cc:path:/about}?x=1&y"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.prefix);
@@ -210,15 +210,25 @@ TEST_CASE("keys built from request bytes keep their guard in their slot") {
     for (std::string_view text : request_texts) {
       CAPTURE(text);
       const Captures captures{{"id", text}};
-      for (const std::string& key :
-           {template_key(prefix, *key_template, captures), default_cache_key(prefix, "/p", text)}) {
-        CAPTURE(key);
-        // No brace from the request survives: only the prefix's tag can pick a slot.
-        CHECK(key.find_first_of("{}", prefix.size()) == std::string::npos);
-        const std::string guard = guard_key_for(prefix, key);
-        CAPTURE(guard);
-        CHECK(guard.rfind(std::string(prefix) + "gen:", 0) == 0);
-        CHECK(hashed_part(guard) == hashed_part(key));
+      const std::string key = template_key(prefix, *key_template, captures);
+      CAPTURE(key);
+      // No brace from the request survives: only the prefix's tag can pick a slot.
+      CHECK(key.find_first_of("{}", prefix.size()) == std::string::npos);
+      const std::string guard = guard_key_for(prefix, key);
+      CAPTURE(guard);
+      CHECK(guard.rfind(std::string(prefix) + "gen:", 0) == 0);
+      CHECK(hashed_part(guard) == hashed_part(key));
+      // Query variants, of a route's key and of cache.default's: in their base key's slot (so
+      // in its guard's), and the request's braces escaped after the tag cachecar chose.
+      const std::string default_key = default_cache_key(prefix, "/p", {});
+      const std::pair<std::string, std::string> variants[] = {
+          {key, query_variant_key(key, text)},
+          {default_key, default_cache_key(prefix, "/p", text)},
+      };
+      for (const auto& [base, variant] : variants) {
+        CAPTURE(variant);
+        CHECK(hashed_part(variant) == hashed_part(base));
+        CHECK(variant.find_first_of("{}", variant.find('?')) == std::string::npos);
       }
     }
   }
@@ -250,12 +260,21 @@ TEST_CASE("tracked_prefixes: the literal starts of the route keys and the epoch,
 
   config.cache.key_prefix = "cc:";
   config.cache.default_ttl = Duration(30'000);
-  CHECK(tracked_prefixes(config) == std::vector<std::string>{"cc:cachecar:epoch", "cc:path:",
-                                                             "cc:product:", "cc:products:list"});
+  // Query variants are wrapped in a hash tag: "{cc:path:/x}?q=1", "{cc:search}?q=a".
+  config.routes.push_back(make_route("/search", "search", {"q"}));
+  CHECK(tracked_prefixes(config) ==
+        std::vector<std::string>{"cc:cachecar:epoch", "cc:path:", "cc:product:",
+                                 "cc:products:list", "cc:search", "{cc:path:", "{cc:search"});
+  // A prefix with a hash tag of its own keeps variants unwrapped, under the same prefix.
+  config.cache.key_prefix = "{t}:";
+  CHECK(tracked_prefixes(config) ==
+        std::vector<std::string>{"{t}:cachecar:epoch", "{t}:path:", "{t}:product:",
+                                 "{t}:products:list", "{t}:search"});
+  config.cache.key_prefix = "cc:";
 
   // A key that starts with a variable can be any key under the prefix.
   config.routes.push_back(make_route("/any/{name}", "{name}"));
-  CHECK(tracked_prefixes(config) == std::vector<std::string>{"cc:"});
+  CHECK(tracked_prefixes(config) == std::vector<std::string>{"cc:", "{cc:path:", "{cc:search"});
   config.cache.key_prefix.clear();
   CHECK(tracked_prefixes(config) == std::vector<std::string>{""});
 }

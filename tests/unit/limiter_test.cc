@@ -32,8 +32,8 @@ LimitPlan make_plan(RateLimitAlgorithm algorithm, int64_t limit, int64_t window_
   plan.algorithm = algorithm;
   plan.key = "rl:global:192.0.2.1";
   if (algorithm == RateLimitAlgorithm::SlidingWindow) {
-    plan.key += ":7";
-    plan.previous_key = "rl:global:192.0.2.1:6";
+    plan.key = "rl:{global:192.0.2.1}:7";
+    plan.previous_key = "rl:{global:192.0.2.1}:6";
   }
   plan.elapsed_ms = elapsed_ms;
   return plan;
@@ -137,6 +137,12 @@ TEST_CASE("plan_rate_limit: the global limit and its key") {
        Expected{100, 60'000, kFixed, "global:192.0.2.1", "", 0}},
       {"a Redis Cluster hash tag in key_prefix", "rate_limit:\n  key_prefix: \"{rl}:\"\n", -1,
        "192.0.2.1", kNow, Expected{100, 60'000, kFixed, "{rl}:global:192.0.2.1", "", 0}},
+      // Redis hashes the first tag: the prefix's, for both windows alike.
+      {"a hash tag in key_prefix with a sliding window",
+       "rate_limit:\n  key_prefix: \"{rl}:\"\n  algorithm: sliding_window\n", -1, "192.0.2.1",
+       kNow,
+       Expected{100, 60'000, kSliding, "{rl}:{global:192.0.2.1}:28333333",
+                "{rl}:{global:192.0.2.1}:28333332", 20'000}},
       {"IPv4-mapped client", "", -1, "::ffff:192.0.2.1", kNow,
        Expected{100, 60'000, kFixed, "rl:global:192.0.2.1", "", 0}},
       {"IPv6 client grouped by /64", "", -1, "2001:db8:1:2:3:4:5:6", kNow,
@@ -169,29 +175,29 @@ TEST_CASE("plan_rate_limit: a route's own limit inherits what it leaves unset") 
       {"own limit, global window and algorithm", routes, 0, "192.0.2.1", kNow,
        Expected{5, 60'000, kFixed, "rl:/products/:id:192.0.2.1", "", 0}},
       {"own limit over a non-default global", with_global, 0, "192.0.2.1", kNow,
-       Expected{5, 30'000, kSliding, "x:/products/:id:192.0.2.1:56666666",
-                "x:/products/:id:192.0.2.1:56666665", 20'000}},
+       Expected{5, 30'000, kSliding, "x:{/products/:id:192.0.2.1}:56666666",
+                "x:{/products/:id:192.0.2.1}:56666665", 20'000}},
       {"everything set, own scope", routes, 3, "192.0.2.1", kNow,
-       Expected{20, 10'000, kSliding, "rl:search-api:192.0.2.1:170000000",
-                "rl:search-api:192.0.2.1:169999999", 0}},
+       Expected{20, 10'000, kSliding, "rl:{search-api:192.0.2.1}:170000000",
+                "rl:{search-api:192.0.2.1}:169999999", 0}},
       {"everything set, own scope, global prefix", with_global, 3, "192.0.2.1", kNow + 9'999,
-       Expected{20, 10'000, kSliding, "x:search-api:192.0.2.1:170000000",
-                "x:search-api:192.0.2.1:169999999", 9'999}},
+       Expected{20, 10'000, kSliding, "x:{search-api:192.0.2.1}:170000000",
+                "x:{search-api:192.0.2.1}:169999999", 9'999}},
       {"own window only", routes, 4, "192.0.2.1", kNow,
        Expected{100, 3'600'000, kFixed, "rl:/files/:path:192.0.2.1", "", 0}},
       {"own window only over a sliding global", with_global, 4, "192.0.2.1", kNow,
-       Expected{10, 3'600'000, kSliding, "x:/files/:path:192.0.2.1:472222",
-                "x:/files/:path:192.0.2.1:472221", 800'000}},
+       Expected{10, 3'600'000, kSliding, "x:{/files/:path:192.0.2.1}:472222",
+                "x:{/files/:path:192.0.2.1}:472221", 800'000}},
       {"own algorithm only", routes, 5, "192.0.2.1", kNow,
-       Expected{100, 60'000, kSliding, "rl:/orders/:id:192.0.2.1:28333333",
-                "rl:/orders/:id:192.0.2.1:28333332", 20'000}},
+       Expected{100, 60'000, kSliding, "rl:{/orders/:id:192.0.2.1}:28333333",
+                "rl:{/orders/:id:192.0.2.1}:28333332", 20'000}},
       {"rate_limit with nothing under it: own scope, global values", routes, 6, "192.0.2.1", kNow,
        Expected{100, 60'000, kFixed, "rl:/cart:192.0.2.1", "", 0}},
       {"IPv6 client on a route", routes, 0, "2001:db8:1:2::5", kNow,
        Expected{5, 60'000, kFixed, "rl:/products/:id:2001:db8:1:2::/64", "", 0}},
       {"IPv6 client on a sliding route", routes, 3, "2001:db8:1:2::5", kNow + 1,
-       Expected{20, 10'000, kSliding, "rl:search-api:2001:db8:1:2::/64:170000000",
-                "rl:search-api:2001:db8:1:2::/64:169999999", 1}},
+       Expected{20, 10'000, kSliding, "rl:{search-api:2001:db8:1:2::/64}:170000000",
+                "rl:{search-api:2001:db8:1:2::/64}:169999999", 1}},
   };
   for (const PlanCase& c : cases) {
     check_plan(c);
@@ -241,7 +247,7 @@ TEST_CASE("plan_rate_limit: no limit when it is off or the client is allowed") {
 
 TEST_CASE("plan_rate_limit: sliding window keys at window boundaries") {
   const std::string sliding = "rate_limit:\n  algorithm: sliding_window\n";
-  const std::string base = "rl:global:192.0.2.1:";
+  const std::string base = "rl:{global:192.0.2.1}:";
   struct Case {
     int64_t now_ms;
     int64_t index;
@@ -327,12 +333,12 @@ TEST_CASE("limiter_command: the script, its keys and the window") {
        make_plan(kSliding, 100, 60'000, 20'000),
        &kSlidingWindowScript,
        2,
-       {"rl:global:192.0.2.1:7", "rl:global:192.0.2.1:6", "60000"}},
+       {"rl:{global:192.0.2.1}:7", "rl:{global:192.0.2.1}:6", "60000"}},
       {"sliding window of an hour",
        make_plan(kSliding, 100, 3'600'000),
        &kSlidingWindowScript,
        2,
-       {"rl:global:192.0.2.1:7", "rl:global:192.0.2.1:6", "3600000"}},
+       {"rl:{global:192.0.2.1}:7", "rl:{global:192.0.2.1}:6", "3600000"}},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -351,8 +357,8 @@ TEST_CASE("limiter_command from a planned request") {
   const RedisCommand command = limiter_command(*plan);
   CHECK(command.script == &kSlidingWindowScript);
   CHECK(command.num_keys == 2);
-  CHECK(command.args == std::vector<std::string>{"app:global:2001:db8:1:2::/64:170000000",
-                                                 "app:global:2001:db8:1:2::/64:169999999",
+  CHECK(command.args == std::vector<std::string>{"app:{global:2001:db8:1:2::/64}:170000000",
+                                                 "app:{global:2001:db8:1:2::/64}:169999999",
                                                  "10000"});
   CHECK(command.script->name == "sliding_window");
   CHECK(kFixedWindowScript.name == "fixed_window");
