@@ -196,6 +196,9 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
           "Redis commands that outlived redis.command_timeout.", &WorkerMetrics::redis_timeouts);
   counter(out, workers, "cachecar_redis_disconnects_total", "counter",
           "Redis connections lost after being ready.", &WorkerMetrics::redis_disconnects);
+  counter(out, workers, "cachecar_redis_redirections_total", "counter",
+          "MOVED and ASK answers followed (Redis Cluster): slots moving or failing over.",
+          &WorkerMetrics::redis_redirections);
   counter(out, workers, "cachecar_cache_fills_total", "counter", "Responses stored in the cache.",
           &WorkerMetrics::cache_fills);
   counter(out, workers, "cachecar_cache_fills_refused_total", "counter",

@@ -80,6 +80,7 @@ struct WorkerMetrics {
   Counter redis_errors;
   Counter redis_timeouts;
   Counter redis_disconnects;
+  Counter redis_redirections;
   Counter cache_fills;
   Counter cache_fills_refused;
   Counter cache_fill_errors;

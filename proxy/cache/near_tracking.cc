@@ -2,30 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "cache/key.h"
 
 namespace cachecar {
 namespace {
 
-constexpr uint64_t kSubscribeTag = 1;
-constexpr uint64_t kPingTag = 2;
-// A tracking call's tag carries the client id it redirects to: its answer counts only if
-// that is still the invalidation connection's.
-constexpr uint64_t kTrackingTagBit = uint64_t{1} << 63;
 constexpr uint64_t kPingIntervalMs = 1000;
-constexpr std::string_view kInvalidateChannel = "__redis__:invalidate";
-
-RedisSettings invalidation_settings(RedisSettings settings) {
-  settings.role = "invalidations";
-  return settings;
-}
 
 }  // namespace
 
-NearTracking::NearTracking(uv_loop_t* loop, RedisClient& data, RedisSettings settings,
-                           const Config& config)
-    : data_(data),
-      invalidations_(loop, invalidation_settings(std::move(settings))),
+NearTracking::NearTracking(uv_loop_t* loop, RedisClient& redis, const Config& config)
+    : loop_(loop),
       prefixes_(tracked_prefixes(config)),
       epoch_key_(epoch_key_for(config.cache.key_prefix)),
       cache_(config.cache.near.max_bytes, config.cache.near.max_ttl),
@@ -33,29 +22,23 @@ NearTracking::NearTracking(uv_loop_t* loop, RedisClient& data, RedisSettings set
   if (state_ == State::Untracked) {
     return;
   }
-  invalidations_.on_ready([this] {
-    std::vector<RedisCommand> commands;
-    commands.push_back({{"CLIENT", "ID"}});
-    commands.push_back({{"SUBSCRIBE", std::string(kInvalidateChannel)}});
-    invalidations_.submit(std::move(commands), *this, kSubscribeTag);
-  });
-  invalidations_.on_lost([this] {
-    client_id_ = 0;  // a new connection has a new id, which tracking must redirect to
-    lose("the invalidation connection was lost");
-  });
-  invalidations_.on_message([this](const redisReply& message) { on_message(message); });
-  data_.on_ready([this] { enable_tracking(); });
-  data_.on_lost([this] { lose("the data connection was lost"); });
-  ping_timer_ = make_timer(loop, this);
+  ping_timer_ = make_timer(loop_, this);
+  redis.watch_nodes([this](RedisNode& data) { add_link(data); },
+                    [this](RedisNode& data) { remove_link(data); });
 }
 
 NearTracking::~NearTracking() { stop(); }
 
 void NearTracking::start() {
-  if (state_ == State::Untracked) {
+  if (state_ == State::Untracked || stopped_) {
     return;
   }
-  invalidations_.start();
+  started_ = true;
+  for (auto& [data, link] : links_) {
+    link->start();
+  }
+  // A connection that stopped answering is found by the PING's command timeout: the client
+  // then drops it, and the link's loss empties the near cache.
   uv_timer_start(
       ping_timer_.get(), [](uv_timer_t* t) { owner_of<NearTracking>(t)->ping(); }, kPingIntervalMs,
       kPingIntervalMs);
@@ -67,13 +50,15 @@ void NearTracking::stop() {
   }
   stopped_ = true;
   ping_timer_.reset();
-  invalidations_.stop();
+  for (auto& [data, link] : links_) {
+    link->stop();
+  }
   cache_.clear();
 }
 
 void NearTracking::apply(const Config& config) {
   if (!config.cache.near.enabled || config.cache.near.tracking != (state_ != State::Untracked)) {
-    // The invalidation connection and the tracking it carries are set up at start.
+    // The invalidation connections and the tracking they carry are set up at start.
     spdlog::warn(
         "near cache: turning it or its tracking on or off takes effect at the next "
         "restart");
@@ -90,127 +75,102 @@ void NearTracking::apply(const Config& config) {
   }
   state_ = State::Waiting;
   cache_.clear();
-  enable_tracking();
+  for (auto& [data, link] : links_) {
+    link->retrack();
+  }
 }
 
 void NearTracking::ping() {
-  // A connection that stopped answering is found by the PING's command timeout: the client
-  // then drops it, and lose() empties the near cache.
-  std::vector<RedisCommand> commands;
-  commands.push_back({{"PING"}});
-  invalidations_.submit(std::move(commands), *this, kPingTag);
+  for (auto& [data, link] : links_) {
+    link->ping();
+  }
 }
 
-void NearTracking::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
-  if (stopped_ || state_ == State::Refused) {
+void NearTracking::add_link(RedisNode& data) {
+  TrackingLink::Listener& listener = *this;  // a private base: converted here, not in make_unique
+  auto link = std::make_unique<TrackingLink>(loop_, data, listener, prefixes_);
+  if (started_ && !stopped_ && state_ != State::Refused) {
+    link->start();
+  }
+  links_[&data] = std::move(link);
+  update_state("a Redis server joined");  // its keys are not tracked yet
+}
+
+void NearTracking::remove_link(RedisNode& data) {
+  const auto found = links_.find(&data);
+  if (found == links_.end()) {
     return;
   }
-  if (tag == kSubscribeTag) {
-    on_subscribed(replies);
-  } else if ((tag & kTrackingTagBit) != 0) {
-    on_tracking_answer(replies, tag & ~kTrackingTagBit);
-  }
-  // A PING's answer says only that the connection stands; its failure is seen as a loss.
+  found->second->stop();
+  links_.erase(found);
+  // Announcements it would have carried may be lost: its keys are elsewhere now.
+  cache_.clear();
+  update_state("a Redis server left");
 }
 
-void NearTracking::on_subscribed(std::vector<RedisReplyPtr>& replies) {
-  if (replies.size() != 2) {
-    return;  // the connection failed; on_lost said so
-  }
-  const auto id = reply_integer(replies[0].get());
-  if (!id || *id <= 0) {
-    refuse("CLIENT ID", is_error(replies[0].get()) ? reply_text(replies[0].get()) : "no id");
+void NearTracking::update_state(const char* why) {
+  if (stopped_ || state_ == State::Untracked || state_ == State::Refused) {
     return;
   }
-  const redisReply* subscribed = replies[1].get();
-  if (subscribed->type != REDIS_REPLY_ARRAY || subscribed->elements < 1 ||
-      reply_text(subscribed->element[0]) != "subscribe") {
-    refuse("SUBSCRIBE", is_error(subscribed) ? reply_text(subscribed) : "an unexpected answer");
+  const bool all_tracking =
+      !links_.empty() && std::all_of(links_.begin(), links_.end(), [](const auto& entry) {
+        return entry.second->state() == TrackingLink::State::Tracking;
+      });
+  const State next = all_tracking ? State::Tracking : State::Waiting;
+  if (next == state_) {
     return;
   }
-  client_id_ = *id;
-  enable_tracking();
+  if (next == State::Tracking) {
+    spdlog::info(
+        "near cache: Redis tracks its keys on {} server(s) ({} prefix(es)); serving hits locally",
+        links_.size(), prefixes_.size());
+  } else {
+    spdlog::warn("near cache: emptied, {}; hits go to Redis until tracking is back", why);
+    cache_.clear();
+  }
+  state_ = next;
 }
 
-void NearTracking::enable_tracking() {
-  if (stopped_ || state_ == State::Refused || client_id_ == 0 || !data_.ready()) {
-    return;  // the other half calls again when it is ready
-  }
-  // Off first: a connection that still tracks for a former redirect target would refuse a
-  // second "on" with other options. No NOLOOP: every write cachecar makes is a script, and
-  // Redis 7.0 announces a script's writes even to the connection that ran it.
-  RedisCommand on{{"CLIENT", "TRACKING", "on", "REDIRECT", std::to_string(client_id_), "BCAST"}};
-  for (const std::string& prefix : prefixes_) {
-    if (!prefix.empty()) {
-      on.args.push_back("PREFIX");
-      on.args.push_back(prefix);
-    }
-  }
-  std::vector<RedisCommand> commands;
-  commands.push_back({{"CLIENT", "TRACKING", "off"}});
-  commands.push_back(std::move(on));
-  data_.submit(std::move(commands), *this, kTrackingTagBit | static_cast<uint64_t>(client_id_));
-}
-
-void NearTracking::on_tracking_answer(std::vector<RedisReplyPtr>& replies, uint64_t client_id) {
-  if (replies.size() != 2) {
-    return;  // the data connection failed; it calls enable_tracking() again when ready
-  }
-  for (const RedisReplyPtr& reply : replies) {
-    if (is_error(reply.get())) {
-      refuse("CLIENT TRACKING", reply_text(reply.get()));
-      return;
-    }
-  }
-  if (static_cast<uint64_t>(client_id_) != client_id) {
-    return;  // redirected to an invalidation connection that has gone since
-  }
+void NearTracking::on_link_tracking(TrackingLink& /*link*/) {
   // Reads sent before tracking was on were never tracked: no mark of theirs may be honoured.
   cache_.clear();
-  if (state_ != State::Tracking) {
-    spdlog::info("near cache: Redis tracks its keys ({} prefix(es)); serving hits locally",
-                 prefixes_.size());
-  }
-  state_ = State::Tracking;
+  update_state("tracking confirmed");
 }
 
-void NearTracking::on_message(const redisReply& message) {
-  if (reply_text(message.element[1]) != kInvalidateChannel) {
+void NearTracking::on_link_lost(TrackingLink& link, const char* why) {
+  cache_.clear();
+  const std::string reason = std::string(why) + " (" + link.server().to_string() + ")";
+  update_state(reason.c_str());
+}
+
+void NearTracking::on_link_refused(TrackingLink& link, std::string_view command,
+                                   std::string_view answer) {
+  if (state_ == State::Refused) {
     return;
   }
-  const redisReply* keys = message.element[2];
-  if (keys->type != REDIS_REPLY_ARRAY) {
+  spdlog::warn("near cache: off, Redis at {} refused {} ({}); every hit is read from Redis",
+               link.server().to_string(), command, answer);
+  state_ = State::Refused;
+  cache_.clear();
+  ping_timer_.reset();
+  for (auto& [data, other] : links_) {
+    other->stop();  // the refusing link stopped itself; links are destroyed only with this
+  }
+}
+
+void NearTracking::on_link_message(const redisReply& keys) {
+  if (keys.type != REDIS_REPLY_ARRAY) {
     cache_.clear();  // a null payload: FLUSHALL or FLUSHDB
     return;
   }
-  for (size_t i = 0; i < keys->elements; ++i) {
-    const std::string_view key = reply_text(keys->element[i]);
+  for (size_t i = 0; i < keys.elements; ++i) {
+    const std::string_view key = reply_text(keys.element[i]);
     if (key == epoch_key_) {
       cache_.clear();  // every entry stored before the bump is a miss now
       return;
     }
     cache_.invalidate(key);
   }
-}
-
-void NearTracking::lose(const char* why) {
-  if (stopped_ || state_ == State::Refused) {
-    return;
-  }
-  if (state_ == State::Tracking) {
-    spdlog::warn("near cache: emptied, {}; hits go to Redis until tracking is back", why);
-  }
-  state_ = State::Waiting;
-  cache_.clear();
-}
-
-void NearTracking::refuse(std::string_view command, std::string_view answer) {
-  spdlog::warn("near cache: off, Redis refused {} ({}); every hit is read from Redis", command,
-               answer);
-  state_ = State::Refused;
-  cache_.clear();
-  ping_timer_.reset();
-  invalidations_.stop();
 }
 
 }  // namespace cachecar

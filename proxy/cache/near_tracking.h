@@ -1,9 +1,8 @@
 #pragma once
 // Keeps a worker's near cache (cache/near_cache.h) coherent with Redis, by Redis's
-// server-assisted client-side caching in its RESP2 form (hiredis 0.14 speaks no RESP3):
-//
-//   invalidation connection:  CLIENT ID → n;  SUBSCRIBE __redis__:invalidate;  PING each second
-//   data connection (the worker's own):  CLIENT TRACKING on REDIRECT n BCAST PREFIX p ...
+// server-assisted client-side caching in its RESP2 form (hiredis 0.14 speaks no RESP3): one
+// TrackingLink per Redis server the worker reads from (the one Redis, or each primary of a
+// Redis Cluster, as the cluster client adds and drops them).
 //
 // BCAST with the prefixes of the keys lookups read (cache/key.h: tracked_prefixes), so Redis
 // announces every change of such a key, whoever makes it, with no per-read bookkeeping on
@@ -12,33 +11,31 @@
 // as well: its message may drop the copy the next hit just kept, which costs that key one
 // more Redis read, never a stale answer.
 //
-// The near cache is usable only while both halves stand. Redis forgets tracking with the data
-// connection and tells nobody; a redirect to a connection that is gone loses messages in
-// silence. So losing either connection empties the near cache, and tracking is turned on
-// again, on the new data connection or for the new invalidation client, before it is used
-// again. A Redis that refuses any of these commands (some managed services do) is logged once
-// and the near cache stays off.
+// The near cache is usable only while every link tracks. A link that loses a connection, or
+// leaves with its server (a primary replaced or removed), empties it; a Redis that refuses any
+// command of the protocol (some managed services do) is logged once and the near cache stays
+// off.
 //
 // With tracking: off nothing of this runs: entries live until max_ttl, the operator's choice.
 //
-// Ownership: the worker owns it, with the data connection it borrows; stop() before the loop
-// ends.
+// Ownership: the worker owns it; stop() before the Redis client's, while the loop runs.
 
 #include <uv.h>
 
-#include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cache/near_cache.h"
+#include "cache/tracking_link.h"
 #include "config/config.h"
 #include "redis/redis_client.h"
 #include "uv/handle.h"
 
 namespace cachecar {
 
-class NearTracking final : private RedisWaiter {
+class NearTracking final : private TrackingLink::Listener {
  public:
   enum class State {
     Untracked,  // tracking: off; the near cache is always usable
@@ -47,8 +44,9 @@ class NearTracking final : private RedisWaiter {
     Refused,    // Redis refused tracking: the near cache stays off
   };
 
-  // `data` is the worker's connection, whose reads are the ones tracked.
-  NearTracking(uv_loop_t* loop, RedisClient& data, RedisSettings settings, const Config& config);
+  // `redis` is the worker's client, whose connections' reads are the ones tracked. Requires:
+  // before redis.start().
+  NearTracking(uv_loop_t* loop, RedisClient& redis, const Config& config);
   ~NearTracking();
   NearTracking(const NearTracking&) = delete;
   NearTracking& operator=(const NearTracking&) = delete;
@@ -69,23 +67,25 @@ class NearTracking final : private RedisWaiter {
   State state() const { return state_; }
 
  private:
-  void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
-  void on_subscribed(std::vector<RedisReplyPtr>& replies);
-  void on_tracking_answer(std::vector<RedisReplyPtr>& replies, uint64_t client_id);
-  void on_message(const redisReply& message);
-  void enable_tracking();
-  void lose(const char* why);
-  void refuse(std::string_view command, std::string_view answer);
+  void on_link_tracking(TrackingLink& link) override;
+  void on_link_lost(TrackingLink& link, const char* why) override;
+  void on_link_refused(TrackingLink& link, std::string_view command,
+                       std::string_view answer) override;
+  void on_link_message(const redisReply& keys) override;
+  void add_link(RedisNode& data);
+  void remove_link(RedisNode& data);
+  // Waiting or Tracking, from the links; empties the near cache when no longer Tracking.
+  void update_state(const char* why);
   void ping();
 
-  RedisClient& data_;  // borrowed; outlives this
-  RedisClient invalidations_;
+  uv_loop_t* loop_;
   std::vector<std::string> prefixes_;
   std::string epoch_key_;
   NearCache cache_;
   State state_;
-  int64_t client_id_ = 0;  // the invalidation connection's, once subscribed
+  std::map<RedisNode*, std::unique_ptr<TrackingLink>> links_;  // by data connection
   UvPtr<uv_timer_t> ping_timer_;
+  bool started_ = false;
   bool stopped_ = false;
 };
 

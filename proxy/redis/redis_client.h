@@ -1,45 +1,30 @@
 #pragma once
-// An asynchronous Redis client on a libuv loop: one TCP connection per worker, multiplexing the
-// commands of every request. hiredis provides only the RESP reader; connecting, writing,
-// timeouts and reconnection are ours, so nothing blocks the loop and every command is bounded.
+// What the cache, the limiter and the journal ask of Redis, whatever Redis is: one server
+// (RedisNode, also behind Sentinel) or a Redis Cluster (RedisCluster, which routes each command
+// to the primary of its key's slot). The callers build commands and read replies; where the
+// commands go is the client's business.
 //
-// Contract:
-//  - submit() sends a group of commands and reports all their replies in one callback. Groups
-//    submitted during one loop iteration leave in one write (auto-pipelining): the output
-//    buffer is flushed from a check handle, after the iteration's I/O callbacks have run.
-//  - submit() refuses at once (returns nullptr) unless the connection is ready: while Redis is
-//    down no request waits for it.
-//  - Every call ends exactly once: with its replies, or with none when it failed (timeout,
-//    disconnect). A timeout cannot cancel one command on a shared connection, so it drops the
-//    connection (h2o's answer), fails everything pending, and reconnects with backoff.
-//  - Scripts are loaded at connect (SCRIPT LOAD) and called with EVALSHA; a NOSCRIPT reply
-//    (a restarted or failed-over Redis) is answered by sending the same call as EVAL, invisibly
-//    to the caller.
-//
-// Ownership: the worker owns the client. Callbacks never delete the client; a waiter that goes
-// away first must cancel() its call.
-
-#include <uv.h>
+// Contract, for every implementation:
+//  - submit() sends a group of commands and reports all their replies, in order, in one
+//    callback. It refuses at once (returns nullptr) unless the commands can be sent now: while
+//    Redis is down no request waits for it.
+//  - Every call ends exactly once: with one reply per command, or with none when it failed
+//    (timeout, disconnect). A waiter that goes away first must cancel() its call.
+//  - Scripts registered before start() are called with EVALSHA and loaded wherever needed.
 
 #include <cstdint>
-#include <deque>
 #include <functional>
-#include <memory>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "config/config.h"
-#include "net/resolver.h"
-#include "net/tls.h"
-#include "redis/backoff.h"
+#include "config/duration.h"
 #include "redis/command.h"
-#include "redis/redis_locator.h"
 #include "redis/reply.h"
-#include "uv/handle.h"
 
 namespace cachecar {
+
+class RedisNode;
 
 class RedisWaiter {
  public:
@@ -51,159 +36,61 @@ class RedisWaiter {
   ~RedisWaiter() = default;
 };
 
-struct RedisSettings {
-  RedisUrl url;
-  // Where each connection attempt goes when not the URL's host (Sentinel). Shared: every
-  // client of a worker asks the same sentinels.
-  std::shared_ptr<RedisLocator> locator;
-  // The peer is a sentinel: no AUTH, SELECT or scripts, only PING. Otherwise, with a locator,
-  // the server must answer ROLE as the master, and a READONLY reply (it was demoted) sends
-  // the client back to the locator.
-  bool sentinel_peer = false;
-  // rediss://: the context to verify the server with, and the name to verify (the host
-  // connected to unless redis.tls.server_name). Null: plain TCP.
-  std::shared_ptr<const TlsContext> tls;
-  std::string tls_peer_name;
-  // What the connection is for, in log lines ("" for the worker's main connection).
-  std::string role;
-  Duration command_timeout{100};
-  Duration connect_timeout{1'000};
-  BackoffPolicy backoff;
-};
-
 struct RedisStats {
   uint64_t commands = 0;
   uint64_t writes = 0;  // socket writes; commands / writes is the pipelining factor
   uint64_t errors = 0;  // error replies
   uint64_t timeouts = 0;
   uint64_t disconnects = 0;
+  uint64_t redirections = 0;  // MOVED and ASK answers followed (Redis Cluster)
 };
 
 class RedisClient {
  public:
-  struct Call;
-
-  enum class State { Disconnected, Connecting, Handshake, Ready, Stopped };
-
-  RedisClient(uv_loop_t* loop, RedisSettings settings);
-  ~RedisClient();
-  RedisClient(const RedisClient&) = delete;
-  RedisClient& operator=(const RedisClient&) = delete;
-
-  // Requires: before start(). Scripts are loaded on every (re)connect.
-  void register_script(const RedisScript* script);
-  // Adds a callback run each time the connection becomes ready (first connect and every
-  // reconnect), after the state is Ready, so it may submit. Requires: before start().
-  void on_ready(std::function<void()> callback) { on_ready_.push_back(std::move(callback)); }
-  // Adds a callback run each time a ready connection is lost, before its pending calls fail.
-  // Redis forgets a connection's state with it (CLIENT TRACKING, subscriptions).
-  void on_lost(std::function<void()> callback) { on_lost_.push_back(std::move(callback)); }
-  // Pub/Sub: receives every "message" push (["message", channel, payload]) instead of it
-  // being taken for a reply. Only a subscribed connection gets them. Requires: before start().
-  void on_message(std::function<void(const redisReply& message)> callback) {
-    on_message_ = std::move(callback);
-  }
-  void start();
-  // Fails pending calls, closes the connection and every handle; no reconnect after it.
-  void stop();
-
-  // Drops the connection (failing what is pending) and connects again at once, asking the
-  // locator anew: the server it is on is no longer the one to use.
-  void reconnect(std::string_view reason);
-
-  bool ready() const { return state_ == State::Ready; }
-  // For calls submitted from now on (a configuration reload).
-  void set_command_timeout(Duration timeout) { settings_.command_timeout = timeout; }
-  // For connection attempts started from now on; one in progress keeps the value it began with.
-  void set_connect_timeout(Duration timeout) { settings_.connect_timeout = timeout; }
-  State state() const { return state_; }
-  // The server of the current (or last) connection attempt: the URL's, or the locator's.
-  const HostPort& server() const { return target_; }
-  const RedisStats& stats() const { return stats_; }
-
-  // Sends `commands` as one call. nullptr when not ready (nothing is sent, the waiter is not
-  // called).
-  Call* submit(std::vector<RedisCommand> commands, RedisWaiter& waiter, uint64_t tag);
-  // The waiter of `call` will not be called. Requires: `call` has not completed.
-  void cancel(Call* call);
-
- private:
-  struct Socket;
-  struct Slot {
-    Call* call;
-    uint32_t index;
-    bool eval_retry;  // already re-sent as EVAL after NOSCRIPT
+  // A call in progress: only its client knows what is inside.
+  struct Call {
+   protected:
+    Call() = default;
+    ~Call() = default;
   };
-  class Handshake;
 
-  void connect();
-  void on_located(std::optional<HostPort> address, const std::string& error);
-  void on_resolved(std::optional<SocketAddress> address, const std::string& error);
-  bool expects_master() const { return settings_.locator != nullptr && !settings_.sentinel_peer; }
-  void on_connected(int status);
-  void on_handshake_done(std::vector<RedisReplyPtr>& replies);
-  void on_data(std::string_view bytes);
-  void on_plaintext(std::string_view bytes);
-  void continue_tls_handshake();
-  void start_handshake();
-  // Writes `bytes` (taken) to the socket: at once when nothing is queued, else after it.
-  void write_to_socket(std::string& bytes);
-  // `reason`, with the TLS alert the server sent before the connection failed, if any.
-  std::string with_tls_alert(std::string reason);
-  void dispatch(RedisReplyPtr reply);
-  void complete(Call* call);
-  void disconnect(std::string_view reason);
-  void schedule_reconnect();
-  void encode(const RedisCommand& command, bool as_eval, std::string& out);
-  Call* enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter, uint64_t tag);
-  void schedule_flush();
-  void flush();
-  void arm_deadline_timer();
-  std::string label() const;
-  std::string tls_peer_name() const;
-  void on_deadline();
+  virtual ~RedisClient() = default;
 
-  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
-  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
-  static void on_write(uv_write_t* request, int status);
+  // Requires: before start().
+  virtual void register_script(const RedisScript* script) = 0;
+  // Adds a callback run each time Redis becomes usable (first connect, every reconnect, and
+  // for a cluster each node's), once ready, so it may submit. Requires: before start().
+  virtual void on_ready(std::function<void()> callback) = 0;
+  // Adds a callback run each time a connection that was ready is lost, before its pending
+  // calls fail: Redis forgets a connection's state with it (CLIENT TRACKING, subscriptions).
+  virtual void on_lost(std::function<void()> callback) = 0;
+  // Adds a callback run when a primary was replaced by one of its replicas (a failover):
+  // replication is asynchronous, so writes the old primary took may be gone. `why` names both
+  // servers. Requires: before start().
+  virtual void on_primary_moved(std::function<void(const std::string& why)> callback) = 0;
+  // Each connection to a server that commands go out on: one for a single Redis, one per
+  // primary of a cluster. `added` runs as one is made (before it connects; at once for those
+  // that exist), `removed` after it is stopped for good and before it is destroyed. What is
+  // per server, such as near-cache tracking (Redis announces changes of its own keys only),
+  // follows them. Requires: before start().
+  virtual void watch_nodes(std::function<void(RedisNode&)> added,
+                           std::function<void(RedisNode&)> removed) = 0;
+  virtual void start() = 0;
+  // Fails pending calls and closes every connection; nothing is sent after it.
+  virtual void stop() = 0;
 
-  uv_loop_t* loop_;
-  RedisSettings settings_;
-  State state_ = State::Disconnected;
-  std::vector<const RedisScript*> scripts_;
-  std::vector<std::string> script_shas_;  // parallel to scripts_, filled at handshake
-  std::vector<std::function<void()>> on_ready_;
-  std::vector<std::function<void()>> on_lost_;
-  std::function<void(const redisReply&)> on_message_;
+  virtual bool ready() const = 0;
+  // For calls submitted from now on (a configuration reload).
+  virtual void set_command_timeout(Duration timeout) = 0;
+  // For connection attempts started from now on.
+  virtual void set_connect_timeout(Duration timeout) = 0;
+  virtual RedisStats stats() const = 0;
 
-  AsyncResolver resolver_;
-  HostPort target_;           // the server of the current (or last) connection attempt
-  bool locating_ = false;     // the current attempt waits for the locator's answer
-  bool demoted_ = false;      // a READONLY reply arrived: reconnect once it is dispatched
-  Socket* socket_ = nullptr;  // the current connection attempt; closes itself
-  std::unique_ptr<RespReader> reader_storage_;
-  std::unique_ptr<Handshake> handshake_;
-
-  std::deque<Slot> slots_;    // commands sent or queued, in reply order
-  std::deque<Call*> calls_;   // oldest first; answered calls are freed from the front
-  std::string out_;           // commands not yet written
-  int writes_in_flight_ = 0;  // queued uv_writes on the current socket
-  UvPtr<uv_check_t> flush_check_;
-  UvPtr<uv_idle_t> flush_idle_;  // keeps the loop from blocking while a flush is due
-  UvPtr<uv_timer_t> deadline_timer_;
-  uint64_t timer_due_ms_ = 0;  // when deadline_timer_ fires, while it is active
-  UvPtr<uv_timer_t> reconnect_timer_;
-  uint32_t attempt_ = 0;
-  // connect_timeout as it was when the current attempt began, and when that attempt's connect
-  // plus handshake must be done: one budget for both, unchanged by a reload mid-attempt.
-  Duration attempt_connect_timeout_{0};
-  uint64_t attempt_deadline_ms_ = 0;
-  bool logged_down_ = false;
-  std::mt19937 random_;
-  std::vector<char> read_buffer_;
-  std::string tls_plaintext_;   // decrypted bytes of one read, reused
-  std::string tls_ciphertext_;  // encrypted bytes to write, reused
-  RedisStats stats_;
+  // Sends `commands` as one call. nullptr when they cannot be sent now (nothing is sent, the
+  // waiter is not called).
+  virtual Call* submit(std::vector<RedisCommand> commands, RedisWaiter& waiter, uint64_t tag) = 0;
+  // The waiter of `call` will not be called. Requires: `call` has not completed.
+  virtual void cancel(Call* call) = 0;
 };
 
 }  // namespace cachecar

@@ -36,6 +36,8 @@ class RotatingLocator final : public RedisLocator {
     located(address, "");
   }
   void forget(const void*) override {}
+  // Requires: `addresses` is not empty.
+  void set_addresses(std::vector<HostPort> addresses) { addresses_ = std::move(addresses); }
 
  private:
   std::vector<HostPort> addresses_;

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "redis/redis_client.h"
+#include "redis/redis_node.h"
 #include "redis/redis_locator.h"
 
 namespace cachecar {
@@ -50,8 +50,8 @@ class SentinelDirectory final : public RedisLocator, private RedisWaiter {
   void on_announcement(const redisReply& message);
 
   std::string master_name_;
-  RedisClient questions_;
-  RedisClient announcements_;
+  RedisNode questions_;
+  RedisNode announcements_;
   std::map<uint64_t, Question> open_;  // by tag
   std::map<const void*, uint64_t> tag_of_;
   std::map<const void*, std::function<void()>> watchers_;

@@ -14,6 +14,8 @@
 #include "ratelimit/batched_limiter.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
+#include "redis/redis_cluster.h"
+#include "redis/redis_node.h"
 #include "redis/sentinel.h"
 #include "server/client_connection.h"
 #include "upstream/pool.h"
@@ -86,22 +88,31 @@ void Worker::start() {
     redis.locator = sentinels_;
     sentinels_->start();
   }
-  redis_ = std::make_unique<RedisClient>(&loop_, redis);
+  if (config.redis.url.uses_cluster()) {
+    redis_ = std::make_unique<RedisCluster>(&loop_, redis);
+  } else {
+    redis_ = std::make_unique<RedisNode>(&loop_, redis);
+  }
   CacheStore::register_scripts(*redis_);
   redis_->register_script(&kFixedWindowScript);
   redis_->register_script(&kSlidingWindowScript);
   redis_->register_script(&kSettleScript);
   cache_ = std::make_unique<CacheStore>(&loop_, *redis_, config.cache.journal_max_keys);
-  if (sentinels_) {
-    redis_->on_ready([this] { on_redis_master(); });
-  }
+  // Between a replica's promotion and the old primary's demotion, the old one still takes this
+  // fleet's invalidations, then replaces its data with the new one's, which never saw them.
+  // Any key may be stale on the new primary, so the move bumps the cache epoch before anything
+  // is served from it.
+  redis_->on_primary_moved([this](const std::string& why) {
+    cache_->owe_epoch_bump(epoch_key_for(context_.config->cache.key_prefix),
+                           why + "; invalidations the old one took after the promotion are lost");
+  });
   // A drain waits for owed invalidations too (until drain_timeout): see finish_if_drained.
   cache_->on_journal_emptied([this] { finish_if_drained(); });
   coalescer_ = std::make_unique<Coalescer>();
   context_.cache = cache_.get();
   context_.coalescer = coalescer_.get();
   if (config.cache.near.enabled) {
-    near_ = std::make_unique<NearTracking>(&loop_, *redis_, redis, config);
+    near_ = std::make_unique<NearTracking>(&loop_, *redis_, config);
     cache_->set_near_cache(&near_->cache());
     context_.near = near_.get();
     near_->start();
@@ -156,21 +167,6 @@ void Worker::start() {
   uv_unref(reinterpret_cast<uv_handle_t*>(access_log_flush_.get()));
 
   thread_ = std::thread([this] { run(); });
-}
-
-// Replication is asynchronous: between a replica's promotion and the old master's demotion,
-// the old master still accepts this fleet's invalidations, and then replaces its data with the
-// new master's, which never saw them. Any key may be stale on the new master, so a move to it
-// bumps the cache epoch before anything is served from it.
-void Worker::on_redis_master() {
-  const HostPort& master = redis_->server();
-  if (!last_redis_master_.host.empty() && master.to_string() != last_redis_master_.to_string()) {
-    cache_->owe_epoch_bump(epoch_key_for(context_.config->cache.key_prefix),
-                           "the Redis master moved from " + last_redis_master_.to_string() +
-                               " to " + master.to_string() +
-                               "; invalidations the old one took after the promotion are lost");
-  }
-  last_redis_master_ = master;
 }
 
 void Worker::run() {
@@ -243,12 +239,13 @@ void Worker::on_heartbeat() {
   m.upstream_idle.set(pool_->idle_count());
   m.upstream_busy.set(pool_->open_count() - pool_->idle_count());
   m.redis_connected.set(redis_->ready() ? 1 : 0);
-  const RedisStats& redis = redis_->stats();
+  const RedisStats redis = redis_->stats();
   m.redis_commands.set(redis.commands);
   m.redis_writes.set(redis.writes);
   m.redis_errors.set(redis.errors);
   m.redis_timeouts.set(redis.timeouts);
   m.redis_disconnects.set(redis.disconnects);
+  m.redis_redirections.set(redis.redirections);
   const CacheStats& cache = cache_->stats();
   m.cache_fills.set(cache.fills);
   m.cache_fills_refused.set(cache.fills_refused);

@@ -79,7 +79,6 @@ class Worker {
 
   void run();
   void on_heartbeat();
-  void on_redis_master();
   void on_config_signal();
   void begin_drain();
   void finish_if_drained();
@@ -96,7 +95,6 @@ class Worker {
   WorkerContext context_;
   std::unique_ptr<UpstreamPool> pool_;
   std::shared_ptr<SentinelDirectory> sentinels_;  // with redis+sentinel://; stopped after redis_
-  HostPort last_redis_master_;  // under Sentinel, the master of the last connection
   std::unique_ptr<RedisClient> redis_;
   std::unique_ptr<CacheStore> cache_;
   std::unique_ptr<Coalescer> coalescer_;

@@ -1,4 +1,4 @@
-#include "redis/redis_client.h"
+#include "redis/redis_node.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -8,7 +8,7 @@
 
 namespace cachecar {
 
-struct RedisClient::Call {
+struct RedisNode::Call final : RedisClient::Call {
   RedisWaiter* waiter = nullptr;  // null once cancelled or answered
   uint64_t tag = 0;
   std::vector<RedisCommand> commands;  // kept only when a NOSCRIPT re-send may need them
@@ -20,10 +20,10 @@ struct RedisClient::Call {
 
 // One connection attempt's socket. It outlives the client's interest in it: the client drops
 // it by clearing `owner`, and the close callback frees it.
-struct RedisClient::Socket {
+struct RedisNode::Socket {
   uv_tcp_t tcp{};
   uv_connect_t connect{};
-  RedisClient* owner = nullptr;
+  RedisNode* owner = nullptr;
   std::unique_ptr<TlsSession> tls;  // rediss:// only
 
   void close() {
@@ -34,15 +34,15 @@ struct RedisClient::Socket {
 };
 
 // Receives the replies of the commands sent right after connecting.
-class RedisClient::Handshake final : public RedisWaiter {
+class RedisNode::Handshake final : public RedisWaiter {
  public:
-  explicit Handshake(RedisClient& client) : client_(client) {}
+  explicit Handshake(RedisNode& client) : client_(client) {}
   void on_redis_done(uint64_t, std::vector<RedisReplyPtr>& replies) override {
     client_.on_handshake_done(replies);
   }
 
  private:
-  RedisClient& client_;
+  RedisNode& client_;
 };
 
 namespace {
@@ -56,7 +56,7 @@ constexpr size_t kReadBufferSize = 64 * 1024;
 
 }  // namespace
 
-RedisClient::RedisClient(uv_loop_t* loop, RedisSettings settings)
+RedisNode::RedisNode(uv_loop_t* loop, RedisSettings settings)
     : loop_(loop),
       settings_(std::move(settings)),
       resolver_(loop),
@@ -73,21 +73,21 @@ RedisClient::RedisClient(uv_loop_t* loop, RedisSettings settings)
   reconnect_timer_ = make_timer(loop_, this);
 }
 
-RedisClient::~RedisClient() { stop(); }
+RedisNode::~RedisNode() { stop(); }
 
-void RedisClient::register_script(const RedisScript* script) {
+void RedisNode::register_script(const RedisScript* script) {
   scripts_.push_back(script);
   script_shas_.emplace_back();
 }
 
-void RedisClient::start() {
+void RedisNode::start() {
   if (settings_.locator) {
     settings_.locator->watch(this, [this] { reconnect("the sentinels named a new master"); });
   }
   connect();
 }
 
-void RedisClient::reconnect(std::string_view reason) {
+void RedisNode::reconnect(std::string_view reason) {
   if (state_ == State::Stopped) {
     return;
   }
@@ -99,7 +99,7 @@ void RedisClient::reconnect(std::string_view reason) {
   connect();
 }
 
-void RedisClient::stop() {
+void RedisNode::stop() {
   if (state_ == State::Stopped) {
     return;
   }
@@ -117,7 +117,7 @@ void RedisClient::stop() {
 // ---------------------------------------------------------------------------------------------
 // Connecting
 
-void RedisClient::connect() {
+void RedisNode::connect() {
   if (state_ == State::Stopped) {
     return;
   }
@@ -127,7 +127,7 @@ void RedisClient::connect() {
   attempt_deadline_ms_ = uv_now(loop_) + timeout_ms;
   timer_due_ms_ = attempt_deadline_ms_;
   uv_timer_start(
-      deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
+      deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisNode>(t)->on_deadline(); },
       timeout_ms, 0);
   if (!settings_.locator) {
     on_located(settings_.url.address, "");
@@ -140,7 +140,7 @@ void RedisClient::connect() {
                             });
 }
 
-void RedisClient::on_located(std::optional<HostPort> address, const std::string& error) {
+void RedisNode::on_located(std::optional<HostPort> address, const std::string& error) {
   locating_ = false;
   if (state_ != State::Connecting) {
     return;
@@ -156,7 +156,7 @@ void RedisClient::on_located(std::optional<HostPort> address, const std::string&
                     });
 }
 
-void RedisClient::on_resolved(std::optional<SocketAddress> address, const std::string& error) {
+void RedisNode::on_resolved(std::optional<SocketAddress> address, const std::string& error) {
   if (state_ != State::Connecting) {
     return;
   }
@@ -181,7 +181,7 @@ void RedisClient::on_resolved(std::optional<SocketAddress> address, const std::s
   }
 }
 
-void RedisClient::on_connected(int status) {
+void RedisNode::on_connected(int status) {
   if (status != 0) {
     disconnect(std::string("connect: ") + uv_strerror(status));
     return;
@@ -198,7 +198,7 @@ void RedisClient::on_connected(int status) {
   start_handshake();
 }
 
-void RedisClient::continue_tls_handshake() {
+void RedisNode::continue_tls_handshake() {
   tls_ciphertext_.clear();
   const TlsSession::Progress progress = socket_->tls->handshake(tls_ciphertext_);
   if (!tls_ciphertext_.empty()) {
@@ -219,7 +219,7 @@ void RedisClient::continue_tls_handshake() {
   }
 }
 
-void RedisClient::start_handshake() {
+void RedisNode::start_handshake() {
   state_ = State::Handshake;
   std::vector<RedisCommand> commands;
   const RedisUrl& url = settings_.url;
@@ -251,7 +251,7 @@ void RedisClient::start_handshake() {
   arm_deadline_timer();
 }
 
-void RedisClient::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
+void RedisNode::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
   if (replies.empty()) {
     return;  // the connection failed; disconnect() reported it
   }
@@ -288,12 +288,23 @@ void RedisClient::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
     spdlog::info("redis {}: connected", label());
   }
   logged_down_ = false;
+  if (expects_master()) {
+    // Replication is asynchronous: a replica promoted may lack writes the old master took.
+    if (!last_ready_server_.host.empty() && target_.to_string() != last_ready_server_.to_string()) {
+      const std::string why = "the Redis master moved from " + last_ready_server_.to_string() +
+                              " to " + target_.to_string();
+      for (const auto& callback : on_primary_moved_) {
+        callback(why);
+      }
+    }
+    last_ready_server_ = target_;
+  }
   for (const auto& callback : on_ready_) {
     callback();
   }
 }
 
-void RedisClient::disconnect(std::string_view reason) {
+void RedisNode::disconnect(std::string_view reason) {
   const bool was_ready = state_ == State::Ready;
   if (state_ != State::Stopped) {
     state_ = State::Disconnected;
@@ -340,22 +351,22 @@ void RedisClient::disconnect(std::string_view reason) {
   schedule_reconnect();
 }
 
-void RedisClient::schedule_reconnect() {
+void RedisNode::schedule_reconnect() {
   if (state_ == State::Stopped || !reconnect_timer_) {
     return;
   }
   std::uniform_real_distribution<double> unit(0.0, 1.0);
   const auto delay = backoff_delay(settings_.backoff, attempt_++, unit(random_));
   uv_timer_start(
-      reconnect_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->connect(); },
+      reconnect_timer_.get(), [](uv_timer_t* t) { owner_of<RedisNode>(t)->connect(); },
       static_cast<uint64_t>(delay.count()), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Commands
 
-RedisClient::Call* RedisClient::submit(std::vector<RedisCommand> commands, RedisWaiter& waiter,
-                                       uint64_t tag) {
+RedisClient::Call* RedisNode::submit(std::vector<RedisCommand> commands, RedisWaiter& waiter,
+                                     uint64_t tag) {
   if (state_ != State::Ready || commands.empty()) {
     return nullptr;
   }
@@ -364,14 +375,14 @@ RedisClient::Call* RedisClient::submit(std::vector<RedisCommand> commands, Redis
   return call;
 }
 
-void RedisClient::cancel(Call* call) {
+void RedisNode::cancel(RedisClient::Call* call) {
   if (call != nullptr) {
-    call->waiter = nullptr;
+    static_cast<Call*>(call)->waiter = nullptr;
   }
 }
 
-RedisClient::Call* RedisClient::enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter,
-                                        uint64_t tag) {
+RedisNode::Call* RedisNode::enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter,
+                                    uint64_t tag) {
   auto* call = new Call;
   call->waiter = waiter;
   call->tag = tag;
@@ -393,7 +404,7 @@ RedisClient::Call* RedisClient::enqueue(std::vector<RedisCommand> commands, Redi
   return call;
 }
 
-void RedisClient::encode(const RedisCommand& command, bool as_eval, std::string& out) {
+void RedisNode::encode(const RedisCommand& command, bool as_eval, std::string& out) {
   if (command.script == nullptr) {
     append_array_header(command.args.size(), out);
     for (const std::string& arg : command.args) {
@@ -418,17 +429,17 @@ void RedisClient::encode(const RedisCommand& command, bool as_eval, std::string&
   }
 }
 
-void RedisClient::schedule_flush() {
+void RedisNode::schedule_flush() {
   if (!flush_check_ || uv_is_active(reinterpret_cast<uv_handle_t*>(flush_check_.get()))) {
     return;
   }
-  uv_check_start(flush_check_.get(), [](uv_check_t* c) { owner_of<RedisClient>(c)->flush(); });
+  uv_check_start(flush_check_.get(), [](uv_check_t* c) { owner_of<RedisNode>(c)->flush(); });
   // An active idle handle makes the loop poll without blocking, so commands queued from a
   // timer or idle callback still leave in this iteration's check phase.
   uv_idle_start(flush_idle_.get(), [](uv_idle_t*) {});
 }
 
-void RedisClient::flush() {
+void RedisNode::flush() {
   uv_check_stop(flush_check_.get());
   uv_idle_stop(flush_idle_.get());
   if (out_.empty() || socket_ == nullptr) {
@@ -452,7 +463,7 @@ void RedisClient::flush() {
   write_to_socket(tls_ciphertext_);
 }
 
-void RedisClient::write_to_socket(std::string& bytes) {
+void RedisNode::write_to_socket(std::string& bytes) {
   auto* stream = reinterpret_cast<uv_stream_t*>(&socket_->tcp);
   if (writes_in_flight_ == 0) {
     // Written at once in the common case: no request, no callback, no epoll_ctl.
@@ -481,11 +492,11 @@ void RedisClient::write_to_socket(std::string& bytes) {
   }
 }
 
-void RedisClient::on_write(uv_write_t* request, int status) {
+void RedisNode::on_write(uv_write_t* request, int status) {
   auto* write = reinterpret_cast<RedisWrite*>(request);
   auto* socket = static_cast<Socket*>(request->data);
   delete write;
-  RedisClient* client = socket->owner;
+  RedisNode* client = socket->owner;
   if (client == nullptr) {
     return;
   }
@@ -498,16 +509,16 @@ void RedisClient::on_write(uv_write_t* request, int status) {
 // ---------------------------------------------------------------------------------------------
 // Replies
 
-void RedisClient::on_alloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
+void RedisNode::on_alloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
   auto* socket = static_cast<Socket*>(handle->data);
-  RedisClient* client = socket->owner;
+  RedisNode* client = socket->owner;
   *buf =
       uv_buf_init(client->read_buffer_.data(), static_cast<unsigned>(client->read_buffer_.size()));
 }
 
-void RedisClient::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+void RedisNode::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* socket = static_cast<Socket*>(stream->data);
-  RedisClient* client = socket->owner;
+  RedisNode* client = socket->owner;
   if (client == nullptr) {
     return;
   }
@@ -520,7 +531,7 @@ void RedisClient::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* bu
   }
 }
 
-void RedisClient::on_data(std::string_view bytes) {
+void RedisNode::on_data(std::string_view bytes) {
   TlsSession* tls = socket_->tls.get();
   if (tls == nullptr) {
     on_plaintext(bytes);
@@ -548,7 +559,7 @@ void RedisClient::on_data(std::string_view bytes) {
   }
 }
 
-std::string RedisClient::with_tls_alert(std::string reason) {
+std::string RedisNode::with_tls_alert(std::string reason) {
   if (socket_ == nullptr || socket_->tls == nullptr) {
     return reason;
   }
@@ -573,7 +584,7 @@ std::string RedisClient::with_tls_alert(std::string reason) {
   return intact ? reason : reason + " after TLS: " + tls.error();
 }
 
-void RedisClient::on_plaintext(std::string_view bytes) {
+void RedisNode::on_plaintext(std::string_view bytes) {
   RespReader* reader = reader_storage_.get();
   if (!reader->feed(bytes)) {
     disconnect("protocol error: " + reader->error());
@@ -603,7 +614,7 @@ bool is_message_push(const redisReply* reply) {
 
 }  // namespace
 
-void RedisClient::dispatch(RedisReplyPtr reply) {
+void RedisNode::dispatch(RedisReplyPtr reply) {
   // No reply to a command is ever an array opening with "message": a subscribed connection's
   // PING answers ["pong", ""], SUBSCRIBE ["subscribe", ...].
   if (on_message_ && is_message_push(reply.get())) {
@@ -645,7 +656,7 @@ void RedisClient::dispatch(RedisReplyPtr reply) {
   }
 }
 
-void RedisClient::complete(Call* call) {
+void RedisNode::complete(Call* call) {
   call->done = true;
   if (call->waiter != nullptr) {
     RedisWaiter* waiter = call->waiter;
@@ -659,11 +670,11 @@ void RedisClient::complete(Call* call) {
   }
 }
 
-std::string RedisClient::tls_peer_name() const {
+std::string RedisNode::tls_peer_name() const {
   return settings_.tls_peer_name.empty() ? target_.host : settings_.tls_peer_name;
 }
 
-std::string RedisClient::label() const {
+std::string RedisNode::label() const {
   std::string text = settings_.url.to_redacted_string();
   if (settings_.locator && !target_.host.empty()) {
     text += " at " + target_.to_string();
@@ -674,7 +685,7 @@ std::string RedisClient::label() const {
   return text;
 }
 
-void RedisClient::arm_deadline_timer() {
+void RedisNode::arm_deadline_timer() {
   if (!deadline_timer_ || calls_.empty()) {
     return;
   }
@@ -688,11 +699,11 @@ void RedisClient::arm_deadline_timer() {
   }
   timer_due_ms_ = deadline;
   uv_timer_start(
-      deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisClient>(t)->on_deadline(); },
+      deadline_timer_.get(), [](uv_timer_t* t) { owner_of<RedisNode>(t)->on_deadline(); },
       deadline > now ? deadline - now : 0, 0);
 }
 
-void RedisClient::on_deadline() {
+void RedisNode::on_deadline() {
   if (state_ == State::Connecting) {
     const bool in_tls = socket_ != nullptr && socket_->tls != nullptr;
     const std::string within = " (" + format_duration(attempt_connect_timeout_) + ")";

@@ -1,0 +1,645 @@
+#include "redis/redis_cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace cachecar {
+namespace {
+
+constexpr uint64_t kShardsTag = 1;
+constexpr uint64_t kSlotsTag = 2;
+// MOVED answers come in bursts while slots move; the map is read at most this often for them.
+constexpr uint64_t kMinMapIntervalMs = 100;
+
+// How the parts of one split command come back together.
+struct Join {
+  SplitReply kind = SplitReply::None;
+  uint32_t parts_left = 0;
+  std::vector<RedisReplyPtr> elements;  // Elements: by the key's position in the command
+  long long sum = 0;                    // Sum
+  RedisReplyPtr failure;                // the first part whose answer was not what was asked
+};
+
+bool is_retry_later(const redisReply* reply) {
+  return error_is(reply, "TRYAGAIN") || error_is(reply, "CLUSTERDOWN");
+}
+
+}  // namespace
+
+// One command, or the keys of one slot of a split command, on its way to one node.
+struct RedisCluster::Part {
+  uint32_t command = 0;             // the call's command this answers (all or part of)
+  std::vector<uint32_t> positions;  // split: the keys of that command this part carries
+  std::optional<int> slot;          // nullopt: no key, any node answers
+  RedisCommand text;                // kept to be sent again after a redirection
+  std::optional<HostPort> asking;   // ASK: send ASKING and the command to this node
+  int redirections = 0;
+};
+
+struct RedisCluster::Call final : RedisClient::Call {
+  uint64_t serial = 0;
+  RedisWaiter* waiter = nullptr;
+  uint64_t tag = 0;
+  uint64_t deadline_ms = 0;
+  std::vector<RedisReplyPtr> replies;
+  std::vector<Join> joins;  // one per command when any was split, else empty
+  uint32_t parts_out = 0;   // parts without their final answer
+  std::vector<Flight*> flights;
+};
+
+// A call's parts sent to one node together: that node's waiter.
+struct RedisCluster::Flight final : RedisWaiter {
+  RedisCluster* cluster = nullptr;
+  Call* call = nullptr;
+  RedisNode* node = nullptr;
+  RedisClient::Call* node_call = nullptr;
+  std::vector<Part> parts;
+
+  void on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) override {
+    cluster->on_flight_done(*this, replies);
+  }
+};
+
+struct RedisCluster::Parked {
+  Call* call;
+  uint64_t serial;  // the call's, so a freed call's address taken again is not mistaken for it
+  Part part;
+};
+
+RedisCluster::RedisCluster(uv_loop_t* loop, RedisSettings settings)
+    : loop_(loop),
+      settings_(std::move(settings)),
+      map_sources_(std::make_shared<RotatingLocator>(settings_.url.cluster_seeds)) {
+  map_timer_ = make_timer(loop_, this);
+  retry_timer_ = make_timer(loop_, this);
+  RedisSettings map_settings = settings_;
+  map_settings.url.cluster_seeds.clear();
+  map_settings.locator = map_sources_;
+  map_settings.any_role = true;
+  map_settings.role = "cluster map";
+  map_client_ = std::make_unique<RedisNode>(loop_, std::move(map_settings));
+  map_client_->on_ready([this] {
+    if (map_wanted_ || !map_) {
+      refresh_map();
+    }
+  });
+}
+
+RedisCluster::~RedisCluster() { stop(); }
+
+void RedisCluster::watch_nodes(std::function<void(RedisNode&)> added,
+                               std::function<void(RedisNode&)> removed) {
+  for (auto& [address, node] : nodes_) {
+    added(*node);
+  }
+  node_added_.push_back(std::move(added));
+  node_removed_.push_back(std::move(removed));
+}
+
+void RedisCluster::start() {
+  map_wanted_ = true;
+  map_client_->start();
+}
+
+void RedisCluster::stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  while (!calls_.empty()) {
+    fail(*calls_.front());
+  }
+  parked_.clear();
+  for (auto& [address, node] : nodes_) {
+    node->stop();
+  }
+  map_client_->stop();
+  map_timer_.reset();
+  retry_timer_.reset();
+}
+
+bool RedisCluster::ready() const {
+  return map_.has_value() && std::any_of(nodes_.begin(), nodes_.end(),
+                                         [](const auto& entry) { return entry.second->ready(); });
+}
+
+void RedisCluster::set_command_timeout(Duration timeout) {
+  settings_.command_timeout = timeout;
+  for (auto& [address, node] : nodes_) {
+    node->set_command_timeout(timeout);
+  }
+  map_client_->set_command_timeout(timeout);
+}
+
+void RedisCluster::set_connect_timeout(Duration timeout) {
+  settings_.connect_timeout = timeout;
+  for (auto& [address, node] : nodes_) {
+    node->set_connect_timeout(timeout);
+  }
+  map_client_->set_connect_timeout(timeout);
+}
+
+RedisStats RedisCluster::stats() const {
+  RedisStats total = retired_stats_;
+  for (const auto& [address, node] : nodes_) {
+    const RedisStats one = node->stats();
+    total.commands += one.commands;
+    total.writes += one.writes;
+    total.errors += one.errors;
+    total.timeouts += one.timeouts;
+    total.disconnects += one.disconnects;
+  }
+  total.redirections = redirections_;
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes
+
+RedisNode* RedisCluster::node_at(const HostPort& address) {
+  const auto found = nodes_.find(address.to_string());
+  return found == nodes_.end() ? nullptr : found->second.get();
+}
+
+RedisNode* RedisCluster::node_for(std::optional<int> slot) {
+  if (!map_) {
+    return nullptr;
+  }
+  if (!slot) {
+    for (auto& [address, node] : nodes_) {
+      if (node->ready()) {
+        return node.get();
+      }
+    }
+    return nullptr;
+  }
+  const ClusterShard* shard = map_->shard_of(*slot);
+  return shard == nullptr ? nullptr : node_at(shard->primary);
+}
+
+RedisNode& RedisCluster::ensure_node(const HostPort& address) {
+  std::unique_ptr<RedisNode>& slot = nodes_[address.to_string()];
+  if (slot) {
+    return *slot;
+  }
+  RedisSettings node_settings = settings_;
+  node_settings.url.cluster_seeds.clear();
+  node_settings.url.address = address;
+  node_settings.role = "cluster primary";
+  slot = std::make_unique<RedisNode>(loop_, std::move(node_settings));
+  for (const RedisScript* script : scripts_) {
+    slot->register_script(script);
+  }
+  slot->on_ready([this] { on_node_ready(); });
+  slot->on_lost([this] {
+    for (const auto& callback : on_lost_) {
+      callback();
+    }
+  });
+  for (const auto& added : node_added_) {
+    added(*slot);
+  }
+  if (!stopped_) {
+    slot->start();
+  }
+  return *slot;
+}
+
+void RedisCluster::on_node_ready() {
+  if (!parked_.empty()) {
+    retry_parked();
+  }
+  for (const auto& callback : on_ready_) {
+    callback();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+RedisClient::Call* RedisCluster::submit(std::vector<RedisCommand> commands, RedisWaiter& waiter,
+                                        uint64_t tag) {
+  if (stopped_ || !map_ || commands.empty()) {
+    return nullptr;
+  }
+  auto call = std::make_unique<Call>();
+  call->serial = ++next_serial_;
+  call->waiter = &waiter;
+  call->tag = tag;
+  call->replies.resize(commands.size());
+
+  struct Route {
+    RedisNode* node;
+    std::vector<Part> parts;
+  };
+  std::vector<Route> routes;  // a handful at most: one per primary the call touches
+  // False when the part's node cannot take it now: then nothing of the call is sent.
+  auto route = [&](Part part) {
+    RedisNode* node = node_for(part.slot);
+    if (node == nullptr || !node->ready()) {
+      return false;
+    }
+    auto found = std::find_if(routes.begin(), routes.end(),
+                              [node](const Route& r) { return r.node == node; });
+    if (found == routes.end()) {
+      routes.push_back(Route{node, {}});
+      found = routes.end() - 1;
+    }
+    found->parts.push_back(std::move(part));
+    ++call->parts_out;
+    return true;
+  };
+
+  for (uint32_t i = 0; i < commands.size(); ++i) {
+    RedisCommand& command = commands[i];
+    const SplitReply kind = split_kind(command);
+    if (kind != SplitReply::None) {
+      // The keys by slot, in the order they first appear.
+      std::vector<std::pair<int, std::vector<uint32_t>>> groups;
+      for (uint32_t k = 1; k < command.args.size(); ++k) {
+        const int slot = key_hash_slot(command.args[k]);
+        auto group = std::find_if(groups.begin(), groups.end(),
+                                  [slot](const auto& g) { return g.first == slot; });
+        if (group == groups.end()) {
+          groups.push_back({slot, {}});
+          group = groups.end() - 1;
+        }
+        group->second.push_back(k - 1);
+      }
+      if (groups.size() > 1) {
+        if (call->joins.empty()) {
+          call->joins.resize(commands.size());
+        }
+        Join& join = call->joins[i];
+        join.kind = kind;
+        join.parts_left = static_cast<uint32_t>(groups.size());
+        if (kind == SplitReply::Elements) {
+          join.elements.resize(command.args.size() - 1);
+        }
+        for (auto& [slot, positions] : groups) {
+          Part part;
+          part.command = i;
+          part.slot = slot;
+          part.text.args.reserve(positions.size() + 1);
+          part.text.args.push_back(command.args[0]);
+          for (const uint32_t position : positions) {
+            part.text.args.push_back(command.args[position + 1]);
+          }
+          part.positions = std::move(positions);
+          if (!route(std::move(part))) {
+            return nullptr;
+          }
+        }
+        continue;
+      }
+    }
+    Part part;
+    part.command = i;
+    part.slot = command_slot(command);
+    part.text = std::move(command);
+    if (!route(std::move(part))) {
+      return nullptr;
+    }
+  }
+
+  call->deadline_ms = uv_now(loop_) + static_cast<uint64_t>(settings_.command_timeout.count());
+  Call* raw = call.release();
+  calls_.push_back(raw);
+  for (Route& r : routes) {
+    send(*raw, *r.node, std::move(r.parts));
+  }
+  return raw;
+}
+
+void RedisCluster::send(Call& call, RedisNode& node, std::vector<Part> parts) {
+  std::vector<RedisCommand> commands;
+  commands.reserve(parts.size());
+  for (const Part& part : parts) {
+    if (part.asking) {
+      commands.push_back({{"ASKING"}});
+    }
+    commands.push_back(part.text);
+  }
+  auto flight = std::make_unique<Flight>();
+  flight->cluster = this;
+  flight->call = &call;
+  flight->node = &node;
+  flight->parts = std::move(parts);
+  flight->node_call = node.submit(std::move(commands), *flight, 0);
+  if (flight->node_call == nullptr) {
+    // Ready a moment ago, gone now: the parts wait for it, or for the map to name another.
+    for (Part& part : flight->parts) {
+      parked_.push_back(Parked{&call, call.serial, std::move(part)});
+    }
+    arm_retry();
+    return;
+  }
+  call.flights.push_back(flight.release());
+}
+
+void RedisCluster::resend(Call& call, Part part) {
+  RedisNode* node = part.asking ? node_at(*part.asking) : node_for(part.slot);
+  if (node != nullptr && node->ready()) {
+    std::vector<Part> parts;
+    parts.push_back(std::move(part));
+    send(call, *node, std::move(parts));
+    return;
+  }
+  parked_.push_back(Parked{&call, call.serial, std::move(part)});
+  arm_retry();
+}
+
+void RedisCluster::on_flight_done(Flight& flight, std::vector<RedisReplyPtr>& replies) {
+  Call& call = *flight.call;
+  std::unique_ptr<Flight> owned(&flight);
+  call.flights.erase(std::find(call.flights.begin(), call.flights.end(), &flight));
+  if (replies.empty()) {
+    fail(call);  // the node's connection failed or timed out
+    return;
+  }
+  size_t index = 0;
+  for (Part& part : flight.parts) {
+    if (part.asking) {
+      ++index;  // ASKING's +OK
+    }
+    RedisReplyPtr reply = index < replies.size() ? std::move(replies[index]) : nullptr;
+    ++index;
+    if (part.redirections < kMaxRedirections) {
+      if (auto redirection = parse_redirection(reply.get())) {
+        ++redirections_;
+        ++part.redirections;
+        HostPort target = std::move(redirection->node);
+        if (target.host.empty()) {
+          target.host = flight.node->server().host;  // a node that does not know its own address
+        }
+        if (redirection->ask) {
+          part.asking = target;
+        } else {
+          part.asking.reset();
+          if (map_ && !map_->is_primary(target)) {
+            if (const ClusterShard* shard = map_->shard_with_replica(target)) {
+              announce_promotion(shard->primary, target);
+            }
+          }
+          if (map_) {
+            map_->move_slot(redirection->slot, target);
+          }
+          refresh_map();
+        }
+        ensure_node(target);
+        resend(call, std::move(part));
+        continue;
+      }
+      if (is_retry_later(reply.get())) {
+        ++part.redirections;
+        part.asking.reset();
+        parked_.push_back(Parked{&call, call.serial, std::move(part)});
+        arm_retry();
+        continue;
+      }
+    }
+    settle(call, part, std::move(reply));
+  }
+  if (call.parts_out == 0) {
+    complete(call);
+  }
+}
+
+void RedisCluster::settle(Call& call, const Part& part, RedisReplyPtr reply) {
+  --call.parts_out;
+  if (call.joins.empty() || call.joins[part.command].kind == SplitReply::None) {
+    call.replies[part.command] = std::move(reply);
+    return;
+  }
+  Join& join = call.joins[part.command];
+  const redisReply* answer = reply.get();
+  if (join.failure) {
+    // One part failed already: the command's answer is that failure.
+  } else if (join.kind == SplitReply::Elements && answer != nullptr &&
+             answer->type == REDIS_REPLY_ARRAY && answer->elements == part.positions.size()) {
+    for (size_t j = 0; j < part.positions.size(); ++j) {
+      join.elements[part.positions[j]] = take_element(reply.get(), j);
+    }
+  } else if (join.kind == SplitReply::Sum && reply_integer(answer)) {
+    join.sum += *reply_integer(answer);
+  } else {
+    join.failure = std::move(reply);
+  }
+  if (--join.parts_left != 0) {
+    return;
+  }
+  if (join.failure) {
+    call.replies[part.command] = std::move(join.failure);
+  } else if (join.kind == SplitReply::Elements) {
+    call.replies[part.command] = make_array_reply(std::move(join.elements));
+  } else {
+    call.replies[part.command] = make_integer_reply(join.sum);
+  }
+}
+
+void RedisCluster::complete(Call& call) {
+  std::unique_ptr<Call> owned(&call);
+  calls_.erase(std::find(calls_.begin(), calls_.end(), &call));
+  if (call.waiter != nullptr) {
+    call.waiter->on_redis_done(call.tag, call.replies);
+  }
+}
+
+void RedisCluster::abandon(Call& call) {
+  std::unique_ptr<Call> owned(&call);
+  calls_.erase(std::find(calls_.begin(), calls_.end(), &call));
+  for (Flight* flight : call.flights) {
+    flight->node->cancel(flight->node_call);
+    delete flight;
+  }
+  call.flights.clear();
+  std::erase_if(parked_, [&call](const Parked& parked) { return parked.call == &call; });
+}
+
+void RedisCluster::fail(Call& call) {
+  RedisWaiter* waiter = call.waiter;
+  const uint64_t tag = call.tag;
+  abandon(call);
+  if (waiter != nullptr) {
+    std::vector<RedisReplyPtr> none;
+    waiter->on_redis_done(tag, none);
+  }
+}
+
+void RedisCluster::cancel(RedisClient::Call* call) {
+  if (call != nullptr) {
+    abandon(*static_cast<Call*>(call));
+  }
+}
+
+void RedisCluster::arm_retry() {
+  if (retry_timer_ && !parked_.empty() &&
+      !uv_is_active(reinterpret_cast<uv_handle_t*>(retry_timer_.get()))) {
+    uv_timer_start(
+        retry_timer_.get(), [](uv_timer_t* t) { owner_of<RedisCluster>(t)->retry_parked(); },
+        kRetryMs, 0);
+  }
+}
+
+void RedisCluster::retry_parked() {
+  std::vector<Parked> parked;
+  parked.swap(parked_);
+  const uint64_t now = uv_now(loop_);
+  for (Parked& entry : parked) {
+    // A waiter called back below may have cancelled, or another part failed, this call.
+    const bool live = std::any_of(calls_.begin(), calls_.end(), [&entry](const Call* call) {
+      return call == entry.call && call->serial == entry.serial;
+    });
+    if (!live) {
+      continue;
+    }
+    if (now >= entry.call->deadline_ms) {
+      fail(*entry.call);
+      continue;
+    }
+    resend(*entry.call, std::move(entry.part));
+  }
+  arm_retry();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The slot map
+
+void RedisCluster::refresh_map() {
+  if (stopped_) {
+    return;
+  }
+  map_wanted_ = true;
+  if (map_question_out_ || !map_client_->ready()) {
+    return;  // the answer, or the map connection's return, asks again
+  }
+  const uint64_t now = uv_now(loop_);
+  if (map_ && now < last_map_answer_ms_ + kMinMapIntervalMs) {
+    uv_timer_start(
+        map_timer_.get(), [](uv_timer_t* t) { owner_of<RedisCluster>(t)->on_map_timer(); },
+        last_map_answer_ms_ + kMinMapIntervalMs - now, 0);
+    return;
+  }
+  map_wanted_ = false;
+  std::vector<RedisCommand> question;
+  question.push_back({{"CLUSTER", "SHARDS"}});
+  map_question_out_ = map_client_->submit(std::move(question), *this, kShardsTag) != nullptr;
+}
+
+void RedisCluster::on_map_timer() {
+  retired_.clear();
+  refresh_map();
+}
+
+void RedisCluster::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
+  map_question_out_ = false;
+  if (replies.empty()) {
+    map_wanted_ = true;  // the map connection was lost; it asks again when it is back
+    return;
+  }
+  const redisReply& reply = *replies.front();
+  const HostPort asked = map_client_->server();
+  if (tag == kShardsTag && is_error(&reply)) {
+    // Redis before 7.0 has no CLUSTER SHARDS.
+    std::vector<RedisCommand> question;
+    question.push_back({{"CLUSTER", "SLOTS"}});
+    map_question_out_ = map_client_->submit(std::move(question), *this, kSlotsTag) != nullptr;
+    return;
+  }
+  std::string error;
+  std::optional<SlotMap> map = tag == kShardsTag
+                                   ? SlotMap::from_shards(reply, asked, settings_.url.tls, error)
+                                   : SlotMap::from_slots(reply, asked, error);
+  last_map_answer_ms_ = uv_now(loop_);
+  if (map) {
+    apply_map(std::move(*map), asked);
+  } else if (!logged_map_problem_) {
+    spdlog::warn("redis {}: {} gave no usable slot map: {}", settings_.url.to_redacted_string(),
+                 asked.to_string(), error);
+    logged_map_problem_ = true;
+  }
+  if (stopped_) {
+    return;
+  }
+  if (map_wanted_) {
+    refresh_map();
+  } else {
+    uv_timer_start(
+        map_timer_.get(), [](uv_timer_t* t) { owner_of<RedisCluster>(t)->on_map_timer(); },
+        kMapRefreshMs, 0);
+  }
+}
+
+void RedisCluster::apply_map(SlotMap map, const HostPort& asked) {
+  if (map_) {
+    for (const ClusterShard& shard : map.shards()) {
+      if (map_->is_primary(shard.primary)) {
+        continue;
+      }
+      if (const ClusterShard* before = map_->shard_with_replica(shard.primary)) {
+        announce_promotion(before->primary, shard.primary);
+      }
+    }
+  }
+  const size_t covered = map.covered_slots();
+  const bool first = !map_;
+  const size_t covered_before = first ? 0 : map_->covered_slots();
+  map_ = std::move(map);
+  logged_map_problem_ = false;
+  if (covered != static_cast<size_t>(kClusterSlots) && (first || covered != covered_before)) {
+    spdlog::warn(
+        "redis {}: {} of {} slots have a primary, by {}; keys of the others go without Redis",
+        settings_.url.to_redacted_string(), covered, kClusterSlots, asked.to_string());
+  } else if (first || covered != covered_before) {
+    spdlog::info("redis {}: slot map from {}: {} primaries", settings_.url.to_redacted_string(),
+                 asked.to_string(), map_->shards().size());
+  }
+
+  std::vector<HostPort> sources = settings_.url.cluster_seeds;
+  for (const ClusterShard& shard : map_->shards()) {
+    ensure_node(shard.primary);
+    sources.push_back(shard.primary);
+    sources.insert(sources.end(), shard.replicas.begin(), shard.replicas.end());
+  }
+  map_sources_->set_addresses(std::move(sources));
+
+  std::vector<std::string> gone;
+  for (const auto& [address, node] : nodes_) {
+    const bool primary = std::any_of(
+        map_->shards().begin(), map_->shards().end(),
+        [&address](const ClusterShard& shard) { return shard.primary.to_string() == address; });
+    if (!primary) {
+      gone.push_back(address);
+    }
+  }
+  for (const std::string& address : gone) {
+    std::unique_ptr<RedisNode> node = std::move(nodes_[address]);
+    nodes_.erase(address);
+    const RedisStats one = node->stats();
+    retired_stats_.commands += one.commands;
+    retired_stats_.writes += one.writes;
+    retired_stats_.errors += one.errors;
+    retired_stats_.timeouts += one.timeouts;
+    retired_stats_.disconnects += one.disconnects;
+    node->stop();  // fails its calls: their parts cannot be answered by a node out of the map
+    for (const auto& removed : node_removed_) {
+      removed(*node);
+    }
+    retired_.push_back(std::move(node));
+  }
+  if (!parked_.empty()) {
+    arm_retry();
+  }
+}
+
+void RedisCluster::announce_promotion(const HostPort& old_primary, const HostPort& new_primary) {
+  const std::string why = "the Redis Cluster primary " + old_primary.to_string() +
+                          " was replaced by its replica " + new_primary.to_string();
+  for (const auto& callback : on_primary_moved_) {
+    callback(why);
+  }
+}
+
+}  // namespace cachecar
