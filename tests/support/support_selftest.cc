@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -29,6 +30,7 @@
 #include "support/free_port.h"
 #include "support/http_client.h"
 #include "support/process.h"
+#include "support/redis_cluster.h"
 #include "support/redis_server.h"
 #include "support/socket_util.h"
 #include "support/temp_dir.h"
@@ -1055,6 +1057,232 @@ TEST_CASE("FaultProxy resets the client when the target is down") {
   FaultProxy proxy(free_tcp_port());
   CHECK(ping_outcome(proxy.port()) == status_text(IoStatus::Reset));
   CHECK(proxy.connections_accepted() == 1);
+}
+
+// ---- RedisCluster ----------------------------------------------------------------------------
+
+namespace {
+
+// How many slots `node` serves, in the slot map of the cluster's first live primary.
+int slots_served_by(RedisCluster& cluster, const RedisServer& node) {
+  const RespReply slots = cluster.primaries().front()->command_reply({"CLUSTER", "SLOTS"});
+  int count = 0;
+  for (const RespReply& range : slots.elements) {
+    if (range.elements.at(2).elements.at(1).integer == node.port()) {
+      count += static_cast<int>(range.elements.at(1).integer - range.elements.at(0).integer + 1);
+    }
+  }
+  return count;
+}
+
+// Whether a redis+cluster:// URL lists `node` as a seed.
+bool url_names(const std::string& url, const RedisServer& node) {
+  const std::string seeds = "," + url.substr(url.find("//") + 2) + ",";
+  return seeds.find(",127.0.0.1:" + std::to_string(node.port()) + ",") != std::string::npos;
+}
+
+bool contains(const std::vector<RedisServer*>& nodes, const RedisServer* node) {
+  return std::find(nodes.begin(), nodes.end(), node) != nodes.end();
+}
+
+}  // namespace
+
+TEST_CASE("redis cluster: three primaries serve all 16384 slots and redirect with MOVED") {
+  RedisCluster cluster;
+  CHECK(cluster.size() == 3);
+  const std::vector<RedisServer*> primaries = cluster.primaries();
+  REQUIRE(primaries.size() == 3);
+  int served = 0;
+  for (RedisServer* primary : primaries) {
+    served += slots_served_by(cluster, *primary);
+    CHECK(slots_served_by(cluster, *primary) > 5000);
+    CHECK(cluster.node_id(*primary).size() == 40);
+    CHECK(url_names(cluster.url(), *primary));
+  }
+  CHECK(served == 16384);
+  CHECK(cluster.url().rfind("redis+cluster://127.0.0.1:", 0) == 0);
+  CHECK(cluster.node_id(*primaries[0]) != cluster.node_id(*primaries[1]));
+  for (size_t i = 0; i < cluster.size(); ++i) {
+    const std::string info = cluster.node(i).command({"CLUSTER", "INFO"});
+    CHECK(info.find("cluster_state:ok") != std::string::npos);
+    CHECK(info.find("cluster_known_nodes:3") != std::string::npos);
+  }
+  CHECK(cluster.key_slot("foo") == 12182);  // the example in Redis's CLUSTER KEYSLOT page
+  CHECK(cluster.key_slot("{user1}.following") == cluster.key_slot("{user1}.followers"));
+
+  CHECK(cluster.command_for_key("product:42", {"SET", "product:42", "{\"id\":42}"}) == "OK");
+  CHECK(cluster.get("product:42") == "{\"id\":42}");
+  CHECK_FALSE(cluster.get("missing"));
+  RedisServer& owner = cluster.primary_for("product:42");
+  CHECK(owner.get("product:42") == "{\"id\":42}");
+  RedisServer* wrong = primaries[0] == &owner ? primaries[1] : primaries[0];
+  CHECK(wrong->command({"SET", "product:42", "stale"}) ==
+        "-MOVED " + std::to_string(cluster.key_slot("product:42")) +
+            " 127.0.0.1:" + std::to_string(owner.port()));
+  CHECK(cluster.get("product:42") == "{\"id\":42}");
+
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    REQUIRE(cluster.command_for_key(key, {"SET", key, "v"}) == "OK");
+  }
+  CHECK(cluster.total_keys() == 31);
+  cluster.flush_all();
+  CHECK(cluster.total_keys() == 0);
+  CHECK_THROWS_AS(RedisCluster(2), std::invalid_argument);
+  CHECK_THROWS_AS(cluster.failover(*primaries[0]), std::logic_error);
+  CHECK_THROWS_AS(cluster.kill_primary(*primaries[0]), std::runtime_error);  // no replica
+  CHECK(primaries[0]->running());
+}
+
+TEST_CASE("redis cluster: reshard moves slots and their keys, also under load") {
+  RedisCluster cluster;
+  const std::vector<RedisServer*> primaries = cluster.primaries();
+  REQUIRE(primaries.size() == 3);
+  RedisServer& from = *primaries[0];
+  RedisServer& to = *primaries[1];
+  std::vector<std::string> keys;
+  for (int i = 0; i < 500; ++i) {
+    keys.push_back("item:" + std::to_string(i));
+    REQUIRE(cluster.command_for_key(keys.back(), {"SET", keys.back(), "v" + std::to_string(i)}) ==
+            "OK");
+  }
+  std::vector<std::string> on_from;
+  for (const std::string& key : keys) {
+    if (&cluster.primary_for(key) == &from) {
+      on_from.push_back(key);
+    }
+  }
+  const int from_slots = slots_served_by(cluster, from);
+  const int to_slots = slots_served_by(cluster, to);
+
+  cluster.reshard(from, to, 1000);
+  CHECK(slots_served_by(cluster, from) == from_slots - 1000);
+  CHECK(slots_served_by(cluster, to) == to_slots + 1000);
+  std::vector<size_t> moved;  // indexes in `keys`
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (&cluster.primary_for(keys[i]) == &to &&
+        std::find(on_from.begin(), on_from.end(), keys[i]) != on_from.end()) {
+      moved.push_back(i);
+      CHECK(to.get(keys[i]) == "v" + std::to_string(i));
+      CHECK(from.command({"GET", keys[i]}).rfind("-MOVED ", 0) == 0);
+    }
+  }
+  CHECK(!moved.empty());
+  CHECK(moved.size() < on_from.size());
+  CHECK(cluster.total_keys() == 500);
+
+  // Back again in the background, reading the moving keys until it is done: every read must
+  // find its key, whether before, during (ASK) or after (MOVED) its slot's move.
+  cluster.start_reshard(to, from, 1000);
+  const auto reads_start = Clock::now();
+  int rounds = 0;
+  while (slots_served_by(cluster, from) < from_slots && since(reads_start) < 30s) {
+    for (const size_t i : moved) {
+      CHECK(cluster.get(keys[i]) == "v" + std::to_string(i));
+    }
+    ++rounds;
+  }
+  cluster.wait_reshard();
+  CHECK(rounds > 1);
+  CHECK(slots_served_by(cluster, from) == from_slots);
+  CHECK(cluster.total_keys() == 500);
+  for (const size_t i : moved) {
+    CHECK(&cluster.primary_for(keys[i]) == &from);
+    CHECK(from.get(keys[i]) == "v" + std::to_string(i));
+  }
+  CHECK_THROWS_AS(cluster.wait_reshard(), std::logic_error);
+}
+
+TEST_CASE("redis cluster: a half-migrated slot answers ASK until finish_migration") {
+  RedisCluster cluster;
+  const std::vector<std::string> keys = {"{cart}:1", "{cart}:2", "{cart}:3"};
+  const int slot = cluster.key_slot(keys[0]);
+  for (const std::string& key : keys) {
+    REQUIRE(cluster.command_for_key(key, {"SET", key, "value of " + key}) == "OK");
+  }
+  RedisServer& from = cluster.primary_for(keys[0]);
+  RedisServer* to = nullptr;
+  for (RedisServer* primary : cluster.primaries()) {
+    if (primary != &from) {
+      to = primary;
+    }
+  }
+  REQUIRE(to != nullptr);
+  CHECK_THROWS_AS(cluster.begin_migration(slot, from, *to, {"not-in-that-slot"}),
+                  std::invalid_argument);
+
+  cluster.begin_migration(slot, from, *to, {keys[0]});
+  const std::string ask =
+      "-ASK " + std::to_string(slot) + " 127.0.0.1:" + std::to_string(to->port());
+  CHECK(from.command({"GET", keys[0]}) == ask);
+  CHECK(from.get(keys[1]) == "value of " + keys[1]);  // not moved yet: still served at the source
+  CHECK(to->command({"GET", keys[0]}).rfind("-MOVED ", 0) == 0);  // without ASKING
+  CHECK(&cluster.primary_for(keys[0]) == &from);
+  CHECK(cluster.get(keys[0]) == "value of " + keys[0]);  // follows the ASK
+  // A new key of the slot is created on the target, as the source has no such key.
+  CHECK(cluster.command_for_key("{cart}:new", {"SET", "{cart}:new", "n"}) == "OK");
+  CHECK(to->command({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}) == "2");
+  CHECK(from.command({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}) == "2");
+  CHECK_THROWS_AS(cluster.start_reshard(from, *to, 1), std::logic_error);
+
+  cluster.finish_migration();
+  CHECK(&cluster.primary_for(keys[0]) == to);
+  CHECK(from.command({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}) == "0");
+  for (const std::string& key : keys) {
+    CHECK(to->get(key) == "value of " + key);
+    CHECK(from.command({"GET", key}).rfind("-MOVED " + std::to_string(slot), 0) == 0);
+  }
+  CHECK(cluster.get("{cart}:new") == "n");
+  CHECK(cluster.total_keys() == 4);
+  CHECK_THROWS_AS(cluster.finish_migration(), std::logic_error);
+}
+
+TEST_CASE("redis cluster: failover and a killed primary promote replicas, data survives") {
+  RedisCluster cluster(3, 1, {}, 1000);
+  CHECK(cluster.size() == 6);
+  const std::vector<RedisServer*> primaries = cluster.primaries();
+  REQUIRE(primaries.size() == 3);
+  for (RedisServer* primary : primaries) {
+    CHECK(cluster.replicas_of(*primary).size() == 1);
+  }
+  std::vector<std::string> keys;
+  for (int i = 0; i < 30; ++i) {
+    keys.push_back("user:" + std::to_string(i));
+    // WAIT on the connection that wrote: only then does it wait for this write.
+    const std::vector<RespReply> replies = cluster.pipeline_for_key(
+        keys.back(), {{"SET", keys.back(), "u" + std::to_string(i)}, {"WAIT", "1", "1000"}});
+    REQUIRE(replies.size() == 2);
+    CHECK(replies[0].render() == "OK");
+    CHECK(replies[1].integer == 1);
+  }
+  const auto all_keys_readable = [&] {
+    for (size_t i = 0; i < keys.size(); ++i) {
+      CHECK(cluster.get(keys[i]) == "u" + std::to_string(i));
+    }
+  };
+
+  RedisServer* old_primary = primaries[0];
+  RedisServer& promoted = cluster.failover(*old_primary);
+  CHECK(&promoted != old_primary);
+  CHECK(contains(cluster.primaries(), &promoted));
+  CHECK_FALSE(contains(cluster.primaries(), old_primary));
+  CHECK(cluster.replicas_of(promoted) == std::vector<RedisServer*>{old_primary});
+  CHECK(url_names(cluster.url(), promoted));
+  all_keys_readable();
+
+  RedisServer* victim = primaries[1];
+  RedisServer& successor = cluster.kill_primary(*victim);
+  CHECK_FALSE(victim->running());
+  CHECK(&successor != victim);
+  const std::vector<RedisServer*> now = cluster.primaries();
+  CHECK(now.size() == 3);
+  CHECK(contains(now, &successor));
+  CHECK_FALSE(contains(now, victim));
+  CHECK_FALSE(url_names(cluster.url(), *victim));
+  all_keys_readable();
+  CHECK(cluster.total_keys() == 30);
+  CHECK(cluster.command_for_key("after", {"SET", "after", "failover"}) == "OK");
+  CHECK(cluster.get("after") == "failover");
 }
 
 }  // namespace cachecar::test
