@@ -1,0 +1,367 @@
+// Redis Cluster (redis+cluster://): real redis-server nodes with --cluster-enabled on loopback,
+// made a cluster by redis-cli --cluster create. cachecar routes each key to its primary, splits
+// and joins what spans slots, follows MOVED and ASK while slots move, and goes on without
+// Redis (never failing a request) while a primary fails over.
+
+#include "support/redis_cluster.h"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "catalog.h"
+#include "harness.h"
+
+namespace cachecar::test {
+namespace {
+
+std::string cluster_yaml(const RedisCluster& cluster, const TestUpstream& upstream,
+                         const std::string& extra = "") {
+  return "upstream:\n  url: " + upstream.url() + "\nredis:\n  url: " + cluster.url() +
+         "\n  connect_timeout: 1s\n  command_timeout: 500ms\n"
+         "routes:\n"
+         "  - path: /products/{id}\n    key: product:{id}\n    ttl: 60s\n"
+         "    invalidate: [products:list]\n"
+         "  - path: /products\n    key: products:list\n    ttl: 60s\n    query: [page]\n" +
+         extra;
+}
+
+// A counter or gauge without labels from /metrics; -1 when it is missing.
+long long metric(const Cachecar& cachecar, const std::string& name) {
+  const std::string text = http_request(cachecar.admin_port(), "GET", "/metrics").body;
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stoll(text.substr(at + name.size() + 2));
+}
+
+// GETs on one keep-alive connection until stopped; counts the answers that are not 200.
+struct Load {
+  Load(int port, int keys)
+      : done(std::async(std::launch::async, [this, port, keys] {
+          HttpConnection client(port);
+          for (int i = 0; !stop; ++i) {
+            const auto response = client.request("GET", "/products/" + std::to_string(i % keys));
+            ++sent;
+            failed += response.status == 200 ? 0 : 1;
+          }
+        })) {}
+  ~Load() { finish(); }
+  void finish() {
+    stop = true;
+    if (done.valid()) {
+      done.get();
+    }
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::atomic<int> failed{0};
+  std::future<void> done;
+};
+
+// Writes a new value to each key in turn and reads it right back, as the test's second client:
+// a read that does not show the value just written is stale.
+struct WriteThenRead {
+  WriteThenRead(int port, int keys)
+      : done(std::async(std::launch::async, [this, port, keys] {
+          HttpConnection client(port);
+          for (int round = 0; !stop; ++round) {
+            const std::string path = "/products/" + std::to_string(round % keys);
+            const std::string value = "w" + std::to_string(round);
+            if (client.request("PUT", path, {}, value).status != 200) {
+              ++failed;
+              continue;
+            }
+            ++writes;
+            const auto read = client.request("GET", path);
+            if (read.status != 200) {
+              ++failed;
+            } else if (read.body != value) {
+              ++stale;
+            }
+          }
+        })) {}
+  ~WriteThenRead() { finish(); }
+  void finish() {
+    stop = true;
+    if (done.valid()) {
+      done.get();
+    }
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> stale{0};
+  std::future<void> done;
+};
+
+bool connected_to_every_primary(Cachecar& cachecar, RedisCluster& cluster) {
+  for (RedisServer* primary : cluster.primaries()) {
+    if (!cachecar.process().wait_for_output(
+            "127.0.0.1:" + std::to_string(primary->port()) + "/0 (cluster primary): connected",
+            10s)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+TEST_CASE("redis cluster: keys on every primary are stored, hit and invalidated across slots") {
+  RedisCluster cluster(3);
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  for (int id = 0; id < 30; ++id) {
+    catalog.set("/products/" + std::to_string(id), "v" + std::to_string(id));
+  }
+  catalog.set("/products", "list");
+  Cachecar cachecar(cluster_yaml(cluster, upstream));
+  REQUIRE(connected_to_every_primary(cachecar, cluster));
+  HttpConnection client(cachecar.port());
+
+  std::set<int> primaries_used;
+  for (int id = 0; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    const std::string key = "product:" + std::to_string(id);
+    CAPTURE(path);
+    CHECK(client.request("GET", path).header("X-Cache") == "MISS");
+    REQUIRE(eventually([&] { return cluster.get(key).has_value(); }));
+    const auto hit = client.request("GET", path);
+    CHECK(hit.header("X-Cache") == "HIT");
+    CHECK(hit.body == "v" + std::to_string(id));
+    primaries_used.insert(cluster.primary_for(key).port());
+  }
+  CHECK(primaries_used.size() == 3);  // thirty keys leave no primary out
+
+  // Query variants live in their route key's slot ("{products:list}?page=2"), with its guard.
+  for (int page = 1; page <= 5; ++page) {
+    const std::string path = "/products?page=" + std::to_string(page);
+    CAPTURE(path);
+    CHECK(client.request("GET", path).header("X-Cache") == "MISS");
+    REQUIRE(eventually([&] { return client.request("GET", path).header("X-Cache") == "HIT"; }));
+  }
+  CHECK(cluster.key_slot("{products:list}?page=1") == cluster.key_slot("products:list"));
+
+  // A PUT invalidates its key and the list with every variant: slots apart, one script each.
+  const int list_slot = cluster.key_slot("products:list");
+  int other_slot_id = -1;
+  for (int id = 0; id < 30 && other_slot_id < 0; ++id) {
+    if (&cluster.primary_for("product:" + std::to_string(id)) !=
+        &cluster.primary_for("products:list")) {
+      other_slot_id = id;
+    }
+  }
+  REQUIRE(other_slot_id >= 0);
+  CHECK(cluster.key_slot("product:" + std::to_string(other_slot_id)) != list_slot);
+  const std::string path = "/products/" + std::to_string(other_slot_id);
+  CHECK(client.request("PUT", path, {}, "changed").status == 200);
+  CHECK_FALSE(cluster.get("product:" + std::to_string(other_slot_id)).has_value());
+  CHECK_FALSE(cluster.get("products:list").has_value());
+  CHECK_FALSE(cluster.get("{products:list}?page=3").has_value());
+  const auto fresh = client.request("GET", path);
+  CHECK(fresh.header("X-Cache") == "MISS");
+  CHECK(fresh.body == "changed");
+  CHECK(client.request("GET", "/products?page=3").header("X-Cache") == "MISS");
+  CHECK(cachecar.output().find("CROSSSLOT") == std::string::npos);
+  CHECK(eventually([&] { return metric(cachecar, "cachecar_redis_errors_total") == 0; }));
+}
+
+TEST_CASE("redis cluster: the rate limit is exact across two cachecar processes") {
+  RedisCluster cluster(3);
+  TestUpstream upstream;
+  for (const char* algorithm : {"fixed_window", "sliding_window"}) {
+    CAPTURE(algorithm);
+    cluster.flush_all();
+    const std::string limit =
+        "rate_limit:\n  limit: 20\n  window: 1m\n  algorithm: " + std::string(algorithm) + "\n";
+    Cachecar first(cluster_yaml(cluster, upstream, limit));
+    Cachecar second(cluster_yaml(cluster, upstream, limit));
+    REQUIRE(connected_to_every_primary(first, cluster));
+    REQUIRE(connected_to_every_primary(second, cluster));
+    HttpConnection a(first.port());
+    HttpConnection b(second.port());
+    int allowed = 0;
+    int refused = 0;
+    for (int i = 0; i < 30; ++i) {
+      const auto response = (i % 2 == 0 ? a : b).request("GET", "/products/1");
+      allowed += response.status == 200 ? 1 : 0;
+      refused += response.status == 429 ? 1 : 0;
+      if (response.status == 200) {
+        CHECK(response.header("RateLimit-Remaining") == std::to_string(20 - allowed));
+      }
+    }
+    CHECK(allowed == 20);
+    CHECK(refused == 10);
+  }
+}
+
+TEST_CASE("redis cluster: a slot half migrated answers ASK, and cachecar follows it") {
+  RedisCluster cluster(3);
+  TestUpstream upstream;
+  const std::string limit = "rate_limit:\n  limit: 1000\n  window: 1m\n";
+  Cachecar cachecar(cluster_yaml(cluster, upstream, limit));
+  REQUIRE(connected_to_every_primary(cachecar, cluster));
+  HttpConnection client(cachecar.port());
+  // The limiter's counter is one key, so a script on it can be sent on (ASK) alone.
+  const std::string counter = "rl:global:127.0.0.1";
+  CHECK(client.request("GET", "/products/1").header("RateLimit-Remaining") == "999");
+  REQUIRE(cluster.get(counter) == "1");
+  RedisServer& source = cluster.primary_for(counter);
+  RedisServer* target = nullptr;
+  for (RedisServer* primary : cluster.primaries()) {
+    if (primary != &source) {
+      target = primary;
+      break;
+    }
+  }
+  REQUIRE(target != nullptr);
+  cluster.begin_migration(cluster.key_slot(counter), source, *target, {counter});
+  for (int i = 2; i <= 6; ++i) {
+    const auto response = client.request("GET", "/products/1");
+    CHECK(response.status == 200);
+    CHECK(response.header("RateLimit-Remaining") == std::to_string(1000 - i));
+  }
+  // Metrics are copied from the worker once a second.
+  CHECK(eventually([&] { return metric(cachecar, "cachecar_redis_redirections_total") >= 5; }));
+  CHECK(cluster.command_for_key(counter, {"GET", counter}) == "6");  // counted where it went
+  cluster.finish_migration();
+  CHECK(client.request("GET", "/products/1").header("RateLimit-Remaining") == "993");
+  CHECK(&cluster.primary_for(counter) == target);
+}
+
+TEST_CASE("redis cluster: slots resharded under load: no request fails, no read is stale") {
+  RedisCluster cluster(3);
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  for (int id = 0; id < 50; ++id) {
+    catalog.set("/products/" + std::to_string(id), "v0");
+  }
+  Cachecar cachecar(cluster_yaml(cluster, upstream));
+  REQUIRE(connected_to_every_primary(cachecar, cluster));
+  std::vector<RedisServer*> primaries = cluster.primaries();
+  REQUIRE(primaries.size() == 3);
+  {
+    Load reads(cachecar.port(), 50);
+    WriteThenRead writes(cachecar.port(), 50);
+    std::this_thread::sleep_for(300ms);
+    cluster.reshard(*primaries[0], *primaries[1], 1000);
+    cluster.reshard(*primaries[2], *primaries[0], 1000);
+    std::this_thread::sleep_for(300ms);
+    reads.finish();
+    writes.finish();
+    CHECK(reads.sent > 100);
+    CHECK(reads.failed == 0);
+    CHECK(writes.writes > 20);
+    CHECK(writes.failed == 0);
+    CHECK(writes.stale == 0);
+  }
+  CHECK(eventually([&] { return metric(cachecar, "cachecar_redis_redirections_total") > 0; }));
+  // Caching goes on where the slots went.
+  HttpConnection client(cachecar.port());
+  for (int id = 0; id < 50; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    CHECK(eventually([&] { return client.request("GET", path).header("X-Cache") == "HIT"; }));
+  }
+}
+
+TEST_CASE("redis cluster: primaries fail over (manual, then a crash): nothing fails or is stale") {
+  RedisCluster cluster(3, 1);
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  for (int id = 0; id < 50; ++id) {
+    catalog.set("/products/" + std::to_string(id), "v0");
+  }
+  // With a near cache, whose tracking follows the primaries as they change.
+  Cachecar cachecar(
+      cluster_yaml(cluster, upstream, "cache:\n  near: {max_bytes: 1MiB, max_ttl: 60s}\n"));
+  REQUIRE(connected_to_every_primary(cachecar, cluster));
+  REQUIRE(cachecar.process().wait_for_output("Redis tracks its keys on 3 server(s)", 10s));
+  std::vector<RedisServer*> primaries = cluster.primaries();
+  REQUIRE(primaries.size() == 3);
+  {
+    Load reads(cachecar.port(), 50);
+    WriteThenRead writes(cachecar.port(), 50);
+    std::this_thread::sleep_for(300ms);
+    RedisServer& promoted = cluster.failover(*primaries[0]);
+    CHECK(cachecar.process().wait_for_output(
+        "replaced by its replica 127.0.0.1:" + std::to_string(promoted.port()), 10s));
+    std::this_thread::sleep_for(300ms);
+    RedisServer& took_over = cluster.kill_primary(*primaries[1]);
+    CHECK(cachecar.process().wait_for_output(
+        "replaced by its replica 127.0.0.1:" + std::to_string(took_over.port()), 10s));
+    std::this_thread::sleep_for(300ms);
+    reads.finish();
+    writes.finish();
+    CHECK(reads.sent > 100);
+    CHECK(reads.failed == 0);  // Redis is a cache: answered from the upstream meanwhile
+    CHECK(writes.writes > 20);
+    CHECK(writes.failed == 0);
+    CHECK(writes.stale == 0);
+  }
+  // Caching resumes by itself, on every key, the promoted primaries' included.
+  HttpConnection client(cachecar.port());
+  for (int id = 0; id < 50; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    CHECK(eventually([&] { return client.request("GET", path).header("X-Cache") == "HIT"; }, 5s));
+  }
+}
+
+long long total_calls(RedisCluster& cluster, const std::string& command) {
+  long long calls = 0;
+  for (RedisServer* primary : cluster.primaries()) {
+    calls += primary->command_calls(command);
+  }
+  return calls;
+}
+
+TEST_CASE("redis cluster: the near cache is tracked on every primary") {
+  RedisCluster cluster(3);
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  for (int id = 0; id < 30; ++id) {
+    catalog.set("/products/" + std::to_string(id), "v0");
+  }
+  const std::string near = "cache:\n  near: {max_bytes: 1MiB, max_ttl: 60s}\n";
+  Cachecar writer(cluster_yaml(cluster, upstream, near));
+  Cachecar reader(cluster_yaml(cluster, upstream, near));
+  for (Cachecar* cachecar : {&writer, &reader}) {
+    REQUIRE(cachecar->process().wait_for_output("Redis tracks its keys on 3 server(s)", 10s));
+  }
+  HttpConnection reads(reader.port());
+  for (int id = 0; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    // A hit that costs no MGET on any primary came from the reader's near cache.
+    CHECK(eventually([&] {
+      const long long mgets = total_calls(cluster, "mget");
+      const auto response = reads.request("GET", path);
+      return response.header("X-Cache") == "HIT" && total_calls(cluster, "mget") == mgets;
+    }));
+  }
+  // Writes through the other replica reach the reader's near cache through whichever primary
+  // holds each key; without that primary's announcement the old value would stay 60 s.
+  HttpConnection writes(writer.port());
+  for (int id = 0; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    REQUIRE(writes.request("PUT", path, {}, "v1").status == 200);
+    CHECK(eventually([&] { return reads.request("GET", path).body == "v1"; }, 1s));
+  }
+}
+
+TEST_CASE("redis cluster: no seed answering is a Redis fault like any other") {
+  TestUpstream upstream;
+  RedisServer lone;  // not a cluster node: CLUSTER SHARDS is refused
+  Cachecar cachecar("upstream:\n  url: " + upstream.url() +
+                    "\nredis:\n  url: redis+cluster://127.0.0.1:" + std::to_string(lone.port()) +
+                    "\n");
+  CHECK(cachecar.process().wait_for_output("gave no usable slot map", 5s));
+  CHECK(http_request(cachecar.port(), "GET", "/anything").status == 200);
+}
+
+}  // namespace
+}  // namespace cachecar::test
