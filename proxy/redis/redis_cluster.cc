@@ -141,15 +141,22 @@ void RedisCluster::set_connect_timeout(Duration timeout) {
   map_client_->set_connect_timeout(timeout);
 }
 
+namespace {
+
+void add_stats(RedisStats& total, const RedisStats& one) {
+  total.commands += one.commands;
+  total.writes += one.writes;
+  total.errors += one.errors;
+  total.timeouts += one.timeouts;
+  total.disconnects += one.disconnects;
+}
+
+}  // namespace
+
 RedisStats RedisCluster::stats() const {
   RedisStats total = retired_stats_;
   for (const auto& [address, node] : nodes_) {
-    const RedisStats one = node->stats();
-    total.commands += one.commands;
-    total.writes += one.writes;
-    total.errors += one.errors;
-    total.timeouts += one.timeouts;
-    total.disconnects += one.disconnects;
+    add_stats(total, node->stats());
   }
   total.redirections = redirections_;
   return total;
@@ -617,12 +624,7 @@ void RedisCluster::apply_map(SlotMap map, const HostPort& asked) {
   for (const std::string& address : gone) {
     std::unique_ptr<RedisNode> node = std::move(nodes_[address]);
     nodes_.erase(address);
-    const RedisStats one = node->stats();
-    retired_stats_.commands += one.commands;
-    retired_stats_.writes += one.writes;
-    retired_stats_.errors += one.errors;
-    retired_stats_.timeouts += one.timeouts;
-    retired_stats_.disconnects += one.disconnects;
+    add_stats(retired_stats_, node->stats());
     node->stop();  // fails its calls: their parts cannot be answered by a node out of the map
     for (const auto& removed : node_removed_) {
       removed(*node);

@@ -7,13 +7,12 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <future>
 #include <set>
 #include <thread>
 
 #include "catalog.h"
 #include "harness.h"
+#include "load.h"
 
 namespace cachecar::test {
 namespace {
@@ -35,68 +34,6 @@ long long metric(const Cachecar& cachecar, const std::string& name) {
   const size_t at = text.find("\n" + name + " ");
   return at == std::string::npos ? -1 : std::stoll(text.substr(at + name.size() + 2));
 }
-
-// GETs on one keep-alive connection until stopped; counts the answers that are not 200.
-struct Load {
-  Load(int port, int keys)
-      : done(std::async(std::launch::async, [this, port, keys] {
-          HttpConnection client(port);
-          for (int i = 0; !stop; ++i) {
-            const auto response = client.request("GET", "/products/" + std::to_string(i % keys));
-            ++sent;
-            failed += response.status == 200 ? 0 : 1;
-          }
-        })) {}
-  ~Load() { finish(); }
-  void finish() {
-    stop = true;
-    if (done.valid()) {
-      done.get();
-    }
-  }
-
-  std::atomic<bool> stop{false};
-  std::atomic<int> sent{0};
-  std::atomic<int> failed{0};
-  std::future<void> done;
-};
-
-// Writes a new value to each key in turn and reads it right back, as the test's second client:
-// a read that does not show the value just written is stale.
-struct WriteThenRead {
-  WriteThenRead(int port, int keys)
-      : done(std::async(std::launch::async, [this, port, keys] {
-          HttpConnection client(port);
-          for (int round = 0; !stop; ++round) {
-            const std::string path = "/products/" + std::to_string(round % keys);
-            const std::string value = "w" + std::to_string(round);
-            if (client.request("PUT", path, {}, value).status != 200) {
-              ++failed;
-              continue;
-            }
-            ++writes;
-            const auto read = client.request("GET", path);
-            if (read.status != 200) {
-              ++failed;
-            } else if (read.body != value) {
-              ++stale;
-            }
-          }
-        })) {}
-  ~WriteThenRead() { finish(); }
-  void finish() {
-    stop = true;
-    if (done.valid()) {
-      done.get();
-    }
-  }
-
-  std::atomic<bool> stop{false};
-  std::atomic<int> writes{0};
-  std::atomic<int> failed{0};
-  std::atomic<int> stale{0};
-  std::future<void> done;
-};
 
 bool connected_to_every_primary(Cachecar& cachecar, RedisCluster& cluster) {
   for (RedisServer* primary : cluster.primaries()) {

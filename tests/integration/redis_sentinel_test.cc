@@ -5,13 +5,12 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
-#include <future>
 #include <memory>
 #include <thread>
 
 #include "catalog.h"
 #include "harness.h"
+#include "load.h"
 #include "support/free_port.h"
 
 namespace cachecar::test {
@@ -87,31 +86,6 @@ std::string connected_to(const RedisServer& server) {
   return "at 127.0.0.1:" + std::to_string(server.port()) + ": connected";
 }
 
-// GETs on one keep-alive connection until stopped; counts the answers that are not 200.
-struct Load {
-  explicit Load(int port)
-      : done(std::async(std::launch::async, [this, port] {
-          HttpConnection client(port);
-          for (int i = 0; !stop; ++i) {
-            const auto response = client.request("GET", "/products/" + std::to_string(i % 50));
-            ++sent;
-            failed += response.status == 200 ? 0 : 1;
-          }
-        })) {}
-  ~Load() { finish(); }
-  void finish() {
-    stop = true;
-    if (done.valid()) {
-      done.get();
-    }
-  }
-
-  std::atomic<bool> stop{false};
-  std::atomic<int> sent{0};
-  std::atomic<int> failed{0};
-  std::future<void> done;
-};
-
 }  // namespace
 
 TEST_CASE("redis sentinel: the primary found through the sentinels, followed through a crash") {
@@ -127,7 +101,7 @@ TEST_CASE("redis sentinel: the primary found through the sentinels, followed thr
   CHECK(client.request("GET", "/products/1").header("X-Cache") == "HIT");
   REQUIRE(set.ready_for_failover());
 
-  Load load(cachecar.port());
+  Load load(cachecar.port(), 50);
   std::this_thread::sleep_for(200ms);
   set.primary.kill();
   // The sentinels agree the primary is gone and promote the replica; cachecar asks them again

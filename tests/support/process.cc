@@ -20,6 +20,18 @@ extern char** environ;
 
 namespace cachecar::test {
 
+std::string tail_lines(const std::string& text, int max_lines) {
+  size_t pos = text.size();
+  for (int i = 0; i <= max_lines && pos > 0; ++i) {
+    const size_t newline = text.rfind('\n', pos - 1);
+    if (newline == std::string::npos) {
+      return text;
+    }
+    pos = newline;
+  }
+  return text.substr(pos + 1);
+}
+
 namespace {
 
 constexpr size_t kDrainChunk = 64 * 1024;

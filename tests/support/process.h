@@ -33,6 +33,9 @@
 
 namespace cachecar::test {
 
+// The last `max_lines` lines of `text` (a process's output), for error messages.
+std::string tail_lines(const std::string& text, int max_lines);
+
 struct ChildProcessOptions {
   // Added to the inherited environment; a name that is already set is overridden.
   std::vector<std::pair<std::string, std::string>> env;

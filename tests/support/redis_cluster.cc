@@ -10,7 +10,6 @@
 #include <utility>
 
 #include "support/free_port.h"
-#include "support/socket_util.h"
 
 namespace cachecar::test {
 
@@ -26,8 +25,6 @@ constexpr int kMaxRedirects = 16;
 // backs off and tries again, and so do we, by this much more each time.
 constexpr auto kRedirectBackoff = 5ms;
 constexpr auto kOwnerTimeout = 5s;
-constexpr int kMaxReplyDepth = 8;
-constexpr size_t kMaxReplyLine = 64 * 1024;
 constexpr auto kPipelineTimeout = 10s;
 constexpr auto kCreateTimeout = 60s;
 constexpr auto kReshardTimeout = 120s;
@@ -37,18 +34,6 @@ constexpr auto kPollInterval = 50ms;
 constexpr int kOutputTailLines = 30;
 
 std::string endpoint(int port) { return "127.0.0.1:" + std::to_string(port); }
-
-std::string tail_lines(const std::string& text, int max_lines) {
-  size_t pos = text.size();
-  for (int i = 0; i <= max_lines && pos > 0; ++i) {
-    const size_t newline = text.rfind('\n', pos - 1);
-    if (newline == std::string::npos) {
-      return text;
-    }
-    pos = newline;
-  }
-  return "...\n" + text.substr(pos + 1);
-}
 
 template <typename Number>
 Number parse_number(std::string_view text, std::string_view what) {
@@ -112,108 +97,6 @@ void wait_for(const std::function<bool()>& ready, std::chrono::milliseconds time
                                (last_error.empty() ? "" : " (last error: " + last_error + ")"));
     }
     std::this_thread::sleep_for(kPollInterval);
-  }
-}
-
-// ---- One connection, several commands ----------------------------------------------------
-// RedisServer::command() opens a connection per command, but ASKING and WAIT only act on the
-// commands that came before or after them on the same connection, so this speaks RESP itself.
-
-std::string encode_command(const std::vector<std::string>& argv) {
-  // append() rather than operator+ chains: see the GCC -Wrestrict note in redis_server.cc.
-  std::string out;
-  out.append("*").append(std::to_string(argv.size())).append("\r\n");
-  for (const std::string& arg : argv) {
-    out.append("$").append(std::to_string(arg.size())).append("\r\n").append(arg).append("\r\n");
-  }
-  return out;
-}
-
-RespReply read_reply(SocketReader& reader, int depth) {
-  if (depth > kMaxReplyDepth) {
-    throw std::runtime_error("reply nested too deeply");
-  }
-  const ReadResult line = reader.read_until("\r\n", kMaxReplyLine);
-  if (line.status != IoStatus::Ok || line.text.empty()) {
-    throw std::runtime_error("reading reply: " + std::string(to_string(line.status)));
-  }
-  const std::string_view rest = std::string_view(line.text).substr(1);
-  RespReply reply;
-  switch (line.text[0]) {
-    case '+':
-      reply.type = RespReply::Type::SimpleString;
-      reply.text = rest;
-      return reply;
-    case '-':
-      reply.type = RespReply::Type::Error;
-      reply.text = rest;
-      return reply;
-    case ':':
-      reply.type = RespReply::Type::Integer;
-      reply.text = rest;
-      reply.integer = parse_number<long long>(rest, "integer reply");
-      return reply;
-    case '$': {
-      const int length = parse_number<int>(rest, "bulk length");
-      if (length < 0) {
-        return reply;  // Nil
-      }
-      reply.type = RespReply::Type::Bulk;
-      const IoStatus status =
-          reader.read_exact(static_cast<size_t>(length) + 2,
-                            [&reply](std::string_view piece) { reply.text += piece; });
-      if (status != IoStatus::Ok) {
-        throw std::runtime_error("reading bulk reply: " + std::string(to_string(status)));
-      }
-      reply.text.resize(static_cast<size_t>(length));  // drop the CRLF
-      return reply;
-    }
-    case '*': {
-      const int count = parse_number<int>(rest, "array length");
-      if (count < 0) {
-        return reply;  // Nil
-      }
-      reply.type = RespReply::Type::Array;
-      for (int i = 0; i < count; ++i) {
-        reply.elements.push_back(read_reply(reader, depth + 1));
-      }
-      return reply;
-    }
-    default:
-      throw std::runtime_error("unexpected reply '" + line.text + "'");
-  }
-}
-
-std::vector<RespReply> exchange_on_one_connection(
-    const RedisServer& node, const std::vector<std::vector<std::string>>& commands) {
-  try {
-    const UniqueFd fd = connect_loopback(node.port(), kPipelineTimeout);
-    set_io_timeout(fd.get(), kPipelineTimeout);
-    std::string request;
-    if (!node.password().empty()) {
-      request += encode_command({"AUTH", node.password()});
-    }
-    for (const auto& argv : commands) {
-      request += encode_command(argv);
-    }
-    const IoStatus sent = send_all(fd.get(), request);
-    if (sent != IoStatus::Ok) {
-      throw std::runtime_error("sending: " + std::string(to_string(sent)));
-    }
-    SocketReader reader(fd.get());
-    if (!node.password().empty()) {
-      const RespReply auth = read_reply(reader, 0);
-      if (auth.type == RespReply::Type::Error) {
-        throw std::runtime_error("AUTH failed: " + auth.text);
-      }
-    }
-    std::vector<RespReply> replies;
-    for (size_t i = 0; i < commands.size(); ++i) {
-      replies.push_back(read_reply(reader, 0));
-    }
-    return replies;
-  } catch (const std::runtime_error& error) {
-    throw std::runtime_error("redis " + endpoint(node.port()) + ": " + error.what());
   }
 }
 
@@ -503,7 +386,7 @@ RespReply RedisCluster::command_reply_for_key(const std::string& key,
     }
     std::this_thread::sleep_for(hop * kRedirectBackoff);
     reply = moved ? target->command_reply(argv)
-                  : exchange_on_one_connection(*target, {{"ASKING"}, argv}).back();
+                  : target->pipeline({{"ASKING"}, argv}, kPipelineTimeout).back();
   }
   return reply;
 }
@@ -515,7 +398,7 @@ std::string RedisCluster::command_for_key(const std::string& key,
 
 std::vector<RespReply> RedisCluster::pipeline_for_key(
     const std::string& key, const std::vector<std::vector<std::string>>& commands) {
-  return exchange_on_one_connection(primary_for(key), commands);
+  return primary_for(key).pipeline(commands, kPipelineTimeout);
 }
 
 std::optional<std::string> RedisCluster::get(const std::string& key) {

@@ -118,19 +118,6 @@ bool process_stopped(pid_t pid) {
   return paren != std::string::npos && paren + 2 < content.size() && content[paren + 2] == 'T';
 }
 
-// The last `max_lines` lines of `text`, for error messages.
-std::string tail_lines(const std::string& text, int max_lines) {
-  size_t pos = text.size();
-  for (int i = 0; i <= max_lines && pos > 0; ++i) {
-    const size_t newline = text.rfind('\n', pos - 1);
-    if (newline == std::string::npos) {
-      return text;
-    }
-    pos = newline;
-  }
-  return text.substr(pos + 1);
-}
-
 }  // namespace
 
 std::string RespReply::render() const {
@@ -320,19 +307,32 @@ std::string RedisServer::output() const { return process_ ? process_->output() :
 
 RespReply RedisServer::exchange(const std::vector<std::string>& argv,
                                 std::chrono::milliseconds timeout) {
-  if (argv.empty()) {
+  return exchange_all({argv}, timeout).back();
+}
+
+std::vector<RespReply> RedisServer::pipeline(const std::vector<std::vector<std::string>>& commands,
+                                             std::chrono::milliseconds timeout) {
+  return exchange_all(commands, timeout);
+}
+
+std::vector<RespReply> RedisServer::exchange_all(
+    const std::vector<std::vector<std::string>>& commands, std::chrono::milliseconds timeout) {
+  if (commands.empty() || commands.front().empty()) {
     throw std::invalid_argument("redis: empty command");
   }
-  const std::string context = "redis 127.0.0.1:" + std::to_string(port_) + " " + argv[0] + ": ";
+  const std::string context =
+      "redis 127.0.0.1:" + std::to_string(port_) + " " + commands.front()[0] + ": ";
   try {
     const UniqueFd fd = connect_loopback(port_, timeout);
     set_io_timeout(fd.get(), timeout);
     std::string request;
     if (!password_.empty()) {
-      // Pipelined with the command: one round trip either way.
+      // Pipelined with the commands: one round trip either way.
       request += encode_command({"AUTH", password_});
     }
-    request += encode_command(argv);
+    for (const auto& argv : commands) {
+      request += encode_command(argv);
+    }
     const IoStatus sent = send_all(fd.get(), request);
     if (sent != IoStatus::Ok) {
       throw std::runtime_error("sending: " + std::string(to_string(sent)));
@@ -344,7 +344,11 @@ RespReply RedisServer::exchange(const std::vector<std::string>& argv,
         throw std::runtime_error("AUTH failed: " + auth.text);
       }
     }
-    return read_reply(reader, 0);
+    std::vector<RespReply> replies;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      replies.push_back(read_reply(reader, 0));
+    }
+    return replies;
   } catch (const std::runtime_error& error) {
     throw std::runtime_error(context + error.what());
   }

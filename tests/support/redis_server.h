@@ -73,6 +73,12 @@ class RedisServer {
   // The same, with the reply's structure kept (to tell a nil from the string "(nil)").
   RespReply command_reply(const std::vector<std::string>& argv);
 
+  // Runs `commands` in order on ONE connection and returns every reply: what ASKING and WAIT
+  // need, since each acts on the commands of its own connection (command() opens a new one
+  // each time). Every reply must arrive within `timeout`.
+  std::vector<RespReply> pipeline(const std::vector<std::vector<std::string>>& commands,
+                                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
   // Calls of `command` (lower case) Redis has run since it started, from INFO commandstats:
   // how tests see which commands cachecar sent, off Redis itself.
   long long command_calls(const std::string& command);
@@ -88,6 +94,8 @@ class RedisServer {
   // Starts redis-server on port_ and waits for PING; false if it exited or never answered.
   bool launch();
   RespReply exchange(const std::vector<std::string>& argv, std::chrono::milliseconds timeout);
+  std::vector<RespReply> exchange_all(const std::vector<std::vector<std::string>>& commands,
+                                      std::chrono::milliseconds timeout);
 
   std::vector<std::string> extra_args_;
   std::string password_;
