@@ -36,26 +36,32 @@ struct RedisCluster::Part {
   RedisCommand text;                // kept to be sent again after a redirection
   std::optional<HostPort> asking;   // ASK: send ASKING and the command to this node
   int redirections = 0;
+  bool script_resent = false;  // sent again whole after NOSCRIPT (see on_flight_done)
 };
 
+// Calls and flights are kept for reuse once done, with the capacity of their vectors (and of
+// their parts' strings): a hit on a cluster then allocates about as little as on one server.
 struct RedisCluster::Call final : RedisClient::Call {
-  uint64_t serial = 0;
+  uint64_t serial = 0;  // new for each use of this object
   RedisWaiter* waiter = nullptr;
   uint64_t tag = 0;
   uint64_t deadline_ms = 0;
   std::vector<RedisReplyPtr> replies;
-  std::vector<Join> joins;  // one per command when any was split, else empty
-  uint32_t parts_out = 0;   // parts without their final answer
+  std::vector<Part> parts;  // the first part_count are this use's
+  size_t part_count = 0;
+  std::vector<Join> joins;  // one per command when any was split
+  bool split = false;
+  uint32_t parts_out = 0;  // parts without their final answer
   std::vector<Flight*> flights;
 };
 
-// A call's parts sent to one node together: that node's waiter.
+// Some of a call's parts sent to one node together: that node's waiter.
 struct RedisCluster::Flight final : RedisWaiter {
   RedisCluster* cluster = nullptr;
   Call* call = nullptr;
   RedisNode* node = nullptr;
   RedisClient::Call* node_call = nullptr;
-  std::vector<Part> parts;
+  std::vector<uint32_t> parts;  // indexes into call->parts, in the order sent
 
   void on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) override {
     cluster->on_flight_done(*this, replies);
@@ -64,8 +70,8 @@ struct RedisCluster::Flight final : RedisWaiter {
 
 struct RedisCluster::Parked {
   Call* call;
-  uint64_t serial;  // the call's, so a freed call's address taken again is not mistaken for it
-  Part part;
+  uint64_t serial;  // the call's, so a call object used again is not mistaken for this use
+  uint32_t part;
 };
 
 RedisCluster::RedisCluster(uv_loop_t* loop, RedisSettings settings)
@@ -226,36 +232,77 @@ void RedisCluster::on_node_ready() {
 // ---------------------------------------------------------------------------------------------
 // Calls
 
+RedisCluster::Call* RedisCluster::new_call() {
+  std::unique_ptr<Call> call;
+  if (free_calls_.empty()) {
+    call = std::make_unique<Call>();
+  } else {
+    call = std::move(free_calls_.back());
+    free_calls_.pop_back();
+  }
+  call->serial = ++next_serial_;
+  return call.release();
+}
+
+void RedisCluster::recycle(Call* call) {
+  call->waiter = nullptr;
+  call->replies.clear();
+  call->part_count = 0;
+  call->split = false;
+  call->parts_out = 0;
+  call->flights.clear();
+  if (free_calls_.size() < kMaxPooled) {
+    free_calls_.emplace_back(call);
+  } else {
+    delete call;
+  }
+}
+
+RedisCluster::Part& RedisCluster::add_part(Call& call, uint32_t command) {
+  if (call.part_count == call.parts.size()) {
+    call.parts.emplace_back();
+  }
+  Part& part = call.parts[call.part_count++];
+  part.command = command;
+  part.positions.clear();
+  part.slot.reset();
+  part.asking.reset();
+  part.redirections = 0;
+  part.script_resent = false;
+  return part;
+}
+
 RedisClient::Call* RedisCluster::submit(std::vector<RedisCommand> commands, RedisWaiter& waiter,
                                         uint64_t tag) {
   if (stopped_ || !map_ || commands.empty()) {
     return nullptr;
   }
-  auto call = std::make_unique<Call>();
-  call->serial = ++next_serial_;
+  Call* call = new_call();
   call->waiter = &waiter;
   call->tag = tag;
   call->replies.resize(commands.size());
 
-  struct Route {
-    RedisNode* node;
-    std::vector<Part> parts;
-  };
-  std::vector<Route> routes;  // a handful at most: one per primary the call touches
-  // False when the part's node cannot take it now: then nothing of the call is sent.
-  auto route = [&](Part part) {
-    RedisNode* node = node_for(part.slot);
+  // The parts by node: a handful at most, one per primary the call touches. The first
+  // `routes` entries of routes_ are this call's (the rest keep their capacity for later).
+  size_t routes = 0;
+  auto route = [&](uint32_t index) {
+    RedisNode* node = node_for(call->parts[index].slot);
     if (node == nullptr || !node->ready()) {
       return false;
     }
-    auto found = std::find_if(routes.begin(), routes.end(),
-                              [node](const Route& r) { return r.node == node; });
-    if (found == routes.end()) {
-      routes.push_back(Route{node, {}});
-      found = routes.end() - 1;
+    size_t r = 0;
+    while (r < routes && routes_[r].node != node) {
+      ++r;
     }
-    found->parts.push_back(std::move(part));
-    ++call->parts_out;
+    if (r == routes) {
+      if (routes == routes_.size()) {
+        routes_.emplace_back();
+      }
+      routes_[r].node = node;
+      routes_[r].parts.clear();
+      ++routes;
+    }
+    routes_[r].parts.push_back(index);
     return true;
   };
 
@@ -264,115 +311,131 @@ RedisClient::Call* RedisCluster::submit(std::vector<RedisCommand> commands, Redi
     const SplitReply kind = split_kind(command);
     if (kind != SplitReply::None) {
       // The keys by slot, in the order they first appear.
-      std::vector<std::pair<int, std::vector<uint32_t>>> groups;
+      groups_.clear();
       for (uint32_t k = 1; k < command.args.size(); ++k) {
         const int slot = key_hash_slot(command.args[k]);
-        auto group = std::find_if(groups.begin(), groups.end(),
-                                  [slot](const auto& g) { return g.first == slot; });
-        if (group == groups.end()) {
-          groups.push_back({slot, {}});
-          group = groups.end() - 1;
+        auto group = std::find_if(groups_.begin(), groups_.end(),
+                                  [slot](const SlotGroup& g) { return g.slot == slot; });
+        if (group == groups_.end()) {
+          groups_.push_back(SlotGroup{slot, 0});
+          group = groups_.end() - 1;
         }
-        group->second.push_back(k - 1);
+        ++group->keys;
       }
-      if (groups.size() > 1) {
-        if (call->joins.empty()) {
-          call->joins.resize(commands.size());
+      if (groups_.size() > 1) {
+        if (!call->split) {
+          call->split = true;
+          call->joins.resize(std::max(call->joins.size(), commands.size()));
+          for (size_t j = 0; j < commands.size(); ++j) {
+            call->joins[j].kind = SplitReply::None;
+          }
         }
         Join& join = call->joins[i];
         join.kind = kind;
-        join.parts_left = static_cast<uint32_t>(groups.size());
+        join.parts_left = static_cast<uint32_t>(groups_.size());
+        join.sum = 0;
+        join.failure.reset();
+        join.elements.clear();
         if (kind == SplitReply::Elements) {
           join.elements.resize(command.args.size() - 1);
         }
-        for (auto& [slot, positions] : groups) {
-          Part part;
-          part.command = i;
-          part.slot = slot;
-          part.text.args.reserve(positions.size() + 1);
-          part.text.args.push_back(command.args[0]);
-          for (const uint32_t position : positions) {
-            part.text.args.push_back(command.args[position + 1]);
+        for (const SlotGroup& group : groups_) {
+          const auto index = static_cast<uint32_t>(call->part_count);
+          Part& part = add_part(*call, i);
+          part.slot = group.slot;
+          part.text.script = nullptr;
+          part.text.num_keys = 0;
+          part.text.args.resize(group.keys + 1);
+          part.text.args[0].assign(command.args[0]);
+          size_t next = 1;
+          for (uint32_t k = 1; k < command.args.size(); ++k) {
+            if (key_hash_slot(command.args[k]) == group.slot) {
+              part.text.args[next++].assign(command.args[k]);
+              part.positions.push_back(k - 1);
+            }
           }
-          part.positions = std::move(positions);
-          if (!route(std::move(part))) {
+          if (!route(index)) {
+            recycle(call);
             return nullptr;
           }
         }
         continue;
       }
     }
-    Part part;
-    part.command = i;
+    const auto index = static_cast<uint32_t>(call->part_count);
+    Part& part = add_part(*call, i);
     part.slot = command_slot(command);
     part.text = std::move(command);
-    if (!route(std::move(part))) {
+    if (!route(index)) {
+      recycle(call);
       return nullptr;
     }
   }
 
+  call->parts_out = static_cast<uint32_t>(call->part_count);
   call->deadline_ms = uv_now(loop_) + static_cast<uint64_t>(settings_.command_timeout.count());
-  Call* raw = call.release();
-  calls_.push_back(raw);
-  for (Route& r : routes) {
-    send(*raw, *r.node, std::move(r.parts));
+  calls_.push_back(call);
+  for (size_t r = 0; r < routes; ++r) {
+    send(*call, *routes_[r].node, routes_[r].parts);
   }
-  return raw;
+  return call;
 }
 
-void RedisCluster::send(Call& call, RedisNode& node, std::vector<Part> parts) {
-  std::vector<RedisCommand> commands;
-  commands.reserve(parts.size());
-  for (const Part& part : parts) {
+void RedisCluster::send(Call& call, RedisNode& node, const std::vector<uint32_t>& parts) {
+  static const RedisCommand kAsking{{"ASKING"}};
+  borrowed_.clear();
+  for (const uint32_t index : parts) {
+    const Part& part = call.parts[index];
     if (part.asking) {
-      commands.push_back({{"ASKING"}});
+      borrowed_.push_back(&kAsking);
     }
-    commands.push_back(part.text);
+    borrowed_.push_back(&part.text);
   }
-  auto flight = std::make_unique<Flight>();
-  flight->cluster = this;
+  Flight* flight = new_flight();
   flight->call = &call;
   flight->node = &node;
-  flight->parts = std::move(parts);
-  flight->node_call = node.submit(std::move(commands), *flight, 0);
+  flight->parts = parts;
+  flight->node_call = node.submit_borrowed(borrowed_, *flight, 0);
   if (flight->node_call == nullptr) {
     // Ready a moment ago, gone now: the parts wait for it, or for the map to name another.
-    for (Part& part : flight->parts) {
-      parked_.push_back(Parked{&call, call.serial, std::move(part)});
+    for (const uint32_t index : parts) {
+      parked_.push_back(Parked{&call, call.serial, index});
     }
+    recycle(flight);
     arm_retry();
     return;
   }
-  call.flights.push_back(flight.release());
+  call.flights.push_back(flight);
 }
 
-void RedisCluster::resend(Call& call, Part part) {
+void RedisCluster::resend(Call& call, uint32_t index) {
+  const Part& part = call.parts[index];
   RedisNode* node = part.asking ? node_at(*part.asking) : node_for(part.slot);
   if (node != nullptr && node->ready()) {
-    std::vector<Part> parts;
-    parts.push_back(std::move(part));
-    send(call, *node, std::move(parts));
+    one_part_[0] = index;
+    send(call, *node, one_part_);
     return;
   }
-  parked_.push_back(Parked{&call, call.serial, std::move(part)});
+  parked_.push_back(Parked{&call, call.serial, index});
   arm_retry();
 }
 
 void RedisCluster::on_flight_done(Flight& flight, std::vector<RedisReplyPtr>& replies) {
   Call& call = *flight.call;
-  std::unique_ptr<Flight> owned(&flight);
   call.flights.erase(std::find(call.flights.begin(), call.flights.end(), &flight));
   if (replies.empty()) {
+    recycle(&flight);
     fail(call);  // the node's connection failed or timed out
     return;
   }
-  size_t index = 0;
-  for (Part& part : flight.parts) {
+  size_t at = 0;
+  for (const uint32_t index : flight.parts) {
+    Part& part = call.parts[index];
     if (part.asking) {
-      ++index;  // ASKING's +OK
+      ++at;  // ASKING's +OK
     }
-    RedisReplyPtr reply = index < replies.size() ? std::move(replies[index]) : nullptr;
-    ++index;
+    RedisReplyPtr reply = at < replies.size() ? std::move(replies[at]) : nullptr;
+    ++at;
     if (part.redirections < kMaxRedirections) {
       if (auto redirection = parse_redirection(reply.get())) {
         ++redirections_;
@@ -396,27 +459,57 @@ void RedisCluster::on_flight_done(Flight& flight, std::vector<RedisReplyPtr>& re
           refresh_map();
         }
         ensure_node(target);
-        resend(call, std::move(part));
+        resend(call, index);
         continue;
       }
       if (is_retry_later(reply.get())) {
         ++part.redirections;
         part.asking.reset();
-        parked_.push_back(Parked{&call, call.serial, std::move(part)});
+        parked_.push_back(Parked{&call, call.serial, index});
         arm_retry();
         continue;
       }
     }
+    if (part.text.script != nullptr && !part.script_resent && error_is(reply.get(), "NOSCRIPT")) {
+      // The node lost its script cache (restarted, flushed, a replica promoted). Sent whole
+      // this once, its client answers the NOSCRIPT itself with EVAL, which loads the script.
+      part.script_resent = true;
+      resend_owned(call, index);
+      continue;
+    }
     settle(call, part, std::move(reply));
   }
+  recycle(&flight);
   if (call.parts_out == 0) {
     complete(call);
   }
 }
 
+void RedisCluster::resend_owned(Call& call, uint32_t index) {
+  const Part& part = call.parts[index];
+  RedisNode* node = part.asking ? node_at(*part.asking) : node_for(part.slot);
+  std::vector<RedisCommand> commands;
+  if (part.asking) {
+    commands.push_back({{"ASKING"}});
+  }
+  commands.push_back(part.text);
+  Flight* flight = new_flight();
+  flight->call = &call;
+  flight->node = node;
+  flight->parts.assign(1, index);
+  flight->node_call = node != nullptr ? node->submit(std::move(commands), *flight, 0) : nullptr;
+  if (flight->node_call == nullptr) {
+    recycle(flight);
+    parked_.push_back(Parked{&call, call.serial, index});
+    arm_retry();
+    return;
+  }
+  call.flights.push_back(flight);
+}
+
 void RedisCluster::settle(Call& call, const Part& part, RedisReplyPtr reply) {
   --call.parts_out;
-  if (call.joins.empty() || call.joins[part.command].kind == SplitReply::None) {
+  if (!call.split || call.joins[part.command].kind == SplitReply::None) {
     call.replies[part.command] = std::move(reply);
     return;
   }
@@ -447,22 +540,22 @@ void RedisCluster::settle(Call& call, const Part& part, RedisReplyPtr reply) {
 }
 
 void RedisCluster::complete(Call& call) {
-  std::unique_ptr<Call> owned(&call);
   calls_.erase(std::find(calls_.begin(), calls_.end(), &call));
   if (call.waiter != nullptr) {
     call.waiter->on_redis_done(call.tag, call.replies);
   }
+  recycle(&call);
 }
 
 void RedisCluster::abandon(Call& call) {
-  std::unique_ptr<Call> owned(&call);
   calls_.erase(std::find(calls_.begin(), calls_.end(), &call));
   for (Flight* flight : call.flights) {
     flight->node->cancel(flight->node_call);
-    delete flight;
+    recycle(flight);
   }
   call.flights.clear();
   std::erase_if(parked_, [&call](const Parked& parked) { return parked.call == &call; });
+  recycle(&call);
 }
 
 void RedisCluster::fail(Call& call) {
@@ -481,6 +574,28 @@ void RedisCluster::cancel(RedisClient::Call* call) {
   }
 }
 
+RedisCluster::Flight* RedisCluster::new_flight() {
+  if (free_flights_.empty()) {
+    auto* flight = new Flight;
+    flight->cluster = this;
+    return flight;
+  }
+  Flight* flight = free_flights_.back().release();
+  free_flights_.pop_back();
+  return flight;
+}
+
+void RedisCluster::recycle(Flight* flight) {
+  flight->call = nullptr;
+  flight->node = nullptr;
+  flight->node_call = nullptr;
+  if (free_flights_.size() < kMaxPooled) {
+    free_flights_.emplace_back(flight);
+  } else {
+    delete flight;
+  }
+}
+
 void RedisCluster::arm_retry() {
   if (retry_timer_ && !parked_.empty() &&
       !uv_is_active(reinterpret_cast<uv_handle_t*>(retry_timer_.get()))) {
@@ -494,7 +609,7 @@ void RedisCluster::retry_parked() {
   std::vector<Parked> parked;
   parked.swap(parked_);
   const uint64_t now = uv_now(loop_);
-  for (Parked& entry : parked) {
+  for (const Parked& entry : parked) {
     // A waiter called back below may have cancelled, or another part failed, this call.
     const bool live = std::any_of(calls_.begin(), calls_.end(), [&entry](const Call* call) {
       return call == entry.call && call->serial == entry.serial;
@@ -506,7 +621,7 @@ void RedisCluster::retry_parked() {
       fail(*entry.call);
       continue;
     }
-    resend(*entry.call, std::move(entry.part));
+    resend(*entry.call, entry.part);
   }
   arm_retry();
 }

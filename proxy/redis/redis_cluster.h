@@ -101,10 +101,27 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
   RedisNode* node_for(std::optional<int> slot);
   RedisNode* node_at(const HostPort& address);
   RedisNode& ensure_node(const HostPort& address);
-  // Sends `parts` (all for `node`) as one call to it. Requires: node.ready().
-  void send(Call& call, RedisNode& node, std::vector<Part> parts);
+  struct Route {
+    RedisNode* node;
+    std::vector<uint32_t> parts;
+  };
+  struct SlotGroup {
+    int slot;
+    uint32_t keys;
+  };
+
+  Call* new_call();
+  void recycle(Call* call);
+  Flight* new_flight();
+  void recycle(Flight* flight);
+  Part& add_part(Call& call, uint32_t command);
+  // Sends those of the call's parts (all for `node`) as one call to it; parks them when it
+  // cannot take them now.
+  void send(Call& call, RedisNode& node, const std::vector<uint32_t>& parts);
   // Sends one part again where it must go now, or parks it until it can be.
-  void resend(Call& call, Part part);
+  void resend(Call& call, uint32_t part);
+  // The same with the command handed over, so that the node answers NOSCRIPT itself.
+  void resend_owned(Call& call, uint32_t part);
   void on_flight_done(Flight& flight, std::vector<RedisReplyPtr>& replies);
   // One part's final answer.
   void settle(Call& call, const Part& part, RedisReplyPtr reply);
@@ -148,6 +165,15 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
 
   std::vector<Call*> calls_;  // in progress, in submission order
   uint64_t next_serial_ = 0;
+  // Done with, kept for reuse (at most kMaxPooled each).
+  static constexpr size_t kMaxPooled = 256;
+  std::vector<std::unique_ptr<Call>> free_calls_;
+  std::vector<std::unique_ptr<Flight>> free_flights_;
+  // Scratch space of submit() and send(), kept to keep its capacity.
+  std::vector<Route> routes_;
+  std::vector<SlotGroup> groups_;
+  std::vector<const RedisCommand*> borrowed_;
+  std::vector<uint32_t> one_part_ = std::vector<uint32_t>(1);
   std::vector<Parked> parked_;  // parts waiting to be sent again
   uint64_t redirections_ = 0;
   RedisStats retired_stats_;  // of nodes no longer in the map

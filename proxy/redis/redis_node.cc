@@ -381,26 +381,48 @@ void RedisNode::cancel(RedisClient::Call* call) {
   }
 }
 
-RedisNode::Call* RedisNode::enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter,
-                                    uint64_t tag) {
+RedisNode::Call* RedisNode::begin_call(size_t count, RedisWaiter* waiter, uint64_t tag) {
   auto* call = new Call;
   call->waiter = waiter;
   call->tag = tag;
-  call->remaining = static_cast<uint32_t>(commands.size());
-  call->replies.resize(commands.size());
+  call->remaining = static_cast<uint32_t>(count);
+  call->replies.resize(count);
   call->deadline_ms = uv_now(loop_) + static_cast<uint64_t>(settings_.command_timeout.count());
+  stats_.commands += count;
+  calls_.push_back(call);
+  schedule_flush();
+  return call;
+}
+
+void RedisNode::add_command(Call* call, uint32_t index, const RedisCommand& command) {
+  encode(command, false, out_);
+  slots_.push_back({call, index, false});
+}
+
+RedisNode::Call* RedisNode::enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter,
+                                    uint64_t tag) {
+  Call* call = begin_call(commands.size(), waiter, tag);
   bool has_script = false;
   for (uint32_t i = 0; i < commands.size(); ++i) {
-    encode(commands[i], false, out_);
-    slots_.push_back({call, i, false});
+    add_command(call, i, commands[i]);
     has_script = has_script || commands[i].script != nullptr;
   }
-  stats_.commands += commands.size();
   if (has_script) {
     call->commands = std::move(commands);
   }
-  calls_.push_back(call);
-  schedule_flush();
+  return call;
+}
+
+RedisClient::Call* RedisNode::submit_borrowed(const std::vector<const RedisCommand*>& commands,
+                                              RedisWaiter& waiter, uint64_t tag) {
+  if (state_ != State::Ready || commands.empty()) {
+    return nullptr;
+  }
+  Call* call = begin_call(commands.size(), &waiter, tag);
+  for (uint32_t i = 0; i < commands.size(); ++i) {
+    add_command(call, i, *commands[i]);
+  }
+  arm_deadline_timer();
   return call;
 }
 

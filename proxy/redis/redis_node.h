@@ -123,6 +123,10 @@ class RedisNode final : public RedisClient {
   RedisClient::Call* submit(std::vector<RedisCommand> commands, RedisWaiter& waiter,
                             uint64_t tag) override;
   void cancel(RedisClient::Call* call) override;
+  // As submit(), for a caller that keeps the commands itself: they are encoded at once and not
+  // kept, so a NOSCRIPT answer reaches the waiter instead of being answered with EVAL.
+  RedisClient::Call* submit_borrowed(const std::vector<const RedisCommand*>& commands,
+                                     RedisWaiter& waiter, uint64_t tag);
 
  private:
   struct Socket;
@@ -155,6 +159,8 @@ class RedisNode final : public RedisClient {
   void schedule_reconnect();
   void encode(const RedisCommand& command, bool as_eval, std::string& out);
   Call* enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter, uint64_t tag);
+  Call* begin_call(size_t count, RedisWaiter* waiter, uint64_t tag);
+  void add_command(Call* call, uint32_t index, const RedisCommand& command);
   void schedule_flush();
   void flush();
   void arm_deadline_timer();
