@@ -209,10 +209,17 @@ children_of() {
   fi
 }
 
-# Redis's total_reads_processed and total_commands_processed.
+# Redis's total_reads_processed and total_commands_processed, summed over PORTS (the one
+# redis-server by default; a row on the cluster passes its three primaries).
 redis_stats() {
-  redis-cli -h 127.0.0.1 -p "$redis_port" info stats | tr -d '\r' |
-    awk -F: '/^total_reads_processed:/ { r = $2 } /^total_commands_processed:/ { c = $2 } END { print r, c }'
+  local port reads=0 cmds=0 r c
+  for port in "${@:-$redis_port}"; do
+    read -r r c < <(redis-cli -h 127.0.0.1 -p "$port" info stats | tr -d '\r' |
+      awk -F: '/^total_reads_processed:/ { r = $2 } /^total_commands_processed:/ { c = $2 } END { print r, c }')
+    reads=$((reads + r))
+    cmds=$((cmds + c))
+  done
+  echo "$reads $cmds"
 }
 
 # Requests the upstream nginx has seen (its stub_status counts this query too).
@@ -247,9 +254,13 @@ stop_pid() {
 # ---------------------------------------------------------------------------------------------
 # Servers.
 
-mapfile -t ports < <("$benchtool" ports 6)
+mapfile -t ports < <("$benchtool" ports 12)
 redis_port=${ports[0]} upstream_port=${ports[1]} status_port=${ports[2]}
 cache_port=${ports[3]} return_port=${ports[4]} sendfile_port=${ports[5]}
+# A Redis Cluster of three primaries: their ports, then their cluster bus ports.
+cluster_ports=("${ports[6]}" "${ports[7]}" "${ports[8]}")
+cluster_bus_ports=("${ports[9]}" "${ports[10]}" "${ports[11]}")
+cluster_pids=()
 
 start_redis() {
   say "starting redis-server on 127.0.0.1:$redis_port (no persistence, CPU 0)"
@@ -258,6 +269,30 @@ start_redis() {
   redis_pid=$!
   pids+=("$redis_pid")
   wait_for "redis-server (see $raw/redis.log)" 10 redis-cli -h 127.0.0.1 -p "$redis_port" ping
+}
+
+start_cluster() {
+  say "starting a Redis Cluster of 3 primaries on 127.0.0.1:${cluster_ports[*]} (CPU 0)"
+  local i port
+  for i in 0 1 2; do
+    port=${cluster_ports[$i]}
+    mkdir -p "$work/cluster-$port"
+    taskset -c 0 redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+      --daemonize no --dir "$work/cluster-$port" --logfile "$work/cluster-$port/redis.log" \
+      --cluster-enabled yes --cluster-config-file "$work/cluster-$port/nodes.conf" \
+      --cluster-port "${cluster_bus_ports[$i]}" --cluster-node-timeout 5000 &
+    cluster_pids+=($!)
+    pids+=($!)
+    wait_for "cluster node $port" 10 redis-cli -h 127.0.0.1 -p "$port" ping
+  done
+  redis-cli --cluster create "${cluster_ports[@]/#/127.0.0.1:}" --cluster-yes \
+    >"$work/cluster-create.log" 2>&1 || die "redis-cli --cluster create failed: $(tail -n 5 "$work/cluster-create.log")"
+  cluster_ok() {
+    for port in "${cluster_ports[@]}"; do
+      redis-cli -h 127.0.0.1 -p "$port" cluster info | grep -q '^cluster_state:ok' || return 1
+    done
+  }
+  wait_for "the Redis Cluster" 30 cluster_ok
 }
 
 nginx_common() { # dir
@@ -412,10 +447,12 @@ redis_timeouts() {
   grep -c 'no reply within command_timeout' "$log" || true
 }
 
-# start_cachecar NAME WORKERS RATE_LIMIT ACCESS_LOG CPUS [NEAR [SYNC]]: sets cc_pid, cc_port
-# and cc_admin_port. NEAR: cache.near's value (default off); SYNC: rate_limit.sync (exact).
+# start_cachecar NAME WORKERS RATE_LIMIT ACCESS_LOG CPUS [NEAR [SYNC [REDIS_URL]]]: sets
+# cc_pid, cc_port and cc_admin_port. NEAR: cache.near's value (default off); SYNC:
+# rate_limit.sync (exact); REDIS_URL: the benchmark's redis-server unless given.
 start_cachecar() {
   local name=$1 workers=$2 limit=$3 access=$4 cpu_list=$5 near=${6:-off} sync=${7:-exact}
+  local redis_url=${8:-redis://127.0.0.1:$redis_port}
   local conf=$work/cachecar-$name.yaml log=$work/cachecar-$name.log
   # batched: the limit here (10^9 a minute) is never reached, so a budget of 10000 unconfirmed
   # requests per client and worker bounds an overshoot nobody could see. A worker settles a
@@ -433,7 +470,7 @@ workers: $workers
 upstream:
   url: http://127.0.0.1:$upstream_port
 redis:
-  url: redis://127.0.0.1:$redis_port
+  url: $redis_url
   command_timeout: 100ms
 cache:
   near: $near
@@ -474,6 +511,12 @@ EOF
   done
   [ -n "$cc_port" ] || die "cachecar $name did not report its port: $(tail -n 5 "$log")"
   cc_admin_port=$(sed -n 's/.*admin listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log" | head -n 1)
+  if [[ "$redis_url" == redis+cluster://* ]]; then
+    for _ in $(seq 50); do
+      [ "$(grep -c '(cluster primary): connected' "$log")" -ge 3 ] && break
+      sleep 0.1
+    done
+  fi
   if [ "$near" != off ]; then
     for _ in $(seq 50); do
       grep -q 'near cache: Redis tracks' "$log" && break
@@ -517,11 +560,18 @@ run_wrk() {
   [ "${W[requests]:-0}" -gt 0 ] || die "wrk completed no request ($label): $(tail -n 5 "$out")"
 }
 
-# measure_once SCENARIO SYSTEM CONNS URL MODE SERVER_PID ROUND: one warm-up and one measured
-# run. Sets R_RPS, R_PEAK and R_ROW (the CSV row with "PEAK" in place of the peak RSS).
-# Globals: m_wrk_cpus (wrk's CPU list, "" = unpinned) and m_threads (wrk's threads).
+# measure_once SCENARIO SYSTEM CONNS URL MODE SERVER_PID ROUND [REDIS]: one warm-up and one
+# measured run. Sets R_RPS, R_PEAK and R_ROW (the CSV row with "PEAK" in place of the peak
+# RSS). REDIS: "pid:port ..." of the redis-servers the row uses (the benchmark's one by
+# default). Globals: m_wrk_cpus (wrk's CPU list, "" = unpinned) and m_threads (wrk's threads).
 measure_once() {
   local scenario=$1 system=$2 conns=$3 url=$4 wrk_mode=$5 pid=$6 round=$7
+  local redis=${8:-$redis_pid:$redis_port} entry
+  local row_redis_pids=() row_redis_ports=()
+  for entry in $redis; do
+    row_redis_pids+=("${entry%%:*}")
+    row_redis_ports+=("${entry##*:}")
+  done
   local label
   label=$(echo "$scenario-$system-c$conns-r$round" | tr -c 'a-zA-Z0-9\n-' '-')
   local rss_idle
@@ -533,8 +583,8 @@ measure_once() {
   ours0=$(our_ticks)
   machine0=$(machine_ticks)
   server0=$(proc_ticks "$pid")
-  redis0=$(proc_ticks "$redis_pid")
-  read -r reads0 cmds0 < <(redis_stats)
+  redis0=$(proc_ticks "${row_redis_pids[@]}")
+  read -r reads0 cmds0 < <(redis_stats "${row_redis_ports[@]}")
   up0=$(upstream_requests)
   local timeouts0 timeouts1 timeouts=""
   timeouts0=$(redis_timeouts "$pid")
@@ -542,8 +592,8 @@ measure_once() {
   ours1=$(our_ticks)
   machine1=$(machine_ticks)
   server1=$(proc_ticks "$pid")
-  redis1=$(proc_ticks "$redis_pid")
-  read -r reads1 cmds1 < <(redis_stats)
+  redis1=$(proc_ticks "${row_redis_pids[@]}")
+  read -r reads1 cmds1 < <(redis_stats "${row_redis_ports[@]}")
   up1=$(upstream_requests)
   timeouts1=$(redis_timeouts "$pid")
   [ -n "${cc_logs[$pid]:-}" ] && timeouts=$((timeouts1 - timeouts0))
@@ -553,8 +603,9 @@ measure_once() {
   R_RPS=$(calc %.0f "${W[requests]} / (${W[duration_us]} / 1000000)")
   cpu_server=$(calc %.5f "($server1 - $server0) / $clk_tck / $n * 1000")
   cpu_redis=$(calc %.5f "($redis1 - $redis0) / $clk_tck / $n * 1000")
-  reads=$(calc %.3f "($reads1 - $reads0 - $redis_reads_overhead) / $n")
-  cmds=$(calc %.3f "($cmds1 - $cmds0 - $redis_cmds_overhead) / $n")
+  local probes=${#row_redis_ports[@]}
+  reads=$(calc %.3f "($reads1 - $reads0 - $probes * $redis_reads_overhead) / $n")
+  cmds=$(calc %.3f "($cmds1 - $cmds0 - $probes * $redis_cmds_overhead) / $n")
   upstream=$(calc %.3f "($up1 - $up0 - 1) / $n")
   local socket_errors=$((W[connect_errors] + W[read_errors] + W[write_errors] + W[timeouts]))
   local busy0 total0 steal0 busy1 total1 steal1 noise
@@ -565,8 +616,9 @@ measure_once() {
   say "  round $round $system: $R_RPS req/s, p99 ${W[p99]} us, HTTP>=400: ${W[status_errors]}, socket errors: $socket_errors, Redis timeouts: ${timeouts:-n/a}, noise: $noise%"
 }
 
-# measure SCENARIO CONNS MODE TARGET...; a TARGET is "SYSTEM|URL|SERVER_PID" (SERVER_PID: the
-# process whose CPU time and RSS are the server's: cachecar, or the nginx worker). Runs
+# measure SCENARIO CONNS MODE TARGET...; a TARGET is "SYSTEM|URL|SERVER_PID[|REDIS]"
+# (SERVER_PID: the process whose CPU time and RSS are the server's: cachecar, or the nginx
+# worker; REDIS as measure_once takes it). Runs
 # $rounds rounds, the targets alternating within each round so that a pair compared in a
 # ratio meets the same background load; keeps each target's fastest round (noise only ever
 # slows a run down) and the highest peak RSS of all its rounds.
@@ -576,12 +628,12 @@ measure() {
   [[ "$scenario" != *,* ]] || die "a scenario name may not contain a comma (CSV): $scenario"
   say "$scenario / $conns connections: $rounds round(s) of ${warmup}s warm-up + ${duration}s, for: $(printf '%s; ' "${@%%|*}")"
   local -A best_rps=() best_row=() peak=()
-  local round target system url pid
+  local round target system url pid redis
   for ((round = 1; round <= rounds; round++)); do
     for target in "$@"; do
-      IFS='|' read -r system url pid <<<"$target"
+      IFS='|' read -r system url pid redis <<<"$target"
       [[ "$system" != *,* ]] || die "a system name may not contain a comma (CSV): $system"
-      measure_once "$scenario" "$system" "$conns" "$url" "$wrk_mode" "$pid" "$round"
+      measure_once "$scenario" "$system" "$conns" "$url" "$wrk_mode" "$pid" "$round" "$redis"
       if [ -z "${best_rps[$system]:-}" ] || [ "$R_RPS" -gt "${best_rps[$system]}" ]; then
         best_rps[$system]=$R_RPS
         best_row[$system]=$R_ROW
@@ -796,6 +848,7 @@ if [ "$mode" = connections ]; then
 fi
 
 start_references
+start_cluster
 start_cachecar main 1 1000000000 false 0
 main_pid=$cc_pid main_port=$cc_port
 main_rss_start=$(proc_kib "$main_pid" VmRSS)
@@ -807,6 +860,12 @@ start_cachecar batched 1 1000000000 false 0 off batched
 batched_pid=$cc_pid batched_port=$cc_port
 start_cachecar nearbatched 1 1000000000 false 0 "$near_on" batched
 nb_pid=$cc_pid nb_port=$cc_port nb_admin_port=$cc_admin_port
+# The defaults on a Redis Cluster of three primaries, next to the same on one redis-server.
+cluster_url="redis+cluster://127.0.0.1:${cluster_ports[0]},127.0.0.1:${cluster_ports[1]}"
+start_cachecar cluster 1 1000000000 false 0 off exact "$cluster_url"
+cluster_cc_pid=$cc_pid cluster_cc_port=$cc_port
+cluster_redis=""
+for i in 0 1 2; do cluster_redis+="${cluster_pids[$i]}:${cluster_ports[$i]} "; done
 
 redis_benchmark 1 200000
 redis_benchmark 16 2000000
@@ -817,6 +876,11 @@ curl -sf "http://127.0.0.1:$cache_port/products/42" >/dev/null || die "nginx pro
 fill_keys "$main_port"
 for port in "$near_port" "$batched_port" "$nb_port"; do
   curl -sf "http://127.0.0.1:$port/products/42" >/dev/null || die "cachecar on port $port does not answer"
+done
+fill_keys "$cluster_cc_port"
+for path in /products/42 /products/1000; do
+  curl -sf -D - -o /dev/null "http://127.0.0.1:$cluster_cc_port$path" | grep -qi '^x-cache: HIT' ||
+    die "cachecar cluster did not keep $path in the Redis Cluster"
 done
 fill_keys "$cache_port"
 fill_keys "$sendfile_port"
@@ -835,6 +899,7 @@ for conns in "${conns_list[@]}"; do
     "cachecar near|http://127.0.0.1:$near_port/products/42|$near_pid" \
     "cachecar batched|http://127.0.0.1:$batched_port/products/42|$batched_pid" \
     "cachecar near+batched|http://127.0.0.1:$nb_port/products/42|$nb_pid" \
+    "cachecar cluster|http://127.0.0.1:$cluster_cc_port/products/42|$cluster_cc_pid|$cluster_redis" \
     "nginx proxy_cache|http://127.0.0.1:$cache_port/products/42|$references_worker" \
     "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/products/42|$references_worker" \
     "nginx direct|http://127.0.0.1:$upstream_port/products/42|$upstream_worker" \
@@ -845,9 +910,11 @@ for conns in "${conns_list[@]}"; do
     "cachecar near|http://127.0.0.1:$near_port/|$near_pid" \
     "cachecar batched|http://127.0.0.1:$batched_port/|$batched_pid" \
     "cachecar near+batched|http://127.0.0.1:$nb_port/|$nb_pid" \
+    "cachecar cluster|http://127.0.0.1:$cluster_cc_port/|$cluster_cc_pid|$cluster_redis" \
     "nginx proxy_cache|http://127.0.0.1:$cache_port/|$references_worker" \
     "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/|$references_worker"
 done
+stop_pid "$cluster_cc_pid"
 for conns in "${conns_list[@]}"; do
   measure "MISS" "$conns" miss "cachecar|http://127.0.0.1:$main_port/|$main_pid" \
     "cachecar near+batched|http://127.0.0.1:$nb_port/|$nb_pid" \
@@ -936,6 +1003,13 @@ for conns in "${conns_list[@]}"; do
   done
   ceiling_notes+="nginx proxy_cache tuned ÷ sendfile on $(calc %.2f "$(rps_of "HIT 1 key" "$conns" "nginx proxy_cache") / $(rps_of "HIT 1 key" "$conns" "nginx proxy_cache sendfile on")"); "
 done
+# A Redis Cluster of three primaries (on the same CPU) against one redis-server.
+cluster_notes=""
+for scenario in "HIT 1 key" "HIT 1000 keys"; do
+  for conns in "${conns_list[@]}"; do
+    cluster_notes+="$scenario/$conns: $(calc %.2f "$(rps_of "$scenario" "$conns" "cachecar cluster") / $(rps_of "$scenario" "$conns" cachecar)"); "
+  done
+done
 access_notes=""
 for conns in "${conns_list[@]}"; do
   access_notes+="$(calc %.2f "$(rps_of "HIT 1 key (access log pair)" "$conns" "cachecar access log on") / $(rps_of "HIT 1 key (access log pair)" "$conns" cachecar)") in req/s and $(calc %.2f "$(cpu_of "HIT 1 key (access log pair)" "$conns" "cachecar access log on") / $(cpu_of "HIT 1 key (access log pair)" "$conns" cachecar)") in cachecar CPU per request at $conns connections; "
@@ -974,6 +1048,7 @@ write_chart
   echo "- CPU per request, cachecar ÷ the nginx proxy_cache worker (in brackets: cachecar + redis-server ÷ nginx): ${cpu_notes%; }."
   echo "- access log on ÷ off (HIT 1 key, alternating rounds): ${access_notes%; }."
   echo "- HIT 1 key: ${ceiling_notes%; }."
+  echo "- **cachecar cluster** is **cachecar** on a Redis Cluster of three primaries (all on CPU 0; its Redis columns sum the three); cluster ÷ one redis-server in req/s: ${cluster_notes%; }."
   echo "- workers: 2 ÷ workers: 1 (HIT 1 key, 256 connections, nothing pinned, wrk -t2 sharing both CPUs): **$workers_ratio**."
   echo "- **cachecar near** has \`cache.near: $near_on\`; **cachecar batched** \`rate_limit.sync: batched\` (sync_interval 10ms, local_budget 10000); **cachecar near+batched** both; **cachecar** neither (the defaults)."
   echo "- a write through one replica reaching another's near cache (500 PUTs through cachecar batched, each followed by back-to-back GETs on cachecar near+batched until one is no longer a near-cache hit): p50 **${coherence_p50} µs**, p99 **${coherence_p99} µs**, max ${coherence_max} µs."
