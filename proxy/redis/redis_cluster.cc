@@ -312,8 +312,10 @@ RedisClient::Call* RedisCluster::submit(std::vector<RedisCommand> commands, Redi
     if (kind != SplitReply::None) {
       // The keys by slot, in the order they first appear.
       groups_.clear();
+      key_slots_.resize(command.args.size());
       for (uint32_t k = 1; k < command.args.size(); ++k) {
         const int slot = key_hash_slot(command.args[k]);
+        key_slots_[k] = slot;
         auto group = std::find_if(groups_.begin(), groups_.end(),
                                   [slot](const SlotGroup& g) { return g.slot == slot; });
         if (group == groups_.end()) {
@@ -349,7 +351,7 @@ RedisClient::Call* RedisCluster::submit(std::vector<RedisCommand> commands, Redi
           part.text.args[0].assign(command.args[0]);
           size_t next = 1;
           for (uint32_t k = 1; k < command.args.size(); ++k) {
-            if (key_hash_slot(command.args[k]) == group.slot) {
+            if (key_slots_[k] == group.slot) {
               part.text.args[next++].assign(command.args[k]);
               part.positions.push_back(k - 1);
             }

@@ -172,6 +172,7 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
   // Scratch space of submit() and send(), kept to keep its capacity.
   std::vector<Route> routes_;
   std::vector<SlotGroup> groups_;
+  std::vector<int> key_slots_;  // of a split command's keys, by argument position
   std::vector<const RedisCommand*> borrowed_;
   std::vector<uint32_t> one_part_ = std::vector<uint32_t>(1);
   std::vector<Parked> parked_;  // parts waiting to be sent again

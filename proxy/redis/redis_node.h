@@ -160,6 +160,7 @@ class RedisNode final : public RedisClient {
   void encode(const RedisCommand& command, bool as_eval, std::string& out);
   Call* enqueue(std::vector<RedisCommand> commands, RedisWaiter* waiter, uint64_t tag);
   Call* begin_call(size_t count, RedisWaiter* waiter, uint64_t tag);
+  void recycle(Call* call);
   void add_command(Call* call, uint32_t index, const RedisCommand& command);
   void schedule_flush();
   void flush();
@@ -192,7 +193,9 @@ class RedisNode final : public RedisClient {
   std::unique_ptr<Handshake> handshake_;
 
   std::deque<Slot> slots_;    // commands sent or queued, in reply order
-  std::deque<Call*> calls_;   // oldest first; answered calls are freed from the front
+  std::deque<Call*> calls_;   // oldest first; answered calls are recycled from the front
+  static constexpr size_t kMaxPooledCalls = 256;
+  std::vector<std::unique_ptr<Call>> free_calls_;  // done with, kept for reuse
   std::string out_;           // commands not yet written
   int writes_in_flight_ = 0;  // queued uv_writes on the current socket
   UvPtr<uv_check_t> flush_check_;

@@ -132,6 +132,22 @@ TEST_CASE("redis cluster: the rate limit is exact across two cachecar processes"
     CHECK(allowed == 20);
     CHECK(refused == 10);
   }
+  // Scripts flushed from every primary (as a restart does): EVALSHA meets NOSCRIPT, and the
+  // call is sent again whole, loading the script back (the counter is the fixed window's).
+  for (RedisServer* primary : cluster.primaries()) {
+    REQUIRE(primary->command({"SCRIPT", "FLUSH"}) == "OK");
+  }
+  cluster.flush_all();
+  Cachecar third(cluster_yaml(cluster, upstream, "rate_limit:\n  limit: 20\n  window: 1m\n"));
+  REQUIRE(connected_to_every_primary(third, cluster));
+  for (RedisServer* primary : cluster.primaries()) {
+    REQUIRE(primary->command({"SCRIPT", "FLUSH"}) == "OK");
+  }
+  HttpConnection c(third.port());
+  CHECK(c.request("GET", "/products/1").header("RateLimit-Remaining") == "19");
+  CHECK(c.request("GET", "/products/1").header("RateLimit-Remaining") == "18");
+  CHECK(cluster.get("rl:global:127.0.0.1") == "2");
+  CHECK(third.output().find("not loaded on the server; sending it again") != std::string::npos);
 }
 
 TEST_CASE("redis cluster: a slot half migrated answers ASK, and cachecar follows it") {
