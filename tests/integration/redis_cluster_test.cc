@@ -7,12 +7,15 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
 #include <set>
 #include <thread>
 
 #include "catalog.h"
 #include "harness.h"
 #include "load.h"
+#include "support/free_port.h"
+#include "support/test_ca.h"
 
 namespace cachecar::test {
 namespace {
@@ -304,6 +307,62 @@ TEST_CASE("redis cluster: the near cache is tracked on every primary") {
     REQUIRE(writes.request("PUT", path, {}, "v1").status == 200);
     CHECK(eventually([&] { return reads.request("GET", path).body == "v1"; }, 1s));
   }
+}
+
+TEST_CASE("redis cluster: over TLS (rediss+cluster://), every primary verified by the CA") {
+  TestCa ca;
+  const IssuedCertificate certificate = ca.issue_server("cluster", {"localhost"}, {"127.0.0.1"});
+  // Nodes always ask each other for a client certificate on the cluster bus.
+  const IssuedCertificate bus_client = ca.issue_client("cluster-bus", "cluster node");
+  std::map<size_t, int> tls_ports;
+  // Each node also keeps its plain port, for the test's own commands; the cluster bus and
+  // replication are TLS, so the nodes announce their TLS ports.
+  RedisCluster cluster(
+      3, 0,
+      {"--tls-cert-file", certificate.cert_file, "--tls-key-file", certificate.key_file,
+       "--tls-client-cert-file", bus_client.cert_file, "--tls-client-key-file", bus_client.key_file,
+       "--tls-ca-cert-file", ca.cert_file(), "--tls-auth-clients", "no", "--tls-cluster", "yes",
+       "--tls-replication", "yes"},
+      1000, [&tls_ports](size_t node) {
+        tls_ports[node] = free_tcp_port();
+        return std::vector<std::string>{"--tls-port", std::to_string(tls_ports[node])};
+      });
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  for (int id = 0; id < 30; ++id) {
+    catalog.set("/products/" + std::to_string(id), "v0");
+  }
+  auto yaml = [&](const std::string& ca_file) {
+    return "upstream:\n  url: " + upstream.url() +
+           "\nredis:\n  url: rediss+cluster://localhost:" + std::to_string(tls_ports.at(0)) +
+           "\n  connect_timeout: 2s\n  tls:\n    ca_file: " + ca_file +
+           "\n  command_timeout: 500ms\n"
+           "cache:\n  near: {max_bytes: 1MiB, max_ttl: 60s}\n"
+           "routes:\n  - path: /products/{id}\n    key: product:{id}\n    ttl: 60s\n";
+  };
+  Cachecar cachecar(yaml(ca.cert_file()));
+  // The seed is verified by name (localhost), the primaries the map names by address.
+  REQUIRE(cachecar.process().wait_for_output("Redis tracks its keys on 3 server(s)", 10s));
+  HttpConnection client(cachecar.port());
+  std::set<int> primaries_used;
+  for (int id = 0; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    CHECK(client.request("GET", path).header("X-Cache") == "MISS");
+    CHECK(eventually([&] { return client.request("GET", path).header("X-Cache") == "HIT"; }));
+    primaries_used.insert(cluster.primary_for("product:" + std::to_string(id)).port());
+  }
+  CHECK(primaries_used.size() == 3);
+  CHECK(client.request("PUT", "/products/7", {}, "v1").status == 200);
+  CHECK(client.request("GET", "/products/7").body == "v1");
+  CHECK(cachecar.output().find("rediss://127.0.0.1:" + std::to_string(tls_ports.at(1))) !=
+        std::string::npos);
+
+  // A CA that signed none of them: refused and logged, and requests go on without Redis.
+  TestCa other("another CA");
+  Cachecar refused(yaml(other.cert_file()));
+  CHECK(refused.process().wait_for_output("certificate verify failed", 5s));
+  CHECK(http_request(refused.port(), "GET", "/products/1").status == 200);
 }
 
 TEST_CASE("redis cluster: no seed answering is a Redis fault like any other") {

@@ -206,7 +206,8 @@ SelfClaim self_claim(RedisServer& node) {
 }  // namespace
 
 RedisCluster::RedisCluster(int primaries, int replicas_per_primary,
-                           std::vector<std::string> extra_args, int node_timeout_ms)
+                           std::vector<std::string> extra_args, int node_timeout_ms,
+                           std::function<std::vector<std::string>(size_t node)> node_args)
     : replicas_per_primary_(replicas_per_primary), dir_("cachecar-cluster-") {
   if (primaries < 3 || replicas_per_primary < 0 || node_timeout_ms <= 0) {
     throw std::invalid_argument(
@@ -241,6 +242,10 @@ RedisCluster::RedisCluster(int primaries, int replicas_per_primary,
         args.insert(args.end(), {"--masterauth", password_});
       }
       args.insert(args.end(), extra_args.begin(), extra_args.end());
+      if (node_args) {
+        const std::vector<std::string> own = node_args(i);
+        args.insert(args.end(), own.begin(), own.end());
+      }
       try {
         nodes_.push_back(std::make_unique<RedisServer>(std::move(args)));
       } catch (const std::runtime_error& error) {

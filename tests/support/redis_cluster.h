@@ -19,6 +19,7 @@
 // processes (see process.h on PR_SET_PDEATHSIG).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,8 +38,11 @@ class RedisCluster {
   // also used as every node's --masterauth and passed to redis-cli. `node_timeout_ms` is
   // cluster-node-timeout: how long a dead primary goes unnoticed. Returns once the cluster is
   // stable (wait_until_stable); throws std::runtime_error with redis-cli's output otherwise.
+  // `node_args`, when set, gives node i arguments of its own, after `extra_args` (a TLS port:
+  // every node needs another one).
   explicit RedisCluster(int primaries = 3, int replicas_per_primary = 0,
-                        std::vector<std::string> extra_args = {}, int node_timeout_ms = 1000);
+                        std::vector<std::string> extra_args = {}, int node_timeout_ms = 1000,
+                        std::function<std::vector<std::string>(size_t node)> node_args = nullptr);
   // Stops a running background reshard first, then every node.
   ~RedisCluster();
   RedisCluster(const RedisCluster&) = delete;
