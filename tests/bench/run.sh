@@ -864,6 +864,8 @@ nb_pid=$cc_pid nb_port=$cc_port nb_admin_port=$cc_admin_port
 cluster_url="redis+cluster://127.0.0.1:${cluster_ports[0]},127.0.0.1:${cluster_ports[1]}"
 start_cachecar cluster 1 1000000000 false 0 off exact "$cluster_url"
 cluster_cc_pid=$cc_pid cluster_cc_port=$cc_port
+start_cachecar nbcluster 1 1000000000 false 0 "$near_on" batched "$cluster_url"
+nb_cluster_pid=$cc_pid nb_cluster_port=$cc_port
 cluster_redis=""
 for i in 0 1 2; do cluster_redis+="${cluster_pids[$i]}:${cluster_ports[$i]} "; done
 
@@ -878,6 +880,7 @@ for port in "$near_port" "$batched_port" "$nb_port"; do
   curl -sf "http://127.0.0.1:$port/products/42" >/dev/null || die "cachecar on port $port does not answer"
 done
 fill_keys "$cluster_cc_port"
+curl -sf "http://127.0.0.1:$nb_cluster_port/products/42" >/dev/null || die "cachecar near+batched cluster does not answer"
 for path in /products/42 /products/1000; do
   curl -sf -D - -o /dev/null "http://127.0.0.1:$cluster_cc_port$path" | grep -qi '^x-cache: HIT' ||
     die "cachecar cluster did not keep $path in the Redis Cluster"
@@ -900,6 +903,7 @@ for conns in "${conns_list[@]}"; do
     "cachecar batched|http://127.0.0.1:$batched_port/products/42|$batched_pid" \
     "cachecar near+batched|http://127.0.0.1:$nb_port/products/42|$nb_pid" \
     "cachecar cluster|http://127.0.0.1:$cluster_cc_port/products/42|$cluster_cc_pid|$cluster_redis" \
+    "cachecar near+batched cluster|http://127.0.0.1:$nb_cluster_port/products/42|$nb_cluster_pid|$cluster_redis" \
     "nginx proxy_cache|http://127.0.0.1:$cache_port/products/42|$references_worker" \
     "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/products/42|$references_worker" \
     "nginx direct|http://127.0.0.1:$upstream_port/products/42|$upstream_worker" \
@@ -911,10 +915,12 @@ for conns in "${conns_list[@]}"; do
     "cachecar batched|http://127.0.0.1:$batched_port/|$batched_pid" \
     "cachecar near+batched|http://127.0.0.1:$nb_port/|$nb_pid" \
     "cachecar cluster|http://127.0.0.1:$cluster_cc_port/|$cluster_cc_pid|$cluster_redis" \
+    "cachecar near+batched cluster|http://127.0.0.1:$nb_cluster_port/|$nb_cluster_pid|$cluster_redis" \
     "nginx proxy_cache|http://127.0.0.1:$cache_port/|$references_worker" \
     "nginx proxy_cache sendfile on|http://127.0.0.1:$sendfile_port/|$references_worker"
 done
 stop_pid "$cluster_cc_pid"
+stop_pid "$nb_cluster_pid"
 for conns in "${conns_list[@]}"; do
   measure "MISS" "$conns" miss "cachecar|http://127.0.0.1:$main_port/|$main_pid" \
     "cachecar near+batched|http://127.0.0.1:$nb_port/|$nb_pid" \
@@ -1007,7 +1013,7 @@ done
 cluster_notes=""
 for scenario in "HIT 1 key" "HIT 1000 keys"; do
   for conns in "${conns_list[@]}"; do
-    cluster_notes+="$scenario/$conns: $(calc %.2f "$(rps_of "$scenario" "$conns" "cachecar cluster") / $(rps_of "$scenario" "$conns" cachecar)"); "
+    cluster_notes+="$scenario/$conns: $(calc %.2f "$(rps_of "$scenario" "$conns" "cachecar cluster") / $(rps_of "$scenario" "$conns" cachecar)") (near+batched $(calc %.2f "$(rps_of "$scenario" "$conns" "cachecar near+batched cluster") / $(rps_of "$scenario" "$conns" "cachecar near+batched")")); "
   done
 done
 access_notes=""
@@ -1048,7 +1054,7 @@ write_chart
   echo "- CPU per request, cachecar ÷ the nginx proxy_cache worker (in brackets: cachecar + redis-server ÷ nginx): ${cpu_notes%; }."
   echo "- access log on ÷ off (HIT 1 key, alternating rounds): ${access_notes%; }."
   echo "- HIT 1 key: ${ceiling_notes%; }."
-  echo "- **cachecar cluster** is **cachecar** on a Redis Cluster of three primaries (all on CPU 0; its Redis columns sum the three); cluster ÷ one redis-server in req/s: ${cluster_notes%; }."
+  echo "- **cachecar cluster** is **cachecar** on a Redis Cluster of three primaries, **cachecar near+batched cluster** the same for near+batched (all on CPU 0; their Redis columns sum the three); cluster ÷ one redis-server in req/s: ${cluster_notes%; }."
   echo "- workers: 2 ÷ workers: 1 (HIT 1 key, 256 connections, nothing pinned, wrk -t2 sharing both CPUs): **$workers_ratio**."
   echo "- **cachecar near** has \`cache.near: $near_on\`; **cachecar batched** \`rate_limit.sync: batched\` (sync_interval 10ms, local_budget 10000); **cachecar near+batched** both; **cachecar** neither (the defaults)."
   echo "- a write through one replica reaching another's near cache (500 PUTs through cachecar batched, each followed by back-to-back GETs on cachecar near+batched until one is no longer a near-cache hit): p50 **${coherence_p50} µs**, p99 **${coherence_p99} µs**, max ${coherence_max} µs."
