@@ -70,7 +70,8 @@ class RedisClient {
   virtual void on_primary_moved(std::function<void(const std::string& why)> callback) = 0;
   // Each connection to a server that commands go out on: one for a single Redis, one per
   // primary of a cluster. `added` runs as one is made (before it connects; at once for those
-  // that exist), `removed` after it is stopped for good and before it is destroyed. What is
+  // that exist), `removed` when one leaves (stopped for good, not yet destroyed); stop() stops
+  // them all and removes none, so watchers go before the client. What is
   // per server, such as near-cache tracking (Redis announces changes of its own keys only),
   // follows them. Requires: before start().
   virtual void watch_nodes(std::function<void(RedisNode&)> added,

@@ -207,6 +207,9 @@ RedisNode& RedisCluster::ensure_node(const HostPort& address) {
   }
   slot->on_ready([this] { on_node_ready(); });
   slot->on_lost([this] {
+    // A primary that went away may be failing over: only a new map names its replacement,
+    // since no command reaches that replacement to be answered MOVED.
+    refresh_map();
     for (const auto& callback : on_lost_) {
       callback();
     }
@@ -413,7 +416,9 @@ void RedisCluster::send(Call& call, RedisNode& node, const std::vector<uint32_t>
 void RedisCluster::resend(Call& call, uint32_t index) {
   const Part& part = call.parts[index];
   RedisNode* node = part.asking ? node_at(*part.asking) : node_for(part.slot);
-  if (node != nullptr && node->ready()) {
+  // Past the call's deadline, parked: the retry fails the call, so that redirections cannot
+  // stretch it past command_timeout.
+  if (node != nullptr && node->ready() && uv_now(loop_) < call.deadline_ms) {
     one_part_[0] = index;
     send(call, *node, one_part_);
     return;
@@ -465,6 +470,9 @@ void RedisCluster::on_flight_done(Flight& flight, std::vector<RedisReplyPtr>& re
         continue;
       }
       if (is_retry_later(reply.get())) {
+        if (error_is(reply.get(), "CLUSTERDOWN")) {
+          refresh_map();  // a slot without a primary: the next map may name one
+        }
         ++part.redirections;
         part.asking.reset();
         parked_.push_back(Parked{&call, call.serial, index});
@@ -492,14 +500,21 @@ void RedisCluster::resend_owned(Call& call, uint32_t index) {
   RedisNode* node = part.asking ? node_at(*part.asking) : node_for(part.slot);
   std::vector<RedisCommand> commands;
   if (part.asking) {
+    // The node's own NOSCRIPT answer would send EVAL without ASKING: send EVAL at once.
     commands.push_back({{"ASKING"}});
+    RedisCommand eval{{"EVAL", part.text.script->source, std::to_string(part.text.num_keys)}};
+    eval.args.insert(eval.args.end(), part.text.args.begin(), part.text.args.end());
+    commands.push_back(std::move(eval));
+  } else {
+    commands.push_back(part.text);
   }
-  commands.push_back(part.text);
   Flight* flight = new_flight();
   flight->call = &call;
   flight->node = node;
   flight->parts.assign(1, index);
-  flight->node_call = node != nullptr ? node->submit(std::move(commands), *flight, 0) : nullptr;
+  const bool in_time = uv_now(loop_) < call.deadline_ms;
+  flight->node_call =
+      node != nullptr && in_time ? node->submit(std::move(commands), *flight, 0) : nullptr;
   if (flight->node_call == nullptr) {
     recycle(flight);
     parked_.push_back(Parked{&call, call.serial, index});
@@ -550,7 +565,11 @@ void RedisCluster::complete(Call& call) {
 }
 
 void RedisCluster::abandon(Call& call) {
-  calls_.erase(std::find(calls_.begin(), calls_.end(), &call));
+  const auto found = std::find(calls_.begin(), calls_.end(), &call);
+  if (found == calls_.end()) {
+    return;  // ended already: a waiter must not cancel a call it has been answered for
+  }
+  calls_.erase(found);
   for (Flight* flight : call.flights) {
     flight->node->cancel(flight->node_call);
     recycle(flight);
@@ -646,10 +665,10 @@ void RedisCluster::refresh_map() {
         last_map_answer_ms_ + kMinMapIntervalMs - now, 0);
     return;
   }
-  map_wanted_ = false;
   std::vector<RedisCommand> question;
   question.push_back({{"CLUSTER", "SHARDS"}});
   map_question_out_ = map_client_->submit(std::move(question), *this, kShardsTag) != nullptr;
+  map_wanted_ = !map_question_out_;  // else the map connection's return asks
 }
 
 void RedisCluster::on_map_timer() {
@@ -670,6 +689,7 @@ void RedisCluster::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& repli
     std::vector<RedisCommand> question;
     question.push_back({{"CLUSTER", "SLOTS"}});
     map_question_out_ = map_client_->submit(std::move(question), *this, kSlotsTag) != nullptr;
+    map_wanted_ = !map_question_out_;
     return;
   }
   std::string error;
@@ -707,6 +727,13 @@ void RedisCluster::apply_map(SlotMap map, const HostPort& asked) {
       }
     }
   }
+  for (auto it = promoted_.begin(); it != promoted_.end();) {
+    // Demoted since (a later failover back): its next promotion is news again.
+    const bool primary_now =
+        std::any_of(map.shards().begin(), map.shards().end(),
+                    [&it](const ClusterShard& shard) { return shard.primary.to_string() == *it; });
+    it = primary_now ? std::next(it) : promoted_.erase(it);
+  }
   const size_t covered = map.covered_slots();
   const bool first = !map_;
   const size_t covered_before = first ? 0 : map_->covered_slots();
@@ -738,9 +765,14 @@ void RedisCluster::apply_map(SlotMap map, const HostPort& asked) {
       gone.push_back(address);
     }
   }
+  // Out of nodes_ first, all of them: a waiter woken by one's stop() must not be routed to
+  // another that is leaving too.
+  std::vector<std::unique_ptr<RedisNode>> leaving;
   for (const std::string& address : gone) {
-    std::unique_ptr<RedisNode> node = std::move(nodes_[address]);
+    leaving.push_back(std::move(nodes_[address]));
     nodes_.erase(address);
+  }
+  for (std::unique_ptr<RedisNode>& node : leaving) {
     add_stats(retired_stats_, node->stats());
     node->stop();  // fails its calls: their parts cannot be answered by a node out of the map
     for (const auto& removed : node_removed_) {
@@ -754,6 +786,11 @@ void RedisCluster::apply_map(SlotMap map, const HostPort& asked) {
 }
 
 void RedisCluster::announce_promotion(const HostPort& old_primary, const HostPort& new_primary) {
+  // Once per promotion: a node asked for the map that has not heard of it yet would list the
+  // new primary as a replica again, and the next MOVED would announce it twice.
+  if (!promoted_.insert(new_primary.to_string()).second) {
+    return;
+  }
   const std::string why = "the Redis Cluster primary " + old_primary.to_string() +
                           " was replaced by its replica " + new_primary.to_string();
   for (const auto& callback : on_primary_moved_) {

@@ -38,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -159,7 +160,8 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
   uint64_t last_map_answer_ms_ = 0;
   std::optional<SlotMap> map_;
   std::map<std::string, std::unique_ptr<RedisNode>> nodes_;  // by "host:port": the primaries
-  std::vector<std::unique_ptr<RedisNode>> retired_;          // stopped; freed on the timer
+  std::set<std::string> promoted_;  // replicas announced as primaries, while they are ones
+  std::vector<std::unique_ptr<RedisNode>> retired_;  // stopped; freed on the timer
   UvPtr<uv_timer_t> map_timer_;
   UvPtr<uv_timer_t> retry_timer_;
 
