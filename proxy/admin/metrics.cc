@@ -185,6 +185,19 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
     sample(out, "cachecar_redis_connected", "worker=\"" + std::to_string(i) + "\"",
            workers[i]->redis_connected.get());
   }
+  family(out, "cachecar_redis_servers", "gauge",
+         "Redis servers the worker sends commands to: 1, or the primaries of a cluster's map.");
+  for (size_t i = 0; i < workers.size(); ++i) {
+    sample(out, "cachecar_redis_servers", "worker=\"" + std::to_string(i) + "\"",
+           workers[i]->redis_servers.get());
+  }
+  family(out, "cachecar_redis_servers_connected", "gauge",
+         "Of cachecar_redis_servers, those whose connection is ready; keys of the others go "
+         "without Redis.");
+  for (size_t i = 0; i < workers.size(); ++i) {
+    sample(out, "cachecar_redis_servers_connected", "worker=\"" + std::to_string(i) + "\"",
+           workers[i]->redis_servers_connected.get());
+  }
   counter(out, workers, "cachecar_redis_commands_total", "counter", "Commands sent to Redis.",
           &WorkerMetrics::redis_commands);
   counter(out, workers, "cachecar_redis_writes_total", "counter",

@@ -75,6 +75,8 @@ struct WorkerMetrics {
   Counter upstream_idle;
   Counter upstream_busy;
   Counter redis_connected;
+  Counter redis_servers;            // servers commands go to: 1, or a cluster's primaries
+  Counter redis_servers_connected;  // of those, connected now
   Counter redis_commands;
   Counter redis_writes;
   Counter redis_errors;

@@ -43,6 +43,8 @@ struct RedisStats {
   uint64_t timeouts = 0;
   uint64_t disconnects = 0;
   uint64_t redirections = 0;  // MOVED and ASK answers followed (Redis Cluster)
+  uint64_t servers = 0;       // servers commands go to: 1, or a cluster's primaries
+  uint64_t servers_ready = 0;
 };
 
 class RedisClient {

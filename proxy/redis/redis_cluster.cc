@@ -163,7 +163,9 @@ RedisStats RedisCluster::stats() const {
   RedisStats total = retired_stats_;
   for (const auto& [address, node] : nodes_) {
     add_stats(total, node->stats());
+    total.servers_ready += node->ready() ? 1 : 0;
   }
+  total.servers = nodes_.size();
   total.redirections = redirections_;
   return total;
 }

@@ -117,7 +117,12 @@ class RedisNode final : public RedisClient {
   // The server of the current (or last) connection attempt: the URL's, or the locator's.
   const HostPort& server() const { return target_; }
   const RedisSettings& settings() const { return settings_; }
-  RedisStats stats() const override { return stats_; }
+  RedisStats stats() const override {
+    RedisStats stats = stats_;
+    stats.servers = 1;
+    stats.servers_ready = ready() ? 1 : 0;
+    return stats;
+  }
 
   // nullptr when not ready.
   RedisClient::Call* submit(std::vector<RedisCommand> commands, RedisWaiter& waiter,

@@ -246,6 +246,8 @@ void Worker::on_heartbeat() {
   m.redis_timeouts.set(redis.timeouts);
   m.redis_disconnects.set(redis.disconnects);
   m.redis_redirections.set(redis.redirections);
+  m.redis_servers.set(redis.servers);
+  m.redis_servers_connected.set(redis.servers_ready);
   const CacheStats& cache = cache_->stats();
   m.cache_fills.set(cache.fills);
   m.cache_fills_refused.set(cache.fills_refused);

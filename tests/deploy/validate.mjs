@@ -639,6 +639,8 @@ const METRICS = {
   cachecar_redis_errors_total: { type: "counter", labels: [] },
   cachecar_redis_timeouts_total: { type: "counter", labels: [] },
   cachecar_redis_redirections_total: { type: "counter", labels: [] },
+  cachecar_redis_servers: { type: "gauge", labels: ["worker"] },
+  cachecar_redis_servers_connected: { type: "gauge", labels: ["worker"] },
   cachecar_rate_limited_total: { type: "counter", labels: [] },
   cachecar_client_connections: { type: "gauge", labels: [] },
   cachecar_upstream_connections: { type: "gauge", labels: ["state"] },

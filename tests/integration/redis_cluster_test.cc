@@ -108,6 +108,55 @@ TEST_CASE("redis cluster: keys on every primary are stored, hit and invalidated 
   CHECK(eventually([&] { return metric(cachecar, "cachecar_redis_errors_total") == 0; }));
 }
 
+TEST_CASE("redis cluster: a primary down: its keys go without Redis, the others' still hit") {
+  // No replicas, and coverage not required: the other primaries keep serving their slots.
+  RedisCluster cluster(3, 0, {"--cluster-require-full-coverage", "no"});
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  for (int id = 0; id < 30; ++id) {
+    catalog.set("/products/" + std::to_string(id), "v0");
+  }
+  Cachecar cachecar(cluster_yaml(cluster, upstream));
+  REQUIRE(connected_to_every_primary(cachecar, cluster));
+  const std::string servers = "cachecar_redis_servers{worker=\"0\"}";
+  const std::string connected = "cachecar_redis_servers_connected{worker=\"0\"}";
+  CHECK(eventually([&] { return metric(cachecar, connected) == 3; }));
+  CHECK(metric(cachecar, servers) == 3);
+  HttpConnection client(cachecar.port());
+  std::map<int, int> owner;  // id → port of its primary
+  for (int id = 0; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    REQUIRE(eventually([&] { return client.request("GET", path).header("X-Cache") == "HIT"; }));
+    owner[id] = cluster.primary_for("product:" + std::to_string(id)).port();
+  }
+  // Down: a primary that holds neither the cache epoch, which every lookup reads, nor all
+  // thirty keys.
+  const int epoch_owner = cluster.primary_for("cachecar:epoch").port();
+  RedisServer* down = nullptr;
+  for (RedisServer* primary : cluster.primaries()) {
+    if (primary->port() != epoch_owner) {
+      down = primary;
+    }
+  }
+  REQUIRE(down != nullptr);
+  const int down_port = down->port();
+  down->kill();
+  CHECK(eventually([&] { return metric(cachecar, connected) == 2; }));
+  CHECK(metric(cachecar, servers) == 3);
+  int bypassed = 0;
+  for (int id = 0; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    const auto response = client.request("GET", path);
+    CHECK(response.status == 200);
+    CHECK(response.body == "v0");
+    CHECK(response.header("X-Cache") == (owner[id] == down_port ? "BYPASS" : "HIT"));
+    bypassed += owner[id] == down_port ? 1 : 0;
+  }
+  CHECK(bypassed > 0);
+  CHECK(bypassed < 30);
+}
+
 TEST_CASE("redis cluster: the rate limit is exact across two cachecar processes") {
   RedisCluster cluster(3);
   TestUpstream upstream;
