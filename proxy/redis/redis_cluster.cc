@@ -174,7 +174,7 @@ RedisStats RedisCluster::stats() const {
 // Nodes
 
 RedisNode* RedisCluster::node_at(const HostPort& address) {
-  const auto found = nodes_.find(address.to_string());
+  const auto found = nodes_.find(address);
   return found == nodes_.end() ? nullptr : found->second.get();
 }
 
@@ -195,7 +195,7 @@ RedisNode* RedisCluster::node_for(std::optional<int> slot) {
 }
 
 RedisNode& RedisCluster::ensure_node(const HostPort& address) {
-  std::unique_ptr<RedisNode>& slot = nodes_[address.to_string()];
+  std::unique_ptr<RedisNode>& slot = nodes_[address];
   if (slot) {
     return *slot;
   }
@@ -758,21 +758,16 @@ void RedisCluster::apply_map(SlotMap map, const HostPort& asked) {
   }
   map_sources_->set_addresses(std::move(sources));
 
-  std::vector<std::string> gone;
-  for (const auto& [address, node] : nodes_) {
-    const bool primary = std::any_of(
-        map_->shards().begin(), map_->shards().end(),
-        [&address](const ClusterShard& shard) { return shard.primary.to_string() == address; });
-    if (!primary) {
-      gone.push_back(address);
-    }
-  }
   // Out of nodes_ first, all of them: a waiter woken by one's stop() must not be routed to
   // another that is leaving too.
   std::vector<std::unique_ptr<RedisNode>> leaving;
-  for (const std::string& address : gone) {
-    leaving.push_back(std::move(nodes_[address]));
-    nodes_.erase(address);
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    if (map_->is_primary(it->first)) {
+      ++it;
+      continue;
+    }
+    leaving.push_back(std::move(it->second));
+    it = nodes_.erase(it);
   }
   for (std::unique_ptr<RedisNode>& node : leaving) {
     add_stats(retired_stats_, node->stats());

@@ -159,7 +159,13 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
   bool logged_map_problem_ = false;
   uint64_t last_map_answer_ms_ = 0;
   std::optional<SlotMap> map_;
-  std::map<std::string, std::unique_ptr<RedisNode>> nodes_;  // by "host:port": the primaries
+  // Orders addresses without building their text: routing looks a node up for every part.
+  struct AddressLess {
+    bool operator()(const HostPort& a, const HostPort& b) const {
+      return a.port != b.port ? a.port < b.port : a.host < b.host;
+    }
+  };
+  std::map<HostPort, std::unique_ptr<RedisNode>, AddressLess> nodes_;  // the primaries
   std::set<std::string> promoted_;  // replicas announced as primaries, while they are ones
   std::vector<std::unique_ptr<RedisNode>> retired_;  // stopped; freed on the timer
   UvPtr<uv_timer_t> map_timer_;
