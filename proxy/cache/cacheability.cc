@@ -1,71 +1,13 @@
 #include "cache/cacheability.h"
 
 #include <algorithm>
-#include <charconv>
 #include <optional>
 
+#include "cache/cache_control.h"
 #include "http/chars.h"
 
 namespace cachecar {
 namespace {
-
-struct CacheControl {
-  bool no_store = false;
-  bool is_private = false;
-  bool no_cache = false;
-  std::optional<int64_t> max_age;
-  std::optional<int64_t> s_maxage;
-};
-
-// RFC 9111 §1.2.2 delta-seconds: a value too large to represent is taken as 2^31.
-constexpr int64_t kDeltaSecondsCap = int64_t{1} << 31;
-
-std::optional<int64_t> seconds(std::string_view value) {
-  if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
-    value = value.substr(1, value.size() - 2);
-  }
-  if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
-    return std::nullopt;
-  }
-  int64_t out = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), out);
-  if (ec == std::errc::result_out_of_range || out > kDeltaSecondsCap) {
-    return kDeltaSecondsCap;
-  }
-  return out;
-}
-
-CacheControl parse_cache_control(const Headers& headers) {
-  CacheControl out;
-  headers.for_each("Cache-Control", [&](std::string_view value) {
-    while (!value.empty()) {
-      const size_t comma = value.find(',');
-      const std::string_view directive = trim_ows(value.substr(0, comma));
-      const size_t equals = directive.find('=');
-      const std::string_view name = trim_ows(directive.substr(0, equals));
-      const std::string_view argument = equals == std::string_view::npos
-                                            ? std::string_view()
-                                            : trim_ows(directive.substr(equals + 1));
-      if (iequals(name, "no-store")) {
-        out.no_store = true;
-      } else if (iequals(name, "private")) {
-        out.is_private = true;
-      } else if (iequals(name, "no-cache")) {
-        out.no_cache = true;
-      } else if (iequals(name, "max-age")) {
-        // An unparsable value means "stale" (RFC 9111 §1.2.2): treat it as 0.
-        out.max_age = seconds(argument).value_or(0);
-      } else if (iequals(name, "s-maxage")) {
-        out.s_maxage = seconds(argument).value_or(0);
-      }
-      if (comma == std::string_view::npos) {
-        break;
-      }
-      value.remove_prefix(comma + 1);
-    }
-  });
-  return out;
-}
 
 // A Vary the key does not cover would serve one client's variant to another. The one Vary
 // that is safe is Accept-Encoding on an identity-encoded body, which every client can read.
@@ -108,7 +50,7 @@ StoreDecision decide_storage(const ResponseHead& head, const RouteConfig* route,
     no.reason = "Set-Cookie";
     return no;
   }
-  const CacheControl control = parse_cache_control(head.headers);
+  const ResponseCacheControl control = parse_response_cache_control(head.headers);
   if (control.no_store || control.is_private) {
     no.reason = "Cache-Control no-store or private";
     return no;

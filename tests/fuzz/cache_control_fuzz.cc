@@ -1,0 +1,69 @@
+// Fuzz target: the RFC 9111 policy of the HTTP cache mode. Each input line is a header field
+// ("Name: value") of one response, which is also read as a request's: Cache-Control and its
+// targeted fields, the HTTP-dates, Age. Whatever the bytes, the directives stay in range and
+// the decisions are made without a crash, an overflow or a negative age.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "cache/cache_control.h"
+#include "cache/freshness.h"
+
+namespace cachecar {
+namespace {
+
+void check_range(const std::optional<int64_t>& seconds) {
+  if (seconds && (*seconds < 0 || *seconds > kDeltaSecondsCap)) {
+    std::abort();
+  }
+}
+
+void run(std::string_view input) {
+  Headers headers;
+  while (!input.empty()) {
+    const size_t newline = input.find('\n');
+    const std::string_view line = input.substr(0, newline);
+    const size_t colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      headers.add(std::string(line.substr(0, colon)), std::string(line.substr(colon + 1)));
+    }
+    if (newline == std::string_view::npos) {
+      break;
+    }
+    input.remove_prefix(newline + 1);
+  }
+  const ResponseCacheControl response = effective_response_cache_control(headers);
+  for (const auto& seconds : {response.max_age, response.s_maxage, response.stale_while_revalidate,
+                              response.stale_if_error}) {
+    check_range(seconds);
+  }
+  const RequestCacheControl request = parse_request_cache_control(headers);
+  for (const auto& seconds : {request.max_age, request.min_fresh, request.max_stale}) {
+    check_range(seconds);
+  }
+  constexpr int64_t kNow = 1'800'000'000;
+  for (const int status : {200, 302, 404}) {
+    const auto lifetime = freshness_lifetime(status, response, headers, kNow, 86'400);
+    check_range(lifetime);
+    const int64_t initial = initial_age(headers, kNow - 1, kNow);
+    if (initial < 0) {
+      std::abort();
+    }
+    const int64_t age = current_age(initial, kNow, kNow + 10);
+    (void)servable(lifetime.value_or(0), age, response, request);
+    (void)may_serve_while_revalidating(lifetime.value_or(0), age, response);
+    (void)may_serve_on_error(lifetime.value_or(0), age, response, 60);
+  }
+  headers.for_each("Date", [](std::string_view value) { (void)parse_http_date(value); });
+}
+
+}  // namespace
+}  // namespace cachecar
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  cachecar::run(std::string_view(reinterpret_cast<const char*>(data), size));
+  return 0;
+}
