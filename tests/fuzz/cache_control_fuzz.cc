@@ -1,8 +1,10 @@
 // Fuzz target: the RFC 9111 policy of the HTTP cache mode. Each input line is a header field
 // ("Name: value") of one response, which is also read as a request's: Cache-Control and its
-// targeted fields, the HTTP-dates, Age. Whatever the bytes, the directives stay in range and
-// the decisions are made without a crash, an overflow or a negative age.
+// targeted fields, the HTTP-dates, Age, Vary. Whatever the bytes, the directives stay in range,
+// the decisions are made without a crash, an overflow or a negative age, and Vary's names come
+// out lower case, sorted and unique.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 
 #include "cache/cache_control.h"
 #include "cache/freshness.h"
+#include "cache/vary.h"
 
 namespace cachecar {
 namespace {
@@ -58,6 +61,15 @@ void run(std::string_view input) {
     (void)may_serve_on_error(lifetime.value_or(0), age, response, 60);
   }
   headers.for_each("Date", [](std::string_view value) { (void)parse_http_date(value); });
+  const VaryFields vary = parse_vary(headers);
+  for (size_t i = 0; i < vary.names.size(); ++i) {
+    const std::string& name = vary.names[i];
+    if (name.empty() || (i > 0 && vary.names[i - 1] >= name) ||
+        std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+      std::abort();
+    }
+  }
+  (void)variant_selector(vary, headers);
 }
 
 }  // namespace

@@ -1,0 +1,79 @@
+#include "cache/vary.h"
+
+#include <doctest/doctest.h>
+
+#include <initializer_list>
+#include <string>
+#include <utility>
+
+namespace cachecar {
+namespace {
+
+Headers headers_of(std::initializer_list<std::pair<std::string, std::string>> fields) {
+  Headers headers;
+  for (const auto& [name, value] : fields) {
+    headers.add(name, value);
+  }
+  return headers;
+}
+
+TEST_CASE("parse_vary: the field names, lower case, sorted, once; * for any") {
+  struct Case {
+    Headers headers;
+    bool any;
+    std::vector<std::string> names;
+  };
+  const Case cases[] = {
+      {headers_of({}), false, {}},
+      {headers_of({{"Vary", ""}}), false, {}},
+      {headers_of({{"Vary", "Accept-Encoding"}}), false, {"accept-encoding"}},
+      {headers_of({{"Vary", "Accept-Language, accept-encoding"}}),
+       false,
+       {"accept-encoding", "accept-language"}},
+      {headers_of({{"Vary", " ,Accept , ,ACCEPT,"}}), false, {"accept"}},
+      {headers_of({{"Vary", "Accept"}, {"vary", "Origin"}}), false, {"accept", "origin"}},
+      {headers_of({{"Vary", "*"}}), true, {}},
+      {headers_of({{"Vary", "Accept, *"}}), true, {"accept"}},
+  };
+  for (const Case& c : cases) {
+    const VaryFields vary = parse_vary(c.headers);
+    CHECK(vary.any == c.any);
+    CHECK(vary.names == c.names);
+  }
+}
+
+TEST_CASE("variant_selector: normalized values; absent is not empty") {
+  const VaryFields vary = parse_vary(headers_of({{"Vary", "Accept-Language, Accept-Encoding"}}));
+  struct Case {
+    std::string name;
+    Headers request;
+    std::string expected;
+  };
+  const Case cases[] = {
+      {"both present", headers_of({{"Accept-Encoding", "gzip"}, {"Accept-Language", "en"}}),
+       "accept-encoding=gzip\naccept-language=en"},
+      {"one absent", headers_of({{"accept-encoding", "gzip"}}),
+       "accept-encoding=gzip\naccept-language"},
+      {"one empty", headers_of({{"Accept-Encoding", "gzip"}, {"Accept-Language", ""}}),
+       "accept-encoding=gzip\naccept-language="},
+      {"whitespace normalized",
+       headers_of(
+           {{"Accept-Encoding", "  gzip ,   br  "}, {"Accept-Language", "en-GB,\ten;q=0.8"}}),
+       "accept-encoding=gzip, br\naccept-language=en-GB, en;q=0.8"},
+      {"inner runs made one space", headers_of({{"Accept-Language", "en  \t GB"}}),
+       "accept-encoding\naccept-language=en GB"},
+      {"field lines joined", headers_of({{"Accept-Encoding", "gzip"}, {"Accept-Encoding", "br"}}),
+       "accept-encoding=gzip, br\naccept-language"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    CHECK(variant_selector(vary, c.request) == c.expected);
+  }
+  // The same variant, however the request spelled it.
+  CHECK(variant_selector(vary, headers_of({{"Accept-Encoding", "gzip,br"}})) ==
+        variant_selector(vary, headers_of({{"ACCEPT-ENCODING", " gzip , br"}})));
+  CHECK(variant_selector(parse_vary(headers_of({})), headers_of({{"Accept", "x"}})).empty());
+}
+
+}  // namespace
+}  // namespace cachecar
