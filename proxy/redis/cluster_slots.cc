@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 
+#include "http/message.h"
+
 namespace cachecar {
 namespace {
 
@@ -236,12 +238,7 @@ size_t SlotMap::covered_slots() const {
 namespace {
 
 bool command_is(const RedisCommand& command, std::string_view name) {
-  if (command.script != nullptr || command.args.empty() || command.args[0].size() != name.size()) {
-    return false;
-  }
-  return std::equal(name.begin(), name.end(), command.args[0].begin(), [](char a, char b) {
-    return a == (b >= 'a' && b <= 'z' ? static_cast<char>(b - 'a' + 'A') : b);
-  });
+  return command.script == nullptr && !command.args.empty() && iequals(command.args[0], name);
 }
 
 }  // namespace

@@ -371,7 +371,9 @@ RedisClient::Call* RedisCluster::submit(std::vector<RedisCommand> commands, Redi
     }
     const auto index = static_cast<uint32_t>(call->part_count);
     Part& part = add_part(*call, i);
-    part.slot = command_slot(command);
+    // A multi-key command whose keys share a slot was hashed above already.
+    part.slot =
+        kind != SplitReply::None ? std::optional<int>(groups_.front().slot) : command_slot(command);
     part.text = std::move(command);
     if (!route(index)) {
       recycle(call);

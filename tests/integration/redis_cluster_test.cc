@@ -38,6 +38,13 @@ long long metric(const Cachecar& cachecar, const std::string& name) {
   return at == std::string::npos ? -1 : std::stoll(text.substr(at + name.size() + 2));
 }
 
+// /products/0 .. /products/<count - 1> hold `value`.
+void set_products(Catalog& catalog, int count, const std::string& value) {
+  for (int id = 0; id < count; ++id) {
+    catalog.set("/products/" + std::to_string(id), value);
+  }
+}
+
 bool connected_to_every_primary(Cachecar& cachecar, RedisCluster& cluster) {
   for (RedisServer* primary : cluster.primaries()) {
     if (!cachecar.process().wait_for_output(
@@ -113,9 +120,7 @@ TEST_CASE("redis cluster: a primary down: its keys go without Redis, the others'
   RedisCluster cluster(3, 0, {"--cluster-require-full-coverage", "no"});
   TestUpstream upstream;
   Catalog catalog(upstream);
-  for (int id = 0; id < 30; ++id) {
-    catalog.set("/products/" + std::to_string(id), "v0");
-  }
+  set_products(catalog, 30, "v0");
   Cachecar cachecar(cluster_yaml(cluster, upstream));
   REQUIRE(connected_to_every_primary(cachecar, cluster));
   const std::string servers = "cachecar_redis_servers{worker=\"0\"}";
@@ -240,9 +245,7 @@ TEST_CASE("redis cluster: slots resharded under load: no request fails, no read 
   RedisCluster cluster(3);
   TestUpstream upstream;
   Catalog catalog(upstream);
-  for (int id = 0; id < 50; ++id) {
-    catalog.set("/products/" + std::to_string(id), "v0");
-  }
+  set_products(catalog, 50, "v0");
   Cachecar cachecar(cluster_yaml(cluster, upstream));
   REQUIRE(connected_to_every_primary(cachecar, cluster));
   std::vector<RedisServer*> primaries = cluster.primaries();
@@ -276,9 +279,7 @@ TEST_CASE("redis cluster: primaries fail over (manual, then a crash): nothing fa
   RedisCluster cluster(3, 1);
   TestUpstream upstream;
   Catalog catalog(upstream);
-  for (int id = 0; id < 50; ++id) {
-    catalog.set("/products/" + std::to_string(id), "v0");
-  }
+  set_products(catalog, 50, "v0");
   // With a near cache, whose tracking follows the primaries as they change.
   Cachecar cachecar(
       cluster_yaml(cluster, upstream, "cache:\n  near: {max_bytes: 1MiB, max_ttl: 60s}\n"));
@@ -327,9 +328,7 @@ TEST_CASE("redis cluster: the near cache is tracked on every primary") {
   RedisCluster cluster(3);
   TestUpstream upstream;
   Catalog catalog(upstream);
-  for (int id = 0; id < 30; ++id) {
-    catalog.set("/products/" + std::to_string(id), "v0");
-  }
+  set_products(catalog, 30, "v0");
   const std::string near = "cache:\n  near: {max_bytes: 1MiB, max_ttl: 60s}\n";
   Cachecar writer(cluster_yaml(cluster, upstream, near));
   Cachecar reader(cluster_yaml(cluster, upstream, near));
@@ -378,9 +377,7 @@ TEST_CASE("redis cluster: over TLS (rediss+cluster://), every primary verified b
       });
   TestUpstream upstream;
   Catalog catalog(upstream);
-  for (int id = 0; id < 30; ++id) {
-    catalog.set("/products/" + std::to_string(id), "v0");
-  }
+  set_products(catalog, 30, "v0");
   auto yaml = [&](const std::string& ca_file) {
     return "upstream:\n  url: " + upstream.url() +
            "\nredis:\n  url: rediss+cluster://localhost:" + std::to_string(tls_ports.at(0)) +

@@ -6,16 +6,10 @@
 #include <string>
 #include <utility>
 
+#include "unit_support.h"
+
 namespace cachecar {
 namespace {
-
-Headers headers_of(std::initializer_list<std::pair<std::string, std::string>> fields) {
-  Headers headers;
-  for (const auto& [name, value] : fields) {
-    headers.add(name, value);
-  }
-  return headers;
-}
 
 ResponseCacheControl response(std::string value) {
   return parse_response_cache_control(headers_of({{"Cache-Control", std::move(value)}}));

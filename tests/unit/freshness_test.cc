@@ -6,19 +6,13 @@
 #include <string>
 #include <utility>
 
+#include "unit_support.h"
+
 namespace cachecar {
 namespace {
 
 // Sun, 06 Nov 1994 08:49:37 GMT, RFC 9110's example date.
 constexpr int64_t kExample = 784111777;
-
-Headers headers_of(std::initializer_list<std::pair<std::string, std::string>> fields) {
-  Headers headers;
-  for (const auto& [name, value] : fields) {
-    headers.add(name, value);
-  }
-  return headers;
-}
 
 TEST_CASE("parse_http_date: the three forms of RFC 9110 §5.6.7, and nothing else") {
   struct Case {

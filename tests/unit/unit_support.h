@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,15 @@ inline RequestPlan plan_for(const Config& config, std::string_view method, std::
   RequestPlan plan = plan_request(head, config);
   REQUIRE(plan.action == action);
   return plan;
+}
+
+// Header fields in the order given (a name may repeat).
+inline Headers headers_of(std::initializer_list<std::pair<std::string, std::string>> fields) {
+  Headers headers;
+  for (const auto& [name, value] : fields) {
+    headers.add(name, value);
+  }
+  return headers;
 }
 
 // One whole reply from its RESP bytes.

@@ -6,16 +6,10 @@
 #include <string>
 #include <utility>
 
+#include "unit_support.h"
+
 namespace cachecar {
 namespace {
-
-Headers headers_of(std::initializer_list<std::pair<std::string, std::string>> fields) {
-  Headers headers;
-  for (const auto& [name, value] : fields) {
-    headers.add(name, value);
-  }
-  return headers;
-}
 
 TEST_CASE("parse_vary: the field names, lower case, sorted, once; * for any") {
   struct Case {
