@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "cache/cache_control.h"
+#include "cache/http_semantics.h"
 #include "http/chars.h"
 
 namespace cachecar {
@@ -88,6 +89,17 @@ StoreDecision decide_storage(const ResponseHead& head, const RouteConfig* route,
     }
   }
   return StoreDecision{true, chosen, {}};
+}
+
+StoreDecision decide_storage(const ResponseHead& head, const RequestPlan& plan,
+                             const Headers& request, const Config::Cache& cache,
+                             int64_t request_time, int64_t response_time) {
+  if (!plan.http_semantics) {
+    return decide_storage(head, plan.route, plan.ttl, cache);
+  }
+  const HttpStoreDecision http =
+      decide_http_storage(head, request, cache, request_time, response_time);
+  return StoreDecision{http.store, http.ttl, http.reason, http.initial_age};
 }
 
 }  // namespace cachecar

@@ -10,6 +10,7 @@
 
 #include <string_view>
 
+#include "cache/plan.h"
 #include "config/config.h"
 #include "http/message.h"
 
@@ -19,9 +20,16 @@ struct StoreDecision {
   bool store = false;
   Duration ttl{0};
   std::string_view reason;  // why not, for debug logs; "" when storing
+  int64_t initial_age = 0;  // cache.mode: http: seconds old on arrival (cache/http_semantics.h)
 };
 
 StoreDecision decide_storage(const ResponseHead& head, const RouteConfig* route, Duration ttl,
                              const Config::Cache& cache);
+
+// The decision for a lookup's `plan`, in either cache mode: the route's rules above, or RFC
+// 9111's with `request` as the client sent it and the exchange's Unix times in seconds.
+StoreDecision decide_storage(const ResponseHead& head, const RequestPlan& plan,
+                             const Headers& request, const Config::Cache& cache,
+                             int64_t request_time, int64_t response_time);
 
 }  // namespace cachecar

@@ -79,7 +79,7 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   }
   const std::optional<uint64_t> epoch = read_epoch(mget_element(mget, 2));
   // A miss keeps the guard it saw; a hit never needs it, so it is not copied on the hot path.
-  auto miss = [&result, guard, &epoch](std::string problem) {
+  auto note_guard = [&result, guard, &epoch] {
     if (!epoch || is_fence(guard)) {
       // Unknown epoch: nothing says which bumps a fill would come after. A fence: the key's
       // write may be committing upstream right now.
@@ -89,6 +89,9 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
       result.seen_guard = std::string(reply_text(guard));
     }  // else: an error; without the guard a fill could not be made safe
     result.epoch = epoch.value_or(0);
+  };
+  auto miss = [&result, &note_guard](std::string problem) {
+    note_guard();
     result.problem = std::move(problem);
     return std::move(result);
   };
@@ -130,10 +133,27 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   result.kind = LookupResult::Kind::Hit;
   result.entry = *decoded;
   result.age_seconds = (now_ms - decoded->stored_at_ms) / 1000;
+  if (plan.http_semantics) {
+    note_guard();  // a hit the origin must be asked about is refilled
+  }
   if (remaining_ms >= 0) {
     result.ttl_left_ms = remaining_ms;
   }
   return result;
+}
+
+void judge_http_hit(LookupResult& result, const Headers& request, int64_t now_ms,
+                    const Config::Cache& cache) {
+  if (result.kind != LookupResult::Kind::Hit) {
+    return;
+  }
+  result.http = judge_stored(result.entry, request, now_ms / 1000, cache);
+  result.age_seconds = result.http.age;
+  if (result.http.kind == HttpVerdict::Kind::MustValidate) {
+    result.kind = LookupResult::Kind::Stale;
+  } else if (client_has_current(parse_head_lines(result.entry.head_lines), request)) {
+    result.kind = LookupResult::Kind::NotModified;
+  }
 }
 
 }  // namespace cachecar

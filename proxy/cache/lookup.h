@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cache/envelope.h"
+#include "cache/http_semantics.h"
 #include "cache/plan.h"
 #include "redis/batch.h"
 
@@ -23,6 +24,9 @@ struct LookupResult {
   enum class Kind {
     Hit,   // `entry` may be served
     Miss,  // nothing servable is stored
+    // cache.mode: http (judge_http_hit):
+    NotModified,  // `entry` is fresh and the client's condition says it has it: answer 304
+    Stale,        // `entry` may not be served before the origin is asked: a miss that keeps it
   };
   Kind kind = Kind::Miss;
   // Hit: the stored response, viewing into the replies (serve it before they go). For
@@ -31,7 +35,9 @@ struct LookupResult {
   int64_t age_seconds = 0;
   // Hit, when PTTL was asked: what Redis has left of the entry's TTL; -1 when unknown.
   int64_t ttl_left_ms = -1;
-  // Miss: the guard value the lookup saw ("" when there is none yet), which a fill must still
+  // Mode http: what RFC 9111 said of `entry` (cache/http_semantics.h).
+  HttpVerdict http;
+  // Miss, and in mode http also a hit: the guard value the lookup saw ("" when there is none yet), which a fill must still
   // find. nullopt when Redis did not say (an error, no answer): such a miss may not be stored,
   // since nothing tells which writes it came after.
   std::optional<std::string> seen_guard;
@@ -51,6 +57,11 @@ struct LookupResult {
     return view;
   }
 };
+
+// Mode http: judges a Hit by its own headers and the request's: it stays a Hit (Age is the
+// RFC's current age), or becomes NotModified or Stale. `now_ms` is Unix time.
+void judge_http_hit(LookupResult& result, const Headers& request, int64_t now_ms,
+                    const Config::Cache& cache);
 
 // `replies` are the lookup's own (see lookup_commands); empty when the call failed.
 // `now_ms` is Unix time, for the Age of an envelope.

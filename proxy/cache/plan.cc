@@ -38,6 +38,7 @@ void plan_request(const RequestHead& head, const Config& config, RequestPlan& pl
   Captures captures;
   const RouteConfig* route = match_route(config, path, captures);
   const bool read = head.method == "GET" || head.method == "HEAD";
+  const bool http = config.cache.mode == CacheMode::Http;
 
   if (!read) {
     // A route invalidates on the methods it lists. Without a route, cache.default's entry for
@@ -47,7 +48,8 @@ void plan_request(const RequestHead& head, const Config& config, RequestPlan& pl
     const bool invalidates =
         route != nullptr ? std::find(route->invalidate_on.begin(), route->invalidate_on.end(),
                                      head.method) != route->invalidate_on.end()
-                         : config.cache.default_ttl.has_value() && !is_safe_method(head.method);
+                         : (config.cache.default_ttl.has_value() || http) &&
+                               !is_safe_method(head.method);
     if (!invalidates) {
       bypass(plan, route, "method does not read or invalidate");
       return;
@@ -71,11 +73,13 @@ void plan_request(const RequestHead& head, const Config& config, RequestPlan& pl
     return;
   }
 
-  if (route == nullptr && !config.cache.default_ttl) {
+  if (route == nullptr && !config.cache.default_ttl && !http) {
     bypass(plan, nullptr, "no route matches");
     return;
   }
-  if (head.headers.contains("Authorization") && (route == nullptr || !route->allow_authorization)) {
+  // Mode http stores an answer to Authorization only where RFC 9111 §3.5 allows it.
+  if (!http && head.headers.contains("Authorization") &&
+      (route == nullptr || !route->allow_authorization)) {
     bypass(plan, route, "Authorization without allow_authorization");
     return;
   }
@@ -109,12 +113,16 @@ void plan_request(const RequestHead& head, const Config& config, RequestPlan& pl
     }
   } else {
     plan.key = default_cache_key(prefix, path, query);
-    plan.ttl = *config.cache.default_ttl;
+    plan.ttl = config.cache.default_ttl.value_or(config.cache.max_ttl);
     if (!query.empty()) {
       const std::string path_key = default_cache_key(prefix, path, {});
       plan.guard_key = guard_key_for(prefix, path_key);
       plan.variants_key = variants_key_for(prefix, path_key);
     }
+  }
+  if (http) {
+    plan.http_semantics = true;
+    plan.ttl = config.cache.max_ttl;
   }
   if (plan.guard_key.empty()) {
     plan.guard_key = guard_key_for(prefix, plan.key);

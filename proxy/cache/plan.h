@@ -26,7 +26,10 @@ struct RequestPlan {
   std::string variants_key;            // Lookup of a query variant: the route key's variant set
   std::string epoch_key;               // the cache epoch: read with the guard, bumped for writes
   std::string epoch_stamp_key;         // Lookup with format: body: the entry's epoch
-  Duration ttl{0};
+  Duration ttl{0};  // mode http: the longest an entry may stay (cache.max_ttl)
+  // Lookup in cache.mode: http: the stored response's own headers say whether it may be
+  // served, and the origin's answer how long it is kept (cache/http_semantics.h).
+  bool http_semantics = false;
   std::vector<std::string> invalidate_keys;      // Invalidate: cache keys
   std::vector<std::string> invalidate_guards;    // Invalidate: their guards, in the same order
   std::vector<std::string> invalidate_variants;  // Invalidate: their variant sets, same order

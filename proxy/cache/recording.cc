@@ -4,8 +4,10 @@
 
 namespace cachecar {
 
-void ResponseRecording::begin(int status, std::string head_lines, Duration ttl, size_t max_bytes) {
+void ResponseRecording::begin(int status, std::string head_lines, Duration ttl, size_t max_bytes,
+                              int64_t age_ms) {
   response_ = CachedResponse{};
+  age_ms_ = age_ms;
   response_.status = status;
   response_.head_lines = std::move(head_lines);
   ttl_ = ttl;
@@ -35,7 +37,7 @@ std::shared_ptr<const CachedResponse> ResponseRecording::finish(int64_t stored_a
     return nullptr;
   }
   recording_ = false;
-  response_.stored_at_ms = stored_at_ms;
+  response_.stored_at_ms = stored_at_ms - age_ms_;
   return std::make_shared<const CachedResponse>(std::exchange(response_, CachedResponse{}));
 }
 

@@ -460,7 +460,51 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
 void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& cache) {
   read_map(
       node, key,
-      {{"key_prefix",
+      {{"mode",
+        [&](const YAML::Node& v, const std::string& k) {
+          const std::string mode = scalar(v, k);
+          if (mode == "routes") {
+            cache.mode = CacheMode::Routes;
+          } else if (mode == "http") {
+            cache.mode = CacheMode::Http;
+          } else {
+            fail(k, v, "expected routes or http");
+          }
+        }},
+       {"heuristic_max",
+        [&](const YAML::Node& v, const std::string& k) {
+          cache.heuristic_max = duration(v, k, Duration(0));
+        }},
+       {"max_ttl",
+        [&](const YAML::Node& v, const std::string& k) {
+          cache.max_ttl = duration(v, k, Duration(1000));
+        }},
+       {"revalidate_window",
+        [&](const YAML::Node& v, const std::string& k) {
+          cache.revalidate_window = duration(v, k, Duration(0));
+        }},
+       {"stale_if_error",
+        [&](const YAML::Node& v, const std::string& k) {
+          if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) {
+            cache.stale_if_error.reset();
+            return;
+          }
+          cache.stale_if_error = duration(v, k, Duration(1000));
+        }},
+       {"cache_status",
+        [&](const YAML::Node& v, const std::string& k) {
+          const std::string value = v.IsScalar() ? v.Scalar() : std::string();
+          if (value == "off" || value == "false") {
+            cache.status_field = CacheStatusField::Off;
+          } else if (value == "on" || value == "true") {
+            cache.status_field = CacheStatusField::On;
+          } else if (value == "with_key") {
+            cache.status_field = CacheStatusField::WithKey;
+          } else {
+            fail(k, v, "expected on, off or with_key");
+          }
+        }},
+       {"key_prefix",
         [&](const YAML::Node& v, const std::string& k) {
           cache.key_prefix = scalar(v, k);
           // Braces are Redis Cluster hash tags: allowed only as one whole "{tag}", which pins
@@ -730,6 +774,15 @@ void read_document(const YAML::Node& root, Config& config) {
                         }}});
            }},
       });
+  if (config.cache.mode == CacheMode::Http) {
+    for (size_t i = 0; i < config.routes.size(); ++i) {
+      if (config.routes[i].format == StoredFormat::Body) {
+        const YAML::Node item = root["routes"][i];
+        fail("routes[" + std::to_string(i) + "].format", item["format"],
+             "format: body keeps no headers to judge freshness by; not with cache.mode: http");
+      }
+    }
+  }
 }
 
 // TLS settings with a plain redis:// URL would send the password in clear while the file
@@ -873,6 +926,7 @@ std::string render_config(const Config& config) {
   }
   const auto& cache = config.cache;
   out << "cache:\n";
+  out << "  mode: " << (cache.mode == CacheMode::Http ? "http" : "routes") << "\n";
   out << "  key_prefix: " << quoted(cache.key_prefix) << "\n";
   out << "  statuses: [";
   for (size_t i = 0; i < cache.statuses.size(); ++i) {
@@ -892,6 +946,14 @@ std::string render_config(const Config& config) {
   } else {
     out << "  near: off\n";
   }
+  out << "  heuristic_max: " << format_duration(cache.heuristic_max) << "\n";
+  out << "  max_ttl: " << format_duration(cache.max_ttl) << "\n";
+  out << "  revalidate_window: " << format_duration(cache.revalidate_window) << "\n";
+  out << "  stale_if_error: "
+      << (cache.stale_if_error ? format_duration(*cache.stale_if_error) : std::string("off"))
+      << "\n";
+  static constexpr const char* kStatusField[] = {"off", "on", "with_key"};
+  out << "  cache_status: " << kStatusField[static_cast<size_t>(cache.cache_status())] << "\n";
   if (cache.default_ttl) {
     out << "  default:\n    ttl: " << format_duration(*cache.default_ttl) << "\n";
   } else {

@@ -93,6 +93,19 @@ enum class InvalidationFailure {
   Reject,
 };
 
+// What decides whether and how long a response is cached (issue 16).
+enum class CacheMode {
+  Routes,  // the routes' keys and TTLs (and cache.default), as configured
+  Http,    // RFC 9111: the origin's Cache-Control, Expires, validators; any GET/HEAD
+};
+
+// RFC 9211 Cache-Status on proxied responses.
+enum class CacheStatusField {
+  Off,
+  On,
+  WithKey,  // also key="...": the Redis key, which tells clients how keys are made
+};
+
 struct Config {
   HostPort listen{"0.0.0.0", 8080};
   int workers = 1;
@@ -121,6 +134,7 @@ struct Config {
   } redis;
 
   struct Cache {
+    CacheMode mode = CacheMode::Routes;
     std::string key_prefix;  // prepended to every key cachecar reads or writes
     std::vector<int> statuses{200};
     uint64_t max_object_size = 1024 * 1024;
@@ -144,6 +158,23 @@ struct Config {
       // served stale for up to max_ttl after another replica's write.
       bool tracking = true;
     } near;
+    // mode http: the longest heuristic lifetime (10% of the time since Last-Modified).
+    Duration heuristic_max{24 * 3600 * 1000};
+    // mode http: no entry stays in Redis longer, whatever the origin allows.
+    Duration max_ttl{24 * 3600 * 1000};
+    // mode http: how long past its freshness a response with a validator is kept, so that it
+    // can be revalidated (a 304) rather than fetched whole.
+    Duration revalidate_window{3600 * 1000};
+    // mode http: serve a stale response this long past its freshness when the upstream fails
+    // (RFC 5861 stale-if-error for every response that gives none itself). nullopt: only
+    // responses that say stale-if-error.
+    std::optional<Duration> stale_if_error;
+    // Unset: on in mode http, off in mode routes.
+    std::optional<CacheStatusField> status_field;
+    CacheStatusField cache_status() const {
+      return status_field.value_or(mode == CacheMode::Http ? CacheStatusField::On
+                                                           : CacheStatusField::Off);
+    }
   } cache;
 
   std::vector<RouteConfig> routes;

@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "admin/metrics.h"
+#include "cache/cache_status_field.h"
 #include "cache/cache_store.h"
 #include "cache/cacheability.h"
 #include "cache/near_tracking.h"
@@ -145,7 +146,7 @@ void Exchange::start() {
   limit_.begin(*config_, plan_.route, client, started_unix_ms_, context_.limiter);
 
   lookup_.begin(context_.near != nullptr ? context_.near->usable() : nullptr,
-                uv_now(context_.loop));
+                uv_now(context_.loop), started_unix_ms_, head_.headers, config_->cache);
   RedisBatch batch;
   if (context_.cache->available()) {
     limit_.add_commands(batch);
@@ -192,10 +193,24 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
   const int64_t now_unix_ms = phase_ == Phase::Admitting ? started_unix_ms_ : unix_now_ms();
   LookupResult lookup =
       lookup_.finish(replies, now_unix_ms, uv_now(context_.loop), context_.cache->journal());
-  if (lookup.kind == LookupResult::Kind::Hit) {
-    cache_status_ = CacheStatus::Hit;
-    serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry
-    return;
+  if (lookup.kind != LookupResult::Kind::Miss && plan_.http_semantics) {
+    fresh_for_ = lookup.http.fresh_for;
+  }
+  switch (lookup.kind) {
+    case LookupResult::Kind::Hit:
+      cache_status_ = CacheStatus::Hit;
+      serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry
+      return;
+    case LookupResult::Kind::NotModified:
+      cache_status_ = CacheStatus::Hit;
+      serve_not_modified(lookup.view(), lookup.age_seconds);
+      return;
+    case LookupResult::Kind::Stale:
+      stored_copy_.keep(lookup.view(), lookup.http);
+      forwarded_because_ = lookup.http.asked_by_request ? "request" : "stale";
+      break;
+    case LookupResult::Kind::Miss:
+      break;
   }
   lookup_ms_ = uv_now(context_.loop);
   seen_epoch_ = lookup.epoch;
@@ -239,6 +254,14 @@ void Exchange::miss(std::optional<std::string> seen_guard) {
 }
 
 void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
+  // Before status_ becomes the stored one: Cache-Status tells the upstream's.
+  std::string extra_lines;
+  if (config_->cache.cache_status() != CacheStatusField::Off) {
+    extra_lines.assign(limit_.header_lines());
+    extra_lines += "Cache-Status: ";
+    extra_lines += cache_status_field();
+    extra_lines += "\r\n";
+  }
   status_ = response.status;
   keep_alive_ = keep_alive_now();
   HitFraming framing;
@@ -246,7 +269,7 @@ void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
   framing.x_cache = x_cache_value(cache_status_);
   framing.keep_alive = keep_alive_;
   framing.head_only = !client_wants_body_;
-  framing.extra_headers = limit_.header_lines();
+  framing.extra_headers = extra_lines.empty() ? limit_.header_lines() : extra_lines;
   std::string& out = context_.response_scratch;
   out.clear();
   write_cached_response(response, framing, out);
@@ -256,6 +279,84 @@ void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
     std::string().swap(out);  // a large object's bytes are not kept for the next small hit
   }
   finish(keep_alive_);
+}
+
+void Exchange::serve_not_modified(const CachedView& response, int64_t age_seconds) {
+  // The body stays in the view so that Content-Length says what a 200 would have carried
+  // (RFC 9110 §8.6); none is sent.
+  const std::string lines = not_modified_lines(response.head_lines);
+  CachedView not_modified = response;
+  not_modified.status = 304;
+  not_modified.head_lines = lines;
+  client_wants_body_ = false;
+  serve_cached(not_modified, age_seconds);
+}
+
+void Exchange::answer_from_copy() {
+  const int64_t now_ms = unix_now_ms();
+  const std::shared_ptr<const CachedResponse> copy = stored_copy_.response();
+  if (stored_copy_.use() == StoredCopy::Use::Confirmed) {
+    cache_status_ = CacheStatus::Revalidated;
+    if (stored_copy_.refreshed_storable()) {
+      store_and_land(copy, stored_copy_.refreshed_ttl());
+    } else {
+      flight_.land(copy);
+    }
+  } else {
+    cache_status_ = CacheStatus::Stale;
+    flight_.abandon();  // the followers ask the upstream themselves
+  }
+  const int64_t age = stored_copy_.age(now_ms / 1000);
+  if (stored_copy_.use() == StoredCopy::Use::Confirmed && stored_copy_.client_has_it()) {
+    serve_not_modified(copy->view(), age);
+  } else {
+    serve_cached(copy->view(), age);
+  }
+}
+
+bool Exchange::copy_stands_in_for_failure() {
+  if (response_started() || !stored_copy_.stands_in_for_failure(unix_now_ms() / 1000,
+                                                                 config_->cache)) {
+    return false;
+  }
+  answer_from_copy();
+  return true;
+}
+
+std::string Exchange::cache_status_field() const {
+  CacheStatusReport report;
+  switch (cache_status_) {
+    case CacheStatus::Hit:
+      report.hit = true;
+      break;
+    case CacheStatus::Coalesced:
+      report.fwd = forwarded_because_;
+      report.collapsed = true;
+      break;
+    case CacheStatus::Bypass:
+    case CacheStatus::None:
+      report.fwd = "bypass";
+      break;
+    case CacheStatus::Stale:
+      report.fwd = forwarded_because_;
+      report.detail = "stale-if-error";
+      break;
+    case CacheStatus::Miss:
+    case CacheStatus::Revalidated:
+      report.fwd = forwarded_because_;
+      report.stored = recording_.recording() ||
+                      (cache_status_ == CacheStatus::Revalidated && stored_copy_.refreshed_storable());
+      break;
+  }
+  if (!report.hit && upstream_head_ns_ != 0) {
+    report.fwd_status = cache_status_ == CacheStatus::Revalidated ? 304 : status_;
+  }
+  report.ttl = fresh_for_;
+  if (config_->cache.cache_status() == CacheStatusField::WithKey &&
+      plan_.action == CacheAction::Lookup) {
+    report.key = plan_.key;
+  }
+  return cache_status_value(report);
 }
 
 void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& response) {
@@ -269,7 +370,8 @@ void Exchange::on_flight_abandoned() {
 }
 
 void Exchange::begin_recording(const ResponseHead& head) {
-  const StoreDecision decision = decide_storage(head, plan_.route, plan_.ttl, config_->cache);
+  const StoreDecision decision = decide_storage(head, plan_, head_.headers, config_->cache,
+                                                started_unix_ms_ / 1000, unix_now_ms() / 1000);
   if (!decision.store) {
     spdlog::debug("{} {}: not stored: {}", method_, head_.target, decision.reason);
     cache_status_ = CacheStatus::Bypass;
@@ -280,7 +382,7 @@ void Exchange::begin_recording(const ResponseHead& head) {
     cache_status_ = CacheStatus::Bypass;  // still tried, in case Redis has recovered
   }
   recording_.begin(head.status, stored_head_lines(head.headers), decision.ttl,
-                   config_->cache.max_object_size);
+                   config_->cache.max_object_size, decision.initial_age * 1000);
 }
 
 // The leader's response is complete and shareable: store it (when the lookup's guard allows)
@@ -291,13 +393,17 @@ void Exchange::finish_fill() {
     flight_.abandon();
     return;
   }
+  store_and_land(std::move(response), recording_.ttl());
+}
+
+void Exchange::store_and_land(std::shared_ptr<const CachedResponse> response, Duration ttl) {
   const bool fresh_enough =
       uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
   if (seen_guard_ && fresh_enough && context_.cache->available()) {
     std::string value = plan_.route != nullptr && plan_.route->format == StoredFormat::Body
                             ? response->body
                             : encode_envelope(*response, seen_epoch_);
-    context_.cache->fill(plan_, *seen_guard_, seen_epoch_, std::move(value), recording_.ttl());
+    context_.cache->fill(plan_, *seen_guard_, seen_epoch_, std::move(value), ttl);
   }
   flight_.land(response);
 }
@@ -341,6 +447,7 @@ void Exchange::forward(bool retry) {
       // the HEAD client still gets the head only.
       head_.method = "GET";
     }
+    stored_copy_.ask_about_copy(head_.headers);
     const std::string client_address(client_.peer_address());
     prepare_upstream_request_headers(head_.headers, ForwardingInfo{client_address, "http"});
     const std::string& prefix = config_->upstream.url.path_prefix;
@@ -351,6 +458,9 @@ void Exchange::forward(bool retry) {
   upstream_ = context_.upstream->acquire(retry);
   if (upstream_ == nullptr) {
     context_.metrics->upstream_errors[static_cast<size_t>(UpstreamError::Refused)].add();
+    if (copy_stands_in_for_failure()) {
+      return;
+    }
     respond_error(502, "upstream unavailable");
     return;
   }
@@ -437,6 +547,10 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   upstream_head_ns_ = uv_hrtime();
   status_ = head.status;
   body_.stop_replay();
+  if (stored_copy_.absorbs(head, head_.headers, started_unix_ms_ / 1000, unix_now_ms() / 1000,
+                           config_->cache)) {
+    return;  // the stored copy answers when this response is complete
+  }
 
   prepare_client_response_headers(head.headers);
   if (!limit_.header_lines().empty()) {
@@ -446,6 +560,9 @@ void Exchange::on_upstream_head(ResponseHead& head) {
     begin_recording(head);
   }
   head.headers.add("X-Cache", std::string(x_cache_value(cache_status_)));
+  if (config_->cache.cache_status() != CacheStatusField::Off) {
+    head.headers.add("Cache-Status", cache_status_field());
+  }
 
   // A response that starts before the request body was read whole leaves unread bytes on the
   // connection: close it afterwards rather than parse them as a request.
@@ -479,6 +596,9 @@ void Exchange::on_upstream_head(ResponseHead& head) {
 }
 
 void Exchange::on_upstream_body(std::string_view chunk) {
+  if (stored_copy_.use() != StoredCopy::Use::None) {
+    return;  // absorbed: the stored copy answers
+  }
   if (recording_.recording() && !recording_.add_body(chunk)) {
     flight_.abandon();  // too large to store, and so to share
   }
@@ -509,6 +629,10 @@ void Exchange::send_response_bytes(std::string bytes) {
 
 void Exchange::on_upstream_complete() {
   upstream_ = nullptr;
+  if (stored_copy_.use() != StoredCopy::Use::None) {
+    answer_from_copy();
+    return;
+  }
   finish_fill();
   if (phase_ == Phase::Holding) {
     completed_while_holding_ = true;
@@ -548,6 +672,9 @@ void Exchange::on_upstream_error(UpstreamError error, bool retryable) {
     spdlog::debug("{} {}: pooled upstream connection closed; retrying on a new one", method_,
                   head_.target);
     forward(true);
+    return;
+  }
+  if (copy_stands_in_for_failure()) {
     return;
   }
   flight_.abandon();

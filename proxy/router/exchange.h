@@ -36,6 +36,7 @@
 #include "router/lookup_stage.h"
 #include "router/rate_limit_stage.h"
 #include "router/request_body.h"
+#include "router/stored_copy.h"
 #include "router/worker_context.h"
 #include "router/write_invalidation.h"
 #include "upstream/upstream_connection.h"
@@ -87,6 +88,14 @@ class Exchange final : private UpstreamHandler,
   // Cache.
   void miss(std::optional<std::string> seen_guard);
   void serve_cached(const CachedView& response, int64_t age_seconds);
+  void serve_not_modified(const CachedView& response, int64_t age_seconds);
+  // cache.mode: http: the stored copy answers (confirmed by a 304, or standing in for a
+  // failed upstream).
+  void answer_from_copy();
+  bool copy_stands_in_for_failure();
+  void store_and_land(std::shared_ptr<const CachedResponse> response, Duration ttl);
+  // RFC 9211 Cache-Status for this request's answer: "" when cache.cache_status is off.
+  std::string cache_status_field() const;
   void on_flight_landed(const std::shared_ptr<const CachedResponse>& response) override;
   void on_flight_abandoned() override;
   void begin_recording(const ResponseHead& head);
@@ -133,6 +142,9 @@ class Exchange final : private UpstreamHandler,
   std::optional<std::string> seen_guard_;  // a miss that may be filled: the guard it saw
   uint64_t seen_epoch_ = 0;                // and the cache epoch, stamped on what it stores
   uint64_t lookup_ms_ = 0;
+  StoredCopy stored_copy_;                     // mode http: a stale entry asked about
+  std::string_view forwarded_because_ = "uri-miss";  // Cache-Status fwd=
+  std::optional<int64_t> fresh_for_;           // Cache-Status ttl= of an entry that was found
   ResponseRecording recording_;  // the response being streamed, kept for the fill
   std::string held_;             // Holding: the answer so far
   bool completed_while_holding_ = false;

@@ -12,12 +12,21 @@ LookupStage::~LookupStage() {
   }
 }
 
-void LookupStage::begin(NearCache* near, uint64_t now_ms) {
+void LookupStage::begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const Headers& request,
+                        const Config::Cache& cache) {
+  request_ = &request;
+  cache_ = &cache;
   if (!wanted() || near == nullptr) {
     return;
   }
   near_ = near;
   near_hit_ = near->find(plan_.key, now_ms);
+  if (near_hit_ != nullptr && plan_.http_semantics &&
+      judge_stored(near_hit_->view(), request, unix_ms / 1000, cache).kind ==
+          HttpVerdict::Kind::MustValidate) {
+    // Only Redis's copy knows the guard a revalidation's fill must find.
+    near_hit_ = nullptr;
+  }
 }
 
 void LookupStage::add_commands(RedisBatch& batch) {
@@ -47,6 +56,9 @@ LookupResult LookupStage::finish(const std::vector<RedisReplyPtr>& batch_replies
     result.kind = LookupResult::Kind::Hit;
     result.entry = near_hit_->view();
     result.age_seconds = (unix_ms - near_hit_->stored_at_ms) / 1000;
+    if (plan_.http_semantics) {
+      judge_http_hit(result, *request_, unix_ms, *cache_);
+    }
     return result;
   }
   LookupResult result = read_lookup(plan_, own_replies(batch_replies), unix_ms);
@@ -55,6 +67,9 @@ LookupResult LookupStage::finish(const std::vector<RedisReplyPtr>& batch_replies
   }
   if (intact && result.kind == LookupResult::Kind::Hit && result.ttl_left_ms > 0) {
     keep_in_near_cache(result, unix_ms, now_ms);
+  }
+  if (plan_.http_semantics) {
+    judge_http_hit(result, *request_, unix_ms, *cache_);
   }
   return result;
 }

@@ -25,8 +25,11 @@ class LookupStage final : private BatchedStage {
 
   bool wanted() const { return plan_.action == CacheAction::Lookup; }
   // Looks in `near` (null: no near cache may be used now). `now_ms` is the loop's monotonic
-  // clock. Requires: `near` outlives the stage.
-  void begin(NearCache* near, uint64_t now_ms);
+  // clock, `unix_ms` Unix time. In cache.mode: http, `request` and `cache` judge what is found
+  // (a near-cache entry that may not be served is looked up in Redis instead). Requires:
+  // `near`, `request` and `cache` outlive the stage.
+  void begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const Headers& request,
+             const Config::Cache& cache);
   // The Redis lookup, unless the near cache had the entry.
   void add_commands(RedisBatch& batch);
   // Hit or miss from the near cache or this stage's replies (empty: Redis was not asked or
@@ -40,6 +43,8 @@ class LookupStage final : private BatchedStage {
   void keep_in_near_cache(const LookupResult& hit, int64_t unix_ms, uint64_t now_ms);
 
   const RequestPlan& plan_;
+  const Headers* request_ = nullptr;
+  const Config::Cache* cache_ = nullptr;
   NearCache* near_ = nullptr;
   NearCache::Response near_hit_;
   NearCache::Mark mark_ = 0;  // while the Redis lookup is out

@@ -2,7 +2,8 @@
 // ("Name: value") of one response, which is also read as a request's: Cache-Control and its
 // targeted fields, the HTTP-dates, Age, Vary. Whatever the bytes, the directives stay in range,
 // the decisions are made without a crash, an overflow or a negative age, and Vary's names come
-// out lower case, sorted and unique.
+// out lower case, sorted and unique. The same fields then go through the storage and serving
+// decisions of cache.mode: http (cache/http_semantics.h).
 
 #include <algorithm>
 #include <cstddef>
@@ -12,7 +13,9 @@
 #include <string_view>
 
 #include "cache/cache_control.h"
+#include "cache/envelope.h"
 #include "cache/freshness.h"
+#include "cache/http_semantics.h"
 #include "cache/vary.h"
 
 namespace cachecar {
@@ -70,6 +73,34 @@ void run(std::string_view input) {
     }
   }
   (void)variant_selector(vary, headers);
+
+  // The decisions of cache.mode: http over the same fields as a response and as a request.
+  Config::Cache cache;
+  cache.mode = CacheMode::Http;
+  cache.stale_if_error = Duration(60'000);
+  ResponseHead head;
+  head.headers = headers;
+  for (const int status : {200, 206, 302, 404, 500}) {
+    head.status = status;
+    const HttpStoreDecision decision = decide_http_storage(head, headers, cache, kNow - 1, kNow);
+    if (decision.store && (decision.ttl <= Duration(0) || decision.ttl > cache.max_ttl ||
+                           decision.initial_age < 0)) {
+      std::abort();
+    }
+  }
+  const std::string lines = stored_head_lines(headers);
+  CachedView entry;
+  entry.head_lines = lines;
+  entry.stored_at_ms = (kNow - 5) * 1000;
+  const HttpVerdict verdict = judge_stored(entry, headers, kNow, cache);
+  if (verdict.age < 0) {
+    std::abort();
+  }
+  (void)client_has_current(parse_head_lines(lines), headers);
+  (void)not_modified_lines(lines);
+  (void)refreshed_head_lines(lines, headers);
+  Headers forwarded = headers;
+  add_validators(parse_head_lines(lines), forwarded);
 }
 
 }  // namespace

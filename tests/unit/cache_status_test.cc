@@ -22,6 +22,8 @@ TEST_CASE("cache_status_name and x_cache_value") {
       {CacheStatus::Miss, "MISS", "MISS"},
       {CacheStatus::Bypass, "BYPASS", "BYPASS"},
       {CacheStatus::Coalesced, "COALESCED", "HIT"},  // a hit to the client
+      {CacheStatus::Revalidated, "REVALIDATED", "HIT"},
+      {CacheStatus::Stale, "STALE", "HIT"},
       {CacheStatus::None, "NONE", ""},
   };
   static_assert(std::size(cases) == kCacheStatuses);

@@ -1394,3 +1394,60 @@ TEST_CASE("cache.near: off by default, a mapping turns it on, and it renders bac
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("cache.mode: http and its keys") {
+  const Config defaults = parse_ok("");
+  CHECK(defaults.cache.mode == CacheMode::Routes);
+  CHECK(defaults.cache.cache_status() == CacheStatusField::Off);
+  const Config http = parse_ok(
+      "cache:\n  mode: http\n  heuristic_max: 2h\n  max_ttl: 30m\n  revalidate_window: 10m\n"
+      "  stale_if_error: 1m\n");
+  CHECK(http.cache.mode == CacheMode::Http);
+  CHECK(http.cache.heuristic_max == Duration(2 * 3600 * 1000));
+  CHECK(http.cache.max_ttl == Duration(30 * 60 * 1000));
+  CHECK(http.cache.revalidate_window == Duration(10 * 60 * 1000));
+  CHECK(http.cache.stale_if_error == Duration(60 * 1000));
+  CHECK(http.cache.cache_status() == CacheStatusField::On);  // on by default in mode http
+  CHECK(parse_ok("cache:\n  mode: http\n  cache_status: off\n").cache.cache_status() ==
+        CacheStatusField::Off);
+  CHECK(parse_ok("cache:\n  cache_status: with_key\n").cache.cache_status() ==
+        CacheStatusField::WithKey);
+  CHECK_FALSE(parse_ok("cache:\n  stale_if_error: off\n").cache.stale_if_error);
+
+  for (const std::string yaml :
+       {"cache:\n  mode: http\n  stale_if_error: 5m\n  cache_status: with_key\n",
+        "cache:\n  mode: routes\n  cache_status: on\n  heuristic_max: 0s\n"}) {
+    CAPTURE(yaml);
+    const Config original = parse_ok(yaml);
+    const std::string rendered = render_config(original);
+    CAPTURE(rendered);
+    const Config again = parse_ok(rendered);
+    CHECK(again.cache.mode == original.cache.mode);
+    CHECK(again.cache.heuristic_max == original.cache.heuristic_max);
+    CHECK(again.cache.stale_if_error == original.cache.stale_if_error);
+    CHECK(again.cache.cache_status() == original.cache.cache_status());
+    CHECK(render_config(again) == rendered);
+  }
+}
+
+TEST_CASE("cache.mode errors") {
+  const ErrorCase cases[] = {
+      {"an unknown mode", "cache:\n  mode: rfc\n", "cache.mode", 2, "expected routes or http"},
+      {"a bad cache_status", "cache:\n  cache_status: maybe\n", "cache.cache_status", 2,
+       "expected on, off or with_key"},
+      {"max_ttl under a second", "cache:\n  max_ttl: 10ms\n", "cache.max_ttl", 2,
+       "must be at least 1s"},
+      {"format: body in mode http",
+       "cache:\n  mode: http\nroutes:\n  - path: /a\n    key: a\n    format: body\n",
+       "routes[0].format", 6, "not with cache.mode: http"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+}
+
+}  // namespace
+}  // namespace cachecar

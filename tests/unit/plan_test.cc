@@ -497,3 +497,40 @@ TEST_CASE("plan_request: the plan owns its keys") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("plan_request in cache.mode: http") {
+  const Config config = parse_ok(
+      "cache:\n  mode: http\n  max_ttl: 2h\nroutes:\n  - path: /products/{id}\n"
+      "    key: product:{id}\n    ttl: 60s\n");
+  SUBCASE("any read is looked up, under the route's key or the path's") {
+    const RequestPlan routed = plan_for(config, "GET", "/products/7", CacheAction::Lookup);
+    CHECK(routed.key == "product:7");
+    CHECK(routed.http_semantics);
+    CHECK(routed.ttl == Duration(2 * 3600 * 1000));  // the origin decides, up to max_ttl
+    const RequestPlan unrouted = plan_for(config, "HEAD", "/other?x=1", CacheAction::Lookup);
+    CHECK(unrouted.http_semantics);
+    CHECK(unrouted.guard_key == plan_for(config, "GET", "/other", CacheAction::Lookup).guard_key);
+  }
+  SUBCASE("Authorization is looked up: the answer decides whether it may be stored") {
+    RequestHead head;
+    head.method = "GET";
+    head.target = "/other";
+    head.headers.add("Authorization", "Bearer x");
+    CHECK(plan_request(head, config).action == CacheAction::Lookup);
+  }
+  SUBCASE("an unsafe method invalidates the path without a route") {
+    const RequestPlan write = plan_for(config, "POST", "/other", CacheAction::Invalidate);
+    CHECK(write.invalidate_keys ==
+          std::vector<std::string>{plan_for(config, "GET", "/other", CacheAction::Lookup).key});
+  }
+  SUBCASE("mode routes: no route and no cache.default is not looked up") {
+    const Config routes = parse_ok("routes: []\n");
+    CHECK(plan_for(routes, "GET", "/other", CacheAction::Bypass).reason == "no route matches");
+  }
+}
+
+}  // namespace
+}  // namespace cachecar

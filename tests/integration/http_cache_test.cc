@@ -1,0 +1,392 @@
+// cache.mode: http (issue 16): freshness from the origin's headers, Age, the request's
+// Cache-Control, conditional requests answered from the cache, revalidation with a 304,
+// stale-if-error, Cache-Status; the real binary, Redis and a test upstream.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <future>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "harness.h"
+
+namespace cachecar::test {
+namespace {
+
+constexpr const char* kHttpMode =
+    "cache:\n  mode: http\n  revalidate_window: 120s\n  max_ttl: 1h\n";
+
+// An origin whose answers the test sets per target; each answer may depend on the request
+// (a conditional one gets a 304 when `not_modified` is set and the tag matches).
+struct Origin {
+  std::mutex mutex;
+  std::map<std::string, UpstreamReply> replies;
+  std::map<std::string, int> served;  // 200s per target
+  bool not_modified_on_match = true;
+
+  void set(const std::string& target, UpstreamReply reply) {
+    std::lock_guard<std::mutex> lock(mutex);
+    replies[target] = std::move(reply);
+  }
+
+  UpstreamReply handle(const ReceivedRequest& request) {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = replies.find(request.target);
+    if (found == replies.end()) {
+      return UpstreamReply{.status = 404, .body = "{}"};
+    }
+    UpstreamReply reply = found->second;
+    const auto etag = find_header(reply.headers, "ETag");
+    const auto asked = request.header("If-None-Match");
+    if (not_modified_on_match && etag && asked && *asked == *etag && reply.status == 200) {
+      UpstreamReply not_modified;
+      not_modified.status = 304;
+      for (const auto& [name, value] : reply.headers) {
+        if (name != "Content-Type") {
+          not_modified.headers.emplace_back(name, value);
+        }
+      }
+      return not_modified;
+    }
+    ++served[request.target];
+    return reply;
+  }
+};
+
+struct HttpStack : Stack {
+  explicit HttpStack(const std::string& extra = "") : Stack(std::string(kHttpMode) + extra) {
+    upstream.set_handler([origin = origin](const ReceivedRequest& r) { return origin->handle(r); });
+  }
+  std::shared_ptr<Origin> origin = std::make_shared<Origin>();
+};
+
+UpstreamReply fresh_for(int seconds, std::string body, HeaderList extra = {}) {
+  UpstreamReply reply;
+  reply.headers = {{"Content-Type", "text/plain"},
+                   {"Cache-Control", "max-age=" + std::to_string(seconds)}};
+  for (auto& field : extra) {
+    reply.headers.push_back(std::move(field));
+  }
+  reply.body = std::move(body);
+  return reply;
+}
+
+bool stored(RedisServer& redis, const std::string& key) {
+  return eventually([&] { return redis.get(key).has_value(); });
+}
+
+TEST_CASE("http mode: the origin's max-age decides; Age and Cache-Status tell the client") {
+  HttpStack stack;
+  stack.origin->set("/a", fresh_for(60, "alpha"));
+  HttpConnection client(stack.port());
+  const auto miss = client.request("GET", "/a");
+  CHECK(miss.status == 200);
+  CHECK(miss.header("X-Cache") == "MISS");
+  CHECK(miss.header("Cache-Status") == "cachecar; fwd=uri-miss; fwd-status=200; stored");
+  REQUIRE(stored(stack.redis, "path:/a"));
+  // Without a validator: kept for its freshness only.
+  const long long ttl = stack.redis.ttl("path:/a");
+  CHECK(ttl > 55);
+  CHECK(ttl <= 60);
+
+  const auto hit = client.request("GET", "/a");
+  CHECK(hit.body == "alpha");
+  CHECK(hit.header("X-Cache") == "HIT");
+  REQUIRE(hit.header("Cache-Status"));
+  CHECK(hit.header("Cache-Status")->starts_with("cachecar; hit; ttl="));
+  CHECK(hit.header("Age") == "0");
+  CHECK(stack.upstream.request_count() == 1);
+}
+
+TEST_CASE("http mode: the age a response arrives with counts, in Age and against freshness") {
+  HttpStack stack;
+  stack.origin->set("/aged", fresh_for(100, "aged", {{"Age", "40"}}));
+  HttpConnection client(stack.port());
+  CHECK(client.request("GET", "/aged").header("X-Cache") == "MISS");
+  REQUIRE(stored(stack.redis, "path:/aged"));
+  CHECK(stack.redis.ttl("path:/aged") <= 60);  // 100 - 40
+  const auto hit = client.request("GET", "/aged");
+  CHECK(hit.header("X-Cache") == "HIT");
+  REQUIRE(hit.header("Age"));
+  CHECK(std::stoi(*hit.header("Age")) >= 40);
+  CHECK(std::stoi(*hit.header("Age")) <= 42);
+}
+
+TEST_CASE("http mode: what a shared cache must not store") {
+  HttpStack stack;
+  stack.origin->set("/none", UpstreamReply{.body = "no lifetime"});
+  stack.origin->set("/private", fresh_for(60, "p", {{"Cache-Control", "private"}}));
+  stack.origin->set("/no-store", UpstreamReply{.headers = {{"Cache-Control", "no-store, max-age=60"}},
+                                               .body = "n"});
+  stack.origin->set("/cookie", fresh_for(60, "c", {{"Set-Cookie", "sid=1"}}));
+  stack.origin->set("/vary-star", fresh_for(60, "v", {{"Vary", "*"}}));
+  stack.origin->set("/auth", fresh_for(60, "a"));
+  stack.origin->set("/auth-public",
+                    UpstreamReply{.headers = {{"Cache-Control", "public, max-age=60"}}, .body = "ap"});
+  struct Case {
+    std::string target;
+    HeaderList headers;
+    bool stored;
+  };
+  const std::vector<Case> cases = {
+      {"/none", {}, false},
+      {"/private", {}, false},
+      {"/no-store", {}, false},
+      {"/cookie", {}, false},
+      {"/vary-star", {}, false},
+      {"/auth", {{"Authorization", "Bearer t"}}, false},
+      {"/auth-public", {{"Authorization", "Bearer t"}}, true},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.target);
+    stack.upstream.reset_counters();
+    const auto first = http_request(stack.port(), "GET", c.target, c.headers);
+    const auto second = http_request(stack.port(), "GET", c.target, c.headers);
+    CHECK(first.status == 200);
+    CHECK(second.header("X-Cache") == (c.stored ? "HIT" : "BYPASS"));
+    CHECK(stack.upstream.request_count() == (c.stored ? 1u : 2u));
+  }
+  // A request's own no-store keeps its answer out of the cache.
+  stack.origin->set("/asked-no-store", fresh_for(60, "x"));
+  http_request(stack.port(), "GET", "/asked-no-store", {{"Cache-Control", "no-store"}});
+  CHECK(http_request(stack.port(), "GET", "/asked-no-store").header("X-Cache") == "MISS");
+}
+
+TEST_CASE("http mode: the request's Cache-Control") {
+  HttpStack stack;
+  stack.origin->set("/r", fresh_for(60, "r"));
+  HttpConnection client(stack.port());
+  client.request("GET", "/r");
+  REQUIRE(stored(stack.redis, "path:/r"));
+  CHECK(client.request("GET", "/r").header("X-Cache") == "HIT");
+  CHECK(stack.upstream.request_count() == 1);
+
+  // no-cache, and a min-fresh the entry cannot meet: the origin is asked, and its answer
+  // stored again. (max-age=0 accepts an entry of age 0, as RFC 9111 §5.2.1.1 reads.)
+  for (const char* directive : {"no-cache", "min-fresh=120"}) {
+    CAPTURE(directive);
+    const auto forced = client.request("GET", "/r", {{"Cache-Control", directive}});
+    CHECK(forced.header("X-Cache") == "MISS");
+    REQUIRE(forced.header("Cache-Status"));
+    CHECK(forced.header("Cache-Status")->starts_with("cachecar; fwd=request; fwd-status=200; ttl="));
+    CHECK(forced.header("Cache-Status")->ends_with("; stored"));
+  }
+  CHECK(stack.upstream.request_count() == 3);
+  // A max-age the entry meets, and a min-fresh it meets: served.
+  CHECK(client.request("GET", "/r", {{"Cache-Control", "max-age=30, min-fresh=10"}})
+            .header("X-Cache") == "HIT");
+  CHECK(stack.upstream.request_count() == 3);
+}
+
+TEST_CASE("http mode: a client's condition on a fresh entry is answered 304 by the cache") {
+  HttpStack stack;
+  stack.origin->set("/c", fresh_for(60, "conditional body",
+                                    {{"ETag", "W/\"v1\""},
+                                     {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"}}));
+  HttpConnection client(stack.port());
+  client.request("GET", "/c");
+  REQUIRE(stored(stack.redis, "path:/c"));
+
+  const auto by_tag = client.request("GET", "/c", {{"If-None-Match", "\"v0\", \"v1\""}});
+  CHECK(by_tag.status == 304);
+  CHECK(by_tag.body.empty());
+  CHECK(by_tag.header("ETag") == "W/\"v1\"");
+  CHECK(by_tag.header("Cache-Control") == "max-age=60");
+  CHECK_FALSE(by_tag.header("Content-Type"));
+  CHECK(by_tag.header("X-Cache") == "HIT");
+
+  const auto by_date =
+      client.request("GET", "/c", {{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  CHECK(by_date.status == 304);
+  // If-None-Match wins: another tag gets the whole response even with a matching date.
+  const auto other = client.request("GET", "/c", {{"If-None-Match", "\"v2\""},
+                                                  {"If-Modified-Since",
+                                                   "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  CHECK(other.status == 200);
+  CHECK(other.body == "conditional body");
+  // The connection is still in step after the bodiless 304s.
+  CHECK(client.request("GET", "/c").body == "conditional body");
+  CHECK(stack.upstream.request_count() == 1);
+}
+
+TEST_CASE("http mode: a stale entry is revalidated; the origin's 304 refreshes it") {
+  HttpStack stack;
+  // Stale on arrival (Age equals max-age), with a validator: stored to be revalidated.
+  stack.origin->set("/s", fresh_for(5, "stored body", {{"ETag", "\"v1\""}, {"Age", "5"}}));
+  HttpConnection client(stack.port());
+  CHECK(client.request("GET", "/s").header("X-Cache") == "MISS");
+  REQUIRE(stored(stack.redis, "path:/s"));
+  CHECK(stack.redis.ttl("path:/s") > 100);  // the revalidate window
+
+  // The origin now confirms the stored body and gives it a minute.
+  stack.origin->set("/s", fresh_for(60, "the origin never sends this", {{"ETag", "\"v1\""}}));
+  const auto revalidated = client.request("GET", "/s");
+  CHECK(revalidated.status == 200);
+  CHECK(revalidated.body == "stored body");
+  CHECK(revalidated.header("X-Cache") == "HIT");
+  CHECK(revalidated.header("Cache-Control") == "max-age=60");
+  REQUIRE(revalidated.header("Cache-Status"));
+  CHECK(revalidated.header("Cache-Status")->starts_with("cachecar; fwd=stale; fwd-status=304;"));
+  const auto asked = stack.upstream.last_request();
+  REQUIRE(asked);
+  CHECK(asked->header("If-None-Match") == "\"v1\"");
+  CHECK(stack.origin->served["/s"] == 1);
+
+  // Refreshed in Redis: fresh hits without the origin.
+  CHECK(eventually([&] {
+    return http_request(stack.port(), "GET", "/s").header("X-Cache") == "HIT" &&
+           stack.upstream.request_count() == 2;
+  }));
+  CHECK(stack.redis.ttl("path:/s") > 150);  // 60 s fresh + the window
+}
+
+TEST_CASE("http mode: revalidation keeps the client's own condition apart from the cache's") {
+  HttpStack stack;
+  stack.origin->set("/k", fresh_for(1, "body one", {{"ETag", "\"v1\""}, {"Age", "1"}}));
+  HttpConnection client(stack.port());
+  client.request("GET", "/k");
+  REQUIRE(stored(stack.redis, "path:/k"));
+
+  // The client holds v1, the cache asks about v1, the origin confirms: 304 to the client.
+  stack.origin->set("/k", fresh_for(1, "unused", {{"ETag", "\"v1\""}, {"Age", "1"}}));
+  const auto confirmed = client.request("GET", "/k", {{"If-None-Match", "\"v1\""}});
+  CHECK(confirmed.status == 304);
+  CHECK(confirmed.header("ETag") == "\"v1\"");
+
+  // The client holds v0: it gets the confirmed body whole.
+  const auto whole = client.request("GET", "/k", {{"If-None-Match", "\"v0\""}});
+  CHECK(whole.status == 200);
+  CHECK(whole.body == "body one");
+  CHECK(stack.upstream.last_request()->header("If-None-Match") == "\"v1\"");
+
+  // The origin changed: its 200 replaces the entry and reaches the client.
+  stack.origin->set("/k", fresh_for(60, "body two", {{"ETag", "\"v2\""}}));
+  const auto changed = client.request("GET", "/k", {{"If-None-Match", "\"v1\""}});
+  CHECK(changed.status == 200);
+  CHECK(changed.body == "body two");
+  CHECK(changed.header("X-Cache") == "MISS");
+  CHECK(eventually([&] { return http_request(stack.port(), "GET", "/k").body == "body two"; }));
+}
+
+TEST_CASE("http mode: stale-if-error stands in for a failing origin, unless forbidden") {
+  HttpStack stack;
+  stack.origin->set("/e", fresh_for(1, "last good", {{"Age", "1"},
+                                                     {"Cache-Control", "stale-if-error=60"}}));
+  stack.origin->set("/m", fresh_for(1, "must", {{"Age", "1"},
+                                                {"Cache-Control", "stale-if-error=60"},
+                                                {"Cache-Control", "must-revalidate"}}));
+  HttpConnection client(stack.port());
+  client.request("GET", "/e");
+  client.request("GET", "/m");
+  REQUIRE(stored(stack.redis, "path:/e"));
+  REQUIRE(stored(stack.redis, "path:/m"));
+
+  stack.origin->set("/e", UpstreamReply{.status = 503, .body = "down"});
+  stack.origin->set("/m", UpstreamReply{.status = 503, .body = "down"});
+  const auto standing_in = client.request("GET", "/e");
+  CHECK(standing_in.status == 200);
+  CHECK(standing_in.body == "last good");
+  CHECK(standing_in.header("X-Cache") == "HIT");
+  REQUIRE(standing_in.header("Cache-Status"));
+  CHECK(standing_in.header("Cache-Status")->find("detail=\"stale-if-error\"") != std::string::npos);
+  CHECK(standing_in.header("Cache-Status")->find("fwd-status=503") != std::string::npos);
+
+  const auto forbidden = client.request("GET", "/m");
+  CHECK(forbidden.status == 503);
+  CHECK(forbidden.body == "down");
+
+  // An origin that resets the connection: the stale entry again.
+  stack.origin->set("/e", UpstreamReply{.fault = UpstreamReply::Fault::ResetBeforeResponse});
+  const auto reset = client.request("GET", "/e");
+  CHECK(reset.status == 200);
+  CHECK(reset.body == "last good");
+  // A 404 is an answer, not an error: passed on.
+  stack.origin->set("/e", UpstreamReply{.status = 404, .body = "gone"});
+  CHECK(client.request("GET", "/e").status == 404);
+}
+
+TEST_CASE("http mode: cache.stale_if_error for responses that name no window") {
+  HttpStack stack("  stale_if_error: 1m\n");
+  stack.origin->set("/d", fresh_for(1, "default window", {{"Age", "1"}}));
+  HttpConnection client(stack.port());
+  client.request("GET", "/d");
+  REQUIRE(stored(stack.redis, "path:/d"));
+  stack.upstream.stop();  // refused from now on
+  const auto answer = client.request("GET", "/d");
+  CHECK(answer.status == 200);
+  CHECK(answer.body == "default window");
+}
+
+TEST_CASE("http mode: a write invalidates the path, and HEAD reads the stored entry") {
+  HttpStack stack("  cache_status: with_key\n");
+  stack.origin->set("/w", fresh_for(60, "before"));
+  HttpConnection client(stack.port());
+  client.request("GET", "/w");
+  REQUIRE(stored(stack.redis, "path:/w"));
+  client.send_raw("HEAD /w HTTP/1.1\r\nHost: t\r\n\r\n");
+  const auto head = client.read_response(/*head_request=*/true);
+  REQUIRE(head);
+  CHECK(head->header("X-Cache") == "HIT");
+  CHECK(head->header("Content-Length") == "6");
+  REQUIRE(head->header("Cache-Status"));
+  CHECK(head->header("Cache-Status")->find("key=\"path:/w\"") != std::string::npos);
+
+  stack.origin->set("/w", fresh_for(60, "after"));
+  CHECK(client.request("POST", "/w", {}, "x").status == 200);
+  const auto read = client.request("GET", "/w");
+  CHECK(read.body == "after");
+  CHECK(read.header("X-Cache") == "MISS");
+}
+
+TEST_CASE("http mode under load: fresh, stale and conditional reads from many clients") {
+  HttpStack stack;
+  for (int i = 0; i < 20; ++i) {
+    const std::string target = "/load/" + std::to_string(i);
+    // Half stay fresh, half are stale on arrival and revalidated on every read.
+    stack.origin->set(target, i % 2 == 0 ? fresh_for(60, target, {{"ETag", "\"e\""}})
+                                         : fresh_for(1, target, {{"ETag", "\"e\""}, {"Age", "1"}}));
+  }
+  std::atomic<int> wrong{0};
+  std::vector<std::future<int>> clients;
+  for (int c = 0; c < 8; ++c) {
+    clients.push_back(std::async(std::launch::async, [&, c] {
+      HttpConnection client(stack.port());
+      int sent = 0;
+      for (int n = 0; n < 150; ++n) {
+        const std::string target = "/load/" + std::to_string((n * 7 + c) % 20);
+        const bool conditional = n % 3 == 0;
+        const auto response =
+            conditional ? client.request("GET", target, {{"If-None-Match", "\"e\""}})
+                        : client.request("GET", target);
+        ++sent;
+        const bool right = conditional ? (response.status == 304 || (response.status == 200 &&
+                                                                      response.body == target))
+                                       : (response.status == 200 && response.body == target);
+        if (!right) {
+          ++wrong;
+        }
+      }
+      return sent;
+    }));
+  }
+  int total = 0;
+  for (auto& client : clients) {
+    total += client.get();
+  }
+  CHECK(total == 8 * 150);
+  CHECK(wrong == 0);
+  // The fresh half was fetched about once each; the stale half revalidated, never refetched
+  // whole after its first fill.
+  std::lock_guard<std::mutex> lock(stack.origin->mutex);
+  for (int i = 0; i < 20; ++i) {
+    CAPTURE(i);
+    CHECK(stack.origin->served["/load/" + std::to_string(i)] <= 8);
+  }
+}
+
+}  // namespace
+}  // namespace cachecar::test
