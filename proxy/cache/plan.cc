@@ -1,9 +1,11 @@
 #include "cache/plan.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "cache/key.h"
+#include "http/chars.h"
 
 namespace cachecar {
 namespace {
@@ -17,13 +19,79 @@ const RouteConfig* match_route(const Config& config, std::string_view path, Capt
   return nullptr;
 }
 
+// The keys a write to `path` makes stale: its route's key and `invalidate` list, or without a
+// route its cache.default key; each once, with its guard, variant set and fence set.
+void add_write_keys(const RouteConfig* route, const Captures& captures, std::string_view path,
+                    const std::string& prefix, RequestPlan& plan) {
+  auto add = [&plan, &prefix](std::string key) {
+    if (std::find(plan.invalidate_keys.begin(), plan.invalidate_keys.end(), key) !=
+        plan.invalidate_keys.end()) {
+      return;
+    }
+    plan.invalidate_guards.push_back(guard_key_for(prefix, key));
+    plan.invalidate_variants.push_back(variants_key_for(prefix, key));
+    plan.invalidate_fences.push_back(fence_set_key_for(prefix, key));
+    plan.invalidate_keys.push_back(std::move(key));
+  };
+  if (route == nullptr) {
+    add(default_cache_key(prefix, path, {}));
+    return;
+  }
+  add(template_key(prefix, route->key, captures));
+  for (const KeyTemplate& extra : route->invalidate) {
+    add(template_key(prefix, extra, captures));
+  }
+}
+
 void bypass(RequestPlan& plan, const RouteConfig* route, std::string_view reason) {
   plan.action = CacheAction::Bypass;
   plan.route = route;
   plan.reason = reason;
 }
 
+// The path of a URI reference in Location or Content-Location when it names a resource of
+// `host` over plain HTTP (cachecar's clients speak HTTP): "/p" or "http://host/p". nullopt for
+// another origin, which is not this cache's to invalidate (§4.4: a denial of service).
+std::optional<std::string_view> same_origin_path(std::string_view uri, std::string_view host) {
+  uri = uri.substr(0, uri.find('#'));
+  if (uri.starts_with("/") && !uri.starts_with("//")) {
+    return uri;
+  }
+  constexpr std::string_view kScheme = "http://";
+  if (uri.size() < kScheme.size() || !iequals(uri.substr(0, kScheme.size()), kScheme)) {
+    return std::nullopt;
+  }
+  uri.remove_prefix(kScheme.size());
+  const size_t slash = uri.find('/');
+  const std::string_view authority = uri.substr(0, slash);
+  if (host.empty() || !iequals(authority, host)) {
+    return std::nullopt;
+  }
+  return slash == std::string_view::npos ? std::string_view("/") : uri.substr(slash);
+}
+
 }  // namespace
+
+void add_response_invalidations(const ResponseHead& response, const RequestHead& request,
+                                const Config& config, RequestPlan& plan) {
+  if (!plan.http_semantics) {
+    return;
+  }
+  const std::string_view host = request.headers.get("Host").value_or("");
+  for (const std::string_view field : {"Location", "Content-Location"}) {
+    const auto value = response.headers.get(field);
+    const auto path = value ? same_origin_path(trim_ows(*value), host) : std::nullopt;
+    if (!path) {
+      continue;
+    }
+    // The resource named, whatever methods its route invalidates on: it is this answer that
+    // says it changed.
+    const std::string_view named = path->substr(0, path->find('?'));
+    Captures captures;
+    const RouteConfig* route = match_route(config, named, captures);
+    add_write_keys(route, captures, named, config.cache.key_prefix, plan);
+  }
+}
 
 RequestPlan plan_request(const RequestHead& head, const Config& config) {
   RequestPlan plan;
@@ -56,20 +124,9 @@ void plan_request(const RequestHead& head, const Config& config, RequestPlan& pl
     }
     plan.action = CacheAction::Invalidate;
     plan.route = route;
-    if (route == nullptr) {
-      plan.invalidate_keys.push_back(default_cache_key(prefix, path, {}));
-    } else {
-      plan.invalidate_keys.push_back(template_key(prefix, route->key, captures));
-      for (const KeyTemplate& extra : route->invalidate) {
-        plan.invalidate_keys.push_back(template_key(prefix, extra, captures));
-      }
-    }
-    for (const std::string& key : plan.invalidate_keys) {
-      plan.invalidate_guards.push_back(guard_key_for(prefix, key));
-      plan.invalidate_variants.push_back(variants_key_for(prefix, key));
-      plan.invalidate_fences.push_back(fence_set_key_for(prefix, key));
-    }
+    add_write_keys(route, captures, path, prefix, plan);
     plan.epoch_key = epoch_key_for(prefix);
+    plan.http_semantics = http;
     return;
   }
 

@@ -27,8 +27,9 @@ struct RequestPlan {
   std::string epoch_key;               // the cache epoch: read with the guard, bumped for writes
   std::string epoch_stamp_key;         // Lookup with format: body: the entry's epoch
   Duration ttl{0};  // mode http: the longest an entry may stay (cache.max_ttl)
-  // Lookup in cache.mode: http: the stored response's own headers say whether it may be
-  // served, and the origin's answer how long it is kept (cache/http_semantics.h).
+  // cache.mode: http. Lookup: the stored response's own headers say whether it may be served,
+  // and the origin's answer how long it is kept (cache/http_semantics.h). Invalidate: a 3xx
+  // answer invalidates too, and so do its Location and Content-Location.
   bool http_semantics = false;
   std::vector<std::string> invalidate_keys;      // Invalidate: cache keys
   std::vector<std::string> invalidate_guards;    // Invalidate: their guards, in the same order
@@ -40,6 +41,13 @@ struct RequestPlan {
   // leaves out, or one client's "?lang=evil" is served to everyone (cache poisoning).
   std::string upstream_target;
 };
+
+// cache.mode: http, RFC 9111 §4.4: a write answered 2xx or 3xx also invalidates the URIs its
+// answer names in Location and Content-Location, when they are on the request's own host: their
+// keys (and theirs to invalidate) join `plan`'s. Nothing in mode routes. Requires:
+// plan.action == CacheAction::Invalidate.
+void add_response_invalidations(const ResponseHead& response, const RequestHead& request,
+                                const Config& config, RequestPlan& plan);
 
 // Requires: `config` outlives the plan (route points into it).
 RequestPlan plan_request(const RequestHead& head, const Config& config);

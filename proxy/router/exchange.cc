@@ -581,6 +581,9 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   write_response_head(head.status, head.reason, head.headers, client.framing, out);
   phase_ = Phase::Responding;
 
+  if (plan_.action == CacheAction::Invalidate) {
+    add_response_invalidations(head, head_, *config_, plan_);
+  }
   if (invalidation_.after_response(head.status)) {
     // The next read must not see the old entry: the answer waits until Redis confirms (or
     // the keys are journaled).

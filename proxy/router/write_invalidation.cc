@@ -58,7 +58,8 @@ bool WriteInvalidation::after_response(int status) {
     return false;
   }
   settled_ = true;
-  const bool success = status >= 200 && status < 300;
+  // RFC 9111 §4.4 counts a redirect as a non-error answer too.
+  const bool success = status >= 200 && (status < 300 || (plan_.http_semantics && status < 400));
   if (!success && !fenced_) {
     return false;
   }

@@ -342,6 +342,38 @@ TEST_CASE("http mode: a write invalidates the path, and HEAD reads the stored en
   CHECK(read.header("X-Cache") == "MISS");
 }
 
+TEST_CASE("http mode: a write's answer invalidates its same-host Location and Content-Location") {
+  HttpStack stack;
+  for (const char* target : {"/items/1", "/items/2", "/items/3", "/elsewhere"}) {
+    stack.origin->set(target, fresh_for(60, target));
+  }
+  // Answers to writes elsewhere that name the cached items.
+  stack.origin->set("/orders", UpstreamReply{.status = 201,
+                                             .headers = {{"Location", "/items/1"},
+                                                         {"Content-Location",
+                                                          "http://test/items/2"}},
+                                             .body = "created"});
+  stack.origin->set("/moves", UpstreamReply{.status = 303,
+                                            .headers = {{"Location", "http://other.example/elsewhere"}},
+                                            .body = ""});
+  stack.origin->set("/redirects", UpstreamReply{.status = 303,
+                                                .headers = {{"Location", "/items/3"}},
+                                                .body = ""});
+  HttpConnection client(stack.port());
+  for (const char* target : {"/items/1", "/items/2", "/items/3", "/elsewhere"}) {
+    client.request("GET", target);
+    REQUIRE(stored(stack.redis, std::string("path:") + target));
+  }
+  CHECK(client.request("POST", "/orders", {}, "x").status == 201);
+  CHECK_FALSE(stack.redis.get("path:/items/1"));  // deleted before the answer was sent
+  CHECK_FALSE(stack.redis.get("path:/items/2"));
+  CHECK(client.request("POST", "/moves", {}, "x").status == 303);
+  CHECK(stack.redis.get("path:/elsewhere"));  // another host's: not this cache's to drop
+  CHECK(client.request("PUT", "/redirects", {}, "x").status == 303);
+  CHECK_FALSE(stack.redis.get("path:/items/3"));  // a 3xx counts as success (RFC 9111 §4.4)
+  CHECK(client.request("GET", "/items/1").header("X-Cache") == "MISS");
+}
+
 TEST_CASE("http mode under load: fresh, stale and conditional reads from many clients") {
   HttpStack stack;
   for (int i = 0; i < 20; ++i) {

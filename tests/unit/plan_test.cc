@@ -1,6 +1,7 @@
 // cache/plan.h: what cachecar does with a request, from its head and the configuration.
 
 #include "cache/plan.h"
+#include "cache/key.h"
 
 #include <doctest/doctest.h>
 
@@ -525,6 +526,47 @@ TEST_CASE("plan_request in cache.mode: http") {
     const RequestPlan write = plan_for(config, "POST", "/other", CacheAction::Invalidate);
     CHECK(write.invalidate_keys ==
           std::vector<std::string>{plan_for(config, "GET", "/other", CacheAction::Lookup).key});
+  }
+  SUBCASE("Location and Content-Location on the request's host join a write's keys") {
+    RequestHead write;
+    write.method = "POST";
+    write.target = "/orders";
+    write.headers.add("Host", "shop.example");
+    RequestPlan plan = plan_request(write, config);
+    REQUIRE(plan.action == CacheAction::Invalidate);
+    ResponseHead answer;
+    answer.status = 201;
+    answer.headers.add("Location", "/products/9#top");
+    answer.headers.add("Content-Location", "HTTP://Shop.Example/orders/1");
+    add_response_invalidations(answer, write, config, plan);
+    CHECK(plan.invalidate_keys ==
+          std::vector<std::string>{"path:/orders", "product:9", "path:/orders/1"});
+    CHECK(plan.invalidate_guards.size() == 3);
+    CHECK(plan.invalidate_variants.size() == 3);
+    CHECK(plan.invalidate_fences.size() == 3);
+    CHECK(plan.invalidate_guards[1] == guard_key_for("", "product:9"));
+
+    // Another origin, a scheme-relative reference, or a repeat add nothing.
+    for (const char* other : {"http://elsewhere.example/products/1", "//shop.example/products/2",
+                              "https://shop.example/products/3", "/products/9", "products/4"}) {
+      CAPTURE(other);
+      ResponseHead elsewhere;
+      elsewhere.headers.add("Location", other);
+      add_response_invalidations(elsewhere, write, config, plan);
+      CHECK(plan.invalidate_keys.size() == 3);
+    }
+  }
+  SUBCASE("mode routes: a write's answer adds nothing") {
+    const Config routes = parse_ok("cache:\n  default: {ttl: 10s}\n");
+    RequestHead write;
+    write.method = "POST";
+    write.target = "/orders";
+    write.headers.add("Host", "shop.example");
+    RequestPlan plan = plan_request(write, routes);
+    ResponseHead answer;
+    answer.headers.add("Location", "/orders/1");
+    add_response_invalidations(answer, write, routes, plan);
+    CHECK(plan.invalidate_keys.size() == 1);
   }
   SUBCASE("mode routes: no route and no cache.default is not looked up") {
     const Config routes = parse_ok("routes: []\n");
