@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cache/key.h"
+#include "http/byte_range.h"
 #include "http/chars.h"
 
 namespace cachecar {
@@ -146,8 +147,11 @@ void plan_request(const RequestHead& head, const Config& config, RequestPlan& pl
     return;
   }
   if (head.headers.contains("Range")) {
-    bypass(plan, route, "Range request");
-    return;
+    if (!http || !servable_range(head)) {
+      bypass(plan, route, "Range request");
+      return;
+    }
+    plan.byte_range = true;
   }
   plan.action = CacheAction::Lookup;
   plan.route = route;

@@ -31,6 +31,9 @@ struct RequestPlan {
   // and the origin's answer how long it is kept (cache/http_semantics.h). Invalidate: a 3xx
   // answer invalidates too, and so do its Location and Content-Location.
   bool http_semantics = false;
+  // Lookup of a GET with one byte range (mode http): a hit is cut to it (206, or 416); a miss
+  // fetches the whole response, to store it.
+  bool byte_range = false;
   std::vector<std::string> invalidate_keys;      // Invalidate: cache keys
   std::vector<std::string> invalidate_guards;    // Invalidate: their guards, in the same order
   std::vector<std::string> invalidate_variants;  // Invalidate: their variant sets, same order

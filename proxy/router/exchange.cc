@@ -10,6 +10,7 @@
 #include "cache/cacheability.h"
 #include "cache/near_tracking.h"
 #include "cache/scripts.h"
+#include "http/byte_range.h"
 #include "http/error_page.h"
 #include "http/headers.h"
 #include "http/writer.h"
@@ -262,7 +263,16 @@ void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
     extra_lines += cache_status_field();
     extra_lines += "\r\n";
   }
-  status_ = response.status;
+  std::string ranged_lines;
+  CachedView view = response;
+  if (plan_.byte_range) {
+    const RangedView ranged =
+        cut_to_range(view.status, view.head_lines, view.body, head_, ranged_lines);
+    view.status = ranged.status;
+    view.head_lines = ranged.head_lines;
+    view.body = ranged.body;
+  }
+  status_ = view.status;
   keep_alive_ = keep_alive_now();
   HitFraming framing;
   framing.age_seconds = age_seconds;
@@ -272,8 +282,8 @@ void Exchange::serve_cached(const CachedView& response, int64_t age_seconds) {
   framing.extra_headers = extra_lines.empty() ? limit_.header_lines() : extra_lines;
   std::string& out = context_.response_scratch;
   out.clear();
-  write_cached_response(response, framing, out);
-  body_bytes_sent_ = client_wants_body_ ? response.body.size() : 0;
+  write_cached_response(view, framing, out);
+  body_bytes_sent_ = client_wants_body_ ? view.body.size() : 0;
   client_.send_copy(out);
   if (out.capacity() > kMaxKeptScratch) {
     std::string().swap(out);  // a large object's bytes are not kept for the next small hit
@@ -448,6 +458,11 @@ void Exchange::forward(bool retry) {
       head_.method = "GET";
     }
     stored_copy_.ask_about_copy(head_.headers);
+    if (plan_.byte_range) {
+      // The whole response, to be stored; the client may be sent all of it (RFC 9110 §14.2).
+      head_.headers.remove("Range");
+      head_.headers.remove("If-Range");
+    }
     const std::string client_address(client_.peer_address());
     prepare_upstream_request_headers(head_.headers, ForwardingInfo{client_address, "http"});
     const std::string& prefix = config_->upstream.url.path_prefix;

@@ -420,5 +420,37 @@ TEST_CASE("http mode under load: fresh, stale and conditional reads from many cl
   }
 }
 
+TEST_CASE("http mode: one byte range is cut from a stored response; a miss fetches it whole") {
+  HttpStack stack;
+  stack.origin->set("/bytes", fresh_for(60, "0123456789", {{"ETag", "\"b1\""}}));
+  HttpConnection client(stack.port());
+  const auto miss = client.request("GET", "/bytes", {{"Range", "bytes=2-4"}});
+  CHECK(miss.status == 200);  // the whole response, which is stored
+  CHECK(miss.body == "0123456789");
+  CHECK_FALSE(stack.upstream.last_request()->header("Range"));
+  REQUIRE(stored(stack.redis, "path:/bytes"));
+
+  const auto part = client.request("GET", "/bytes", {{"Range", "bytes=2-4"}});
+  CHECK(part.status == 206);
+  CHECK(part.body == "234");
+  CHECK(part.header("Content-Range") == "bytes 2-4/10");
+  CHECK(part.header("Content-Length") == "3");
+  CHECK(part.header("X-Cache") == "HIT");
+  const auto tail = client.request("GET", "/bytes", {{"Range", "bytes=-3"}});
+  CHECK(tail.body == "789");
+  const auto beyond = client.request("GET", "/bytes", {{"Range", "bytes=10-"}});
+  CHECK(beyond.status == 416);
+  CHECK(beyond.header("Content-Range") == "bytes */10");
+  CHECK(beyond.body.empty());
+  const auto other_tag =
+      client.request("GET", "/bytes", {{"Range", "bytes=0-0"}, {"If-Range", "\"b0\""}});
+  CHECK(other_tag.status == 200);
+  CHECK(other_tag.body == "0123456789");
+  CHECK(stack.upstream.request_count() == 1);
+  // Several ranges go to the origin as they are.
+  http_request(stack.port(), "GET", "/bytes", {{"Range", "bytes=0-0,2-2"}});
+  CHECK(stack.upstream.last_request()->header("Range") == "bytes=0-0,2-2");
+}
+
 }  // namespace
 }  // namespace cachecar::test
