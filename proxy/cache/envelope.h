@@ -38,6 +38,9 @@ struct CachedResponse {
   std::string head_lines;  // "Name: value\r\n" for each end-to-end header kept
   std::string body;
   int64_t stored_at_ms = 0;  // Unix time
+  // Mode http, in memory only: the Vary selector of the request it was fetched for, so that a
+  // coalesced request with another selector does not take it. Empty: unknown.
+  std::string variant_selector{};
 
   CachedView view() const { return CachedView{status, head_lines, body, stored_at_ms}; }
 };

@@ -24,20 +24,6 @@ bool understood(int status) {
   return heuristically_cacheable(status) || status == 302 || status == 303 || status == 307;
 }
 
-// A Vary that every client satisfies alike: Accept-Encoding over a body that is not encoded.
-bool vary_needs_no_key(const Headers& response) {
-  const VaryFields vary = parse_vary(response);
-  if (vary.any) {
-    return false;
-  }
-  if (vary.names.empty()) {
-    return true;
-  }
-  const auto encoding = response.get("Content-Encoding");
-  return vary.names.size() == 1 && vary.names[0] == "accept-encoding" &&
-         (!encoding || iequals(trim_ows(*encoding), "identity"));
-}
-
 // RFC 9110 §8.8.3.2: W/"x" and "x" are weakly equal.
 std::string_view opaque_tag(std::string_view tag) {
   tag = trim_ows(tag);
@@ -100,8 +86,8 @@ HttpStoreDecision decide_http_storage(const ResponseHead& response, const Header
     no.reason = "Set-Cookie";
     return no;
   }
-  if (!vary_needs_no_key(response.headers)) {
-    no.reason = "Vary on request fields";
+  if (parse_vary(response.headers).any) {
+    no.reason = "Vary: *";  // no request can be shown to select it (§4.1)
     return no;
   }
   if (response.framing == BodyFraming::ContentLength &&

@@ -90,6 +90,18 @@ std::string variant_key(std::string base_key, std::string_view query) {
 
 }  // namespace
 
+std::string vary_variant_key(std::string key, std::string_view digest) {
+  std::string out;
+  if (!has_hash_tag(key)) {
+    out = "{" + key + "}";
+  } else {
+    out = std::move(key);
+  }
+  out += "#vary=";
+  out += digest;
+  return out;
+}
+
 std::string query_variant_key(std::string route_key, std::string_view keyed) {
   if (keyed.empty()) {
     return route_key;
@@ -171,7 +183,15 @@ std::vector<std::string> tracked_prefixes(const Config& config) {
       prefixes.push_back(variant_start + prefixes.back());
     }
   }
-  if (config.cache.default_ttl) {
+  const bool http = config.cache.mode == CacheMode::Http;
+  if (http && !variant_start.empty()) {
+    // Vary variants wrap every key in a hash tag, a route's too.
+    for (const RouteConfig& route : config.routes) {
+      const std::string& text = route.key.text();
+      prefixes.push_back(variant_start + base + text.substr(0, text.find('{')));
+    }
+  }
+  if (config.cache.default_ttl || http) {
     prefixes.push_back(base + "path:");
     if (!variant_start.empty()) {
       prefixes.push_back(variant_start + base + "path:");

@@ -30,6 +30,11 @@ std::string keyed_query(const RouteConfig& route, std::string_view query);
 // "{search}?q=a" for "search", "{app}:search?q=a" for a key that has a hash tag already.
 std::string query_variant_key(std::string route_key, std::string_view keyed);
 
+// The key of one Vary variant of `key` (cache.mode: http): `key` + "#vary=" + `digest` (of the
+// variant's selector, cache/vary.h), in `key`'s slot, so that the variant is filled with its
+// guard and listed in its variant set like a query variant.
+std::string vary_variant_key(std::string key, std::string_view digest);
+
 // template_key() of the route's key, then "?" + keyed_query() when that is not empty.
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query);

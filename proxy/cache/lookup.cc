@@ -108,6 +108,16 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   if (is_nil(value) || is_fence(guard)) {
     return miss({});  // nothing stored, or fenced by a write in progress
   }
+  if (plan.http_semantics && reply_text(value).starts_with(kVaryIndexMagic)) {
+    auto vary = decode_vary_index(reply_text(value));
+    if (!vary) {
+      return miss("a malformed vary index; treated as a miss");
+    }
+    note_guard();  // the variant's fill must find it too
+    result.kind = LookupResult::Kind::Varies;
+    result.vary = std::move(*vary);
+    return result;
+  }
   if (is_bare_body(plan)) {
     if (read_epoch(mget_element(mget, 3)) != epoch) {
       return miss({});  // stored before the last epoch bump (or a stamp not ours)

@@ -10,6 +10,7 @@
 
 #include "cache/envelope.h"
 #include "cache/http_semantics.h"
+#include "cache/vary.h"
 #include "cache/plan.h"
 #include "redis/batch.h"
 
@@ -27,6 +28,7 @@ struct LookupResult {
     // cache.mode: http (judge_http_hit):
     NotModified,  // `entry` is fresh and the client's condition says it has it: answer 304
     Stale,        // `entry` may not be served before the origin is asked: a miss that keeps it
+    Varies,       // the key holds a vary index: `vary` names the fields that select the variant
   };
   Kind kind = Kind::Miss;
   // Hit: the stored response, viewing into the replies (serve it before they go). For
@@ -37,6 +39,8 @@ struct LookupResult {
   int64_t ttl_left_ms = -1;
   // Mode http: what RFC 9111 said of `entry` (cache/http_semantics.h).
   HttpVerdict http;
+  // Varies: the names the variants are selected by.
+  VaryFields vary;
   // Miss, and in mode http also a hit: the guard value the lookup saw ("" when there is none yet), which a fill must still
   // find. nullopt when Redis did not say (an error, no answer): such a miss may not be stored,
   // since nothing tells which writes it came after.

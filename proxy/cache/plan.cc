@@ -94,6 +94,16 @@ void add_response_invalidations(const ResponseHead& response, const RequestHead&
   }
 }
 
+RequestPlan vary_variant_plan(const RequestPlan& plan, std::string_view digest,
+                              std::string_view key_prefix) {
+  RequestPlan variant = plan;
+  variant.key = vary_variant_key(plan.key, digest);
+  if (variant.variants_key.empty()) {
+    variant.variants_key = variants_key_for(key_prefix, plan.key);
+  }
+  return variant;
+}
+
 RequestPlan plan_request(const RequestHead& head, const Config& config) {
   RequestPlan plan;
   plan_request(head, config, plan);

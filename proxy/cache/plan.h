@@ -52,6 +52,12 @@ struct RequestPlan {
 void add_response_invalidations(const ResponseHead& response, const RequestHead& request,
                                 const Config& config, RequestPlan& plan);
 
+// cache.mode: http: the lookup (and fill) of the Vary variant of `plan`'s key that a request
+// whose selector has `digest` (cache/vary.h) selects: keyed in the key's slot, guarded by its
+// guard, listed in its variant set so that whatever invalidates the key deletes it.
+RequestPlan vary_variant_plan(const RequestPlan& plan, std::string_view digest,
+                              std::string_view key_prefix);
+
 // Requires: `config` outlives the plan (route points into it).
 RequestPlan plan_request(const RequestHead& head, const Config& config);
 // The same, written into `plan`. Requires: `plan` is as default-constructed. The exchange plans

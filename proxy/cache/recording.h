@@ -21,6 +21,10 @@ class ResponseRecording {
   // it (cache/http_semantics.h).
   void begin(int status, std::string head_lines, Duration ttl, size_t max_bytes,
              int64_t age_ms = 0);
+  // See CachedResponse::variant_selector.
+  void set_variant_selector(std::string selector) {
+    response_.variant_selector = std::move(selector);
+  }
   // False once the body outgrew max_bytes: nothing is kept from then on.
   bool add_body(std::string_view chunk);
   // Stops keeping (the response turned out unshareable, or failed).

@@ -1,5 +1,7 @@
 #include "cache/vary.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 
 #include "http/chars.h"
@@ -84,6 +86,59 @@ std::string variant_selector(const VaryFields& vary, const Headers& request) {
     });
   }
   return selector;
+}
+
+std::string selector_digest(std::string_view selector) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(selector.data(), selector.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < 16 && i < length; ++i) {
+    out += kHex[digest[i] >> 4];
+    out += kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+std::string encode_vary_index(const VaryFields& vary) {
+  std::string out(kVaryIndexMagic);
+  for (size_t i = 0; i < vary.names.size(); ++i) {
+    out += i == 0 ? "" : ",";
+    out += vary.names[i];
+  }
+  return out;
+}
+
+std::optional<VaryFields> decode_vary_index(std::string_view bytes) {
+  if (!bytes.starts_with(kVaryIndexMagic)) {
+    return std::nullopt;
+  }
+  bytes.remove_prefix(kVaryIndexMagic.size());
+  VaryFields vary;
+  while (!bytes.empty()) {
+    const size_t comma = bytes.find(',');
+    const std::string_view name = bytes.substr(0, comma);
+    // What encode_vary_index writes: parse_vary's names, lower case and sorted.
+    const bool valid = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+      return is_tchar(c) && !(c >= 'A' && c <= 'Z');
+    });
+    if (!valid || (!vary.names.empty() && vary.names.back() >= name)) {
+      return std::nullopt;
+    }
+    vary.names.emplace_back(name);
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    bytes.remove_prefix(comma + 1);
+    if (bytes.empty()) {
+      return std::nullopt;  // a trailing comma
+    }
+  }
+  if (vary.names.empty()) {
+    return std::nullopt;
+  }
+  return vary;
 }
 
 }  // namespace cachecar

@@ -10,6 +10,7 @@
 #include "cache/cacheability.h"
 #include "cache/near_tracking.h"
 #include "cache/scripts.h"
+#include "cache/vary.h"
 #include "http/byte_range.h"
 #include "http/error_page.h"
 #include "http/headers.h"
@@ -21,6 +22,9 @@
 
 namespace cachecar {
 namespace {
+
+// The Redis call of a variant's lookup (the stages' batch has tag 0).
+constexpr uint64_t kVariantLookupTag = 1;
 
 // WorkerContext::response_scratch's capacity worth keeping between hits.
 constexpr size_t kMaxKeptScratch = 64 * 1024;
@@ -165,8 +169,12 @@ void Exchange::start() {
   on_stages_done({});
 }
 
-void Exchange::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
+void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
   redis_call_ = nullptr;
+  if (tag == kVariantLookupTag) {
+    on_lookup_done(replies);
+    return;
+  }
   on_stages_done(replies);
 }
 
@@ -190,11 +198,16 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
     forward(false);  // nothing to look up: BYPASS
     return;
   }
+  on_lookup_done(replies);
+}
+
+void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
   // Answered within start() (a near-cache hit, or Redis down): the clock read there is now.
   const int64_t now_unix_ms = phase_ == Phase::Admitting ? started_unix_ms_ : unix_now_ms();
   LookupResult lookup =
       lookup_.finish(replies, now_unix_ms, uv_now(context_.loop), context_.cache->journal());
-  if (lookup.kind != LookupResult::Kind::Miss && plan_.http_semantics) {
+  if (lookup.kind != LookupResult::Kind::Miss && lookup.kind != LookupResult::Kind::Varies &&
+      plan_.http_semantics) {
     fresh_for_ = lookup.http.fresh_for;
   }
   switch (lookup.kind) {
@@ -210,12 +223,28 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
       stored_copy_.keep(lookup.view(), lookup.http);
       forwarded_because_ = lookup.http.asked_by_request ? "request" : "stale";
       break;
+    case LookupResult::Kind::Varies:
+      look_up_variant(lookup.vary);
+      return;
     case LookupResult::Kind::Miss:
       break;
   }
   lookup_ms_ = uv_now(context_.loop);
   seen_epoch_ = lookup.epoch;
   miss(std::move(lookup.seen_guard));
+}
+
+void Exchange::look_up_variant(const VaryFields& vary) {
+  lookup_.begin_variant(vary, head_.headers);
+  forwarded_because_ = "vary-miss";  // unless the variant is found
+  RedisBatch batch;
+  lookup_.add_commands(batch);
+  redis_call_ = context_.cache->redis().submit(batch.take(), *this, kVariantLookupTag);
+  if (redis_call_ != nullptr) {
+    phase_ = Phase::Checking;
+    return;
+  }
+  on_lookup_done({});
 }
 
 void Exchange::refuse(const Refusal& refusal) {
@@ -242,7 +271,7 @@ void Exchange::miss(std::optional<std::string> seen_guard) {
   // write (the guard moved, or the epoch did for a write the journal could not name) must not
   // be answered by a fetch that began before it: that answer may predate the write the client
   // has already seen confirmed.
-  std::string flight_key = plan_.key;
+  std::string flight_key = lookup_.key();
   flight_key += '\0';
   flight_key += *seen_guard_;
   flight_key += '\0';
@@ -370,6 +399,14 @@ std::string Exchange::cache_status_field() const {
 }
 
 void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& response) {
+  if (plan_.http_semantics) {
+    const VaryFields vary = parse_vary(parse_head_lines(response->head_lines));
+    if (!vary.names.empty() &&
+        variant_selector(vary, head_.headers) != response->variant_selector) {
+      on_flight_abandoned();  // another variant than this request selects
+      return;
+    }
+  }
   cache_status_ = CacheStatus::Coalesced;
   serve_cached(response->view(), 0);
 }
@@ -393,6 +430,9 @@ void Exchange::begin_recording(const ResponseHead& head) {
   }
   recording_.begin(head.status, stored_head_lines(head.headers), decision.ttl,
                    config_->cache.max_object_size, decision.initial_age * 1000);
+  if (plan_.http_semantics) {
+    recording_.set_variant_selector(variant_selector(parse_vary(head.headers), head_.headers));
+  }
 }
 
 // The leader's response is complete and shareable: store it (when the lookup's guard allows)
@@ -413,7 +453,18 @@ void Exchange::store_and_land(std::shared_ptr<const CachedResponse> response, Du
     std::string value = plan_.route != nullptr && plan_.route->format == StoredFormat::Body
                             ? response->body
                             : encode_envelope(*response, seen_epoch_);
-    context_.cache->fill(plan_, *seen_guard_, seen_epoch_, std::move(value), ttl);
+    const VaryFields vary = plan_.http_semantics
+                                ? parse_vary(parse_head_lines(response->head_lines))
+                                : VaryFields{};
+    if (vary.names.empty()) {
+      context_.cache->fill(plan_, *seen_guard_, seen_epoch_, std::move(value), ttl);
+    } else {
+      // The variant under its own key, and the index that leads lookups of the key to it.
+      const std::string digest = selector_digest(variant_selector(vary, head_.headers));
+      context_.cache->fill(vary_variant_plan(plan_, digest, config_->cache.key_prefix),
+                           *seen_guard_, seen_epoch_, std::move(value), ttl);
+      context_.cache->fill(plan_, *seen_guard_, seen_epoch_, encode_vary_index(vary), ttl);
+    }
   }
   flight_.land(response);
 }

@@ -83,6 +83,10 @@ class Exchange final : private UpstreamHandler,
   // Stages before the upstream.
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
   void on_stages_done(const std::vector<RedisReplyPtr>& replies);
+  // The lookup's replies (the stages' batch, or the variant's own call), or none.
+  void on_lookup_done(const std::vector<RedisReplyPtr>& replies);
+  // Mode http: the key holds a vary index; the request's variant is read next.
+  void look_up_variant(const VaryFields& vary);
   void refuse(const Refusal& refusal);
 
   // Cache.

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "cache/vary.h"
+
 namespace cachecar {
 
 LookupStage::~LookupStage() {
@@ -36,7 +38,15 @@ void LookupStage::add_commands(RedisBatch& batch) {
   if (near_ != nullptr) {
     mark_ = near_->mark(plan_.key);  // before the lookup leaves: see near_cache.h
   }
-  add_to(batch, lookup_commands(plan_, near_ != nullptr));
+  add_to(batch, lookup_commands(*current_, near_ != nullptr));
+}
+
+void LookupStage::begin_variant(const VaryFields& vary, const Headers& request) {
+  variant_plan_ = vary_variant_plan(plan_, selector_digest(variant_selector(vary, request)),
+                                    cache_->key_prefix);
+  current_ = &variant_plan_;
+  near_ = nullptr;  // the near cache keeps primary keys' entries only
+  near_hit_ = nullptr;
 }
 
 LookupResult LookupStage::finish(const std::vector<RedisReplyPtr>& batch_replies, int64_t unix_ms,
@@ -61,9 +71,12 @@ LookupResult LookupStage::finish(const std::vector<RedisReplyPtr>& batch_replies
     }
     return result;
   }
-  LookupResult result = read_lookup(plan_, own_replies(batch_replies), unix_ms);
+  LookupResult result = read_lookup(*current_, own_replies(batch_replies), unix_ms);
   if (!result.problem.empty()) {
-    spdlog::warn("cache key {}: {}", plan_.key, result.problem);
+    spdlog::warn("cache key {}: {}", current_->key, result.problem);
+  }
+  if (result.kind == LookupResult::Kind::Varies && current_ != &plan_) {
+    result.kind = LookupResult::Kind::Miss;  // an index where a variant belongs: never followed
   }
   if (intact && result.kind == LookupResult::Kind::Hit && result.ttl_left_ms > 0) {
     keep_in_near_cache(result, unix_ms, now_ms);

@@ -32,6 +32,11 @@ class LookupStage final : private BatchedStage {
              const Config::Cache& cache);
   // The Redis lookup, unless the near cache had the entry.
   void add_commands(RedisBatch& batch);
+  // After finish() said Varies (mode http): the next add_commands() and finish() read the
+  // variant of the primary key that `request` selects by `vary`, from Redis alone.
+  void begin_variant(const VaryFields& vary, const Headers& request);
+  // The key being looked up: the plan's, or the variant's after begin_variant().
+  const std::string& key() const { return current_->key; }
   // Hit or miss from the near cache or this stage's replies (empty: Redis was not asked or
   // did not answer). A hit views into `batch_replies` or the near cache's entry: serve it
   // before they go. `unix_ms` is Unix time, `now_ms` as for begin(). A key the worker's
@@ -43,6 +48,8 @@ class LookupStage final : private BatchedStage {
   void keep_in_near_cache(const LookupResult& hit, int64_t unix_ms, uint64_t now_ms);
 
   const RequestPlan& plan_;
+  RequestPlan variant_plan_;              // after begin_variant()
+  const RequestPlan* current_ = &plan_;  // what is looked up
   const Headers* request_ = nullptr;
   const Config::Cache* cache_ = nullptr;
   NearCache* near_ = nullptr;

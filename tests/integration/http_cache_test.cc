@@ -452,5 +452,100 @@ TEST_CASE("http mode: one byte range is cut from a stored response; a miss fetch
   CHECK(stack.upstream.last_request()->header("Range") == "bytes=0-0,2-2");
 }
 
+// An origin that answers in the language asked for, and says so with Vary.
+UpstreamReply by_language(const ReceivedRequest& request, std::atomic<int>& fetches) {
+  ++fetches;
+  const std::string language = request.header("Accept-Language").value_or("none");
+  UpstreamReply reply = fresh_for(60, "greeting in " + language,
+                                  {{"Vary", "Accept-Language"}, {"Content-Language", language}});
+  reply.delay = 200ms;  // long enough for concurrent misses to meet
+  return reply;
+}
+
+TEST_CASE("http mode: Vary keeps one variant per value of the fields it names") {
+  HttpStack stack;
+  auto fetches = std::make_shared<std::atomic<int>>(0);
+  stack.upstream.set_handler(
+      [fetches](const ReceivedRequest& r) { return by_language(r, *fetches); });
+  HttpConnection client(stack.port());
+  const auto en = client.request("GET", "/v", {{"Accept-Language", "en"}});
+  CHECK(en.body == "greeting in en");
+  CHECK(en.header("X-Cache") == "MISS");
+  REQUIRE(stored(stack.redis, "path:/v"));
+  CHECK(stack.redis.get("path:/v") == "CCV1accept-language");  // the index
+
+  const auto fr = client.request("GET", "/v", {{"Accept-Language", "fr"}});
+  CHECK(fr.body == "greeting in fr");
+  CHECK(fr.header("Cache-Status") == "cachecar; fwd=vary-miss; fwd-status=200; stored");
+  CHECK(eventually([&] {
+    return http_request(stack.port(), "GET", "/v", {{"Accept-Language", "fr"}}).header("X-Cache") ==
+           "HIT";
+  }));
+  // Each request gets its own variant from the cache, however it spells its value.
+  for (int i = 0; i < 3; ++i) {
+    const auto again_en = client.request("GET", "/v", {{"accept-language", " en "}});
+    CHECK(again_en.body == "greeting in en");
+    CHECK(again_en.header("X-Cache") == "HIT");
+    const auto again_fr = client.request("GET", "/v", {{"Accept-Language", "fr"}});
+    CHECK(again_fr.body == "greeting in fr");
+    CHECK(again_fr.header("X-Cache") == "HIT");
+  }
+  // A request without the field is a variant of its own.
+  CHECK(client.request("GET", "/v").body == "greeting in none");
+  CHECK(*fetches == 3);
+  CHECK(eventually([&] { return stack.redis.command({"ZCARD", "variants:{path:/v}"}) == "3"; }));
+
+  // A write deletes the key and every variant.
+  CHECK(client.request("PUT", "/v", {}, "x").status == 200);
+  CHECK_FALSE(stack.redis.get("path:/v"));
+  CHECK(stack.redis.command({"EXISTS", "variants:{path:/v}"}) == "0");
+  CHECK(client.request("GET", "/v", {{"Accept-Language", "fr"}}).header("X-Cache") == "MISS");
+}
+
+TEST_CASE("http mode: concurrent misses of one key share a fetch only with their own variant") {
+  HttpStack stack;
+  auto fetches = std::make_shared<std::atomic<int>>(0);
+  stack.upstream.set_handler(
+      [fetches](const ReceivedRequest& r) { return by_language(r, *fetches); });
+  std::vector<std::future<std::pair<std::string, std::string>>> clients;
+  for (int i = 0; i < 12; ++i) {
+    const std::string language = i % 2 == 0 ? "en" : "de";
+    clients.push_back(std::async(std::launch::async, [&stack, language] {
+      const auto response =
+          http_request(stack.port(), "GET", "/together", {{"Accept-Language", language}});
+      return std::make_pair(language, response.body);
+    }));
+  }
+  for (auto& client : clients) {
+    const auto [language, body] = client.get();
+    CAPTURE(language);
+    CHECK(body == "greeting in " + language);
+  }
+  CHECK(*fetches >= 2);
+}
+
+TEST_CASE("http mode: Vary on Accept-Encoding keeps the encoded and plain bodies apart") {
+  HttpStack stack;
+  stack.upstream.set_handler([](const ReceivedRequest& request) {
+    const bool gzip =
+        request.header("Accept-Encoding").value_or("").find("gzip") != std::string::npos;
+    UpstreamReply reply = fresh_for(60, gzip ? std::string("\x1f\x8b-compressed") : "plain",
+                                    {{"Vary", "Accept-Encoding"}});
+    if (gzip) {
+      reply.headers.emplace_back("Content-Encoding", "gzip");
+    }
+    return reply;
+  });
+  HttpConnection client(stack.port());
+  client.request("GET", "/enc", {{"Accept-Encoding", "gzip"}});
+  REQUIRE(stored(stack.redis, "path:/enc"));
+  const auto plain = client.request("GET", "/enc");
+  CHECK(plain.body == "plain");
+  CHECK_FALSE(plain.header("Content-Encoding"));
+  const auto compressed = client.request("GET", "/enc", {{"Accept-Encoding", "gzip"}});
+  CHECK(compressed.header("Content-Encoding") == "gzip");
+  CHECK(compressed.header("X-Cache") == "HIT");
+}
+
 }  // namespace
 }  // namespace cachecar::test

@@ -279,5 +279,19 @@ TEST_CASE("tracked_prefixes: the literal starts of the route keys and the epoch,
   CHECK(tracked_prefixes(config) == std::vector<std::string>{""});
 }
 
+TEST_CASE("tracked_prefixes in cache.mode: http: every path, and every key's Vary variants") {
+  Config config;
+  config.cache.mode = CacheMode::Http;
+  config.routes.push_back(make_route("/products/{id}", "product:{id}"));
+  CHECK(tracked_prefixes(config) == std::vector<std::string>{"cachecar:epoch", "path:", "product:",
+                                                             "{path:", "{product:"});
+}
+
+TEST_CASE("vary_variant_key: in the key's slot") {
+  CHECK(vary_variant_key("product:1", "ab") == "{product:1}#vary=ab");
+  CHECK(vary_variant_key("{search}?q=a", "ab") == "{search}?q=a#vary=ab");
+  CHECK(vary_variant_key("{t}:product:1", "ab") == "{t}:product:1#vary=ab");
+}
+
 }  // namespace
 }  // namespace cachecar

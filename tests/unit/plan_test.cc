@@ -556,6 +556,21 @@ TEST_CASE("plan_request in cache.mode: http") {
       CHECK(plan.invalidate_keys.size() == 3);
     }
   }
+  SUBCASE("a Vary variant is keyed in its key's slot, guarded and listed with it") {
+    const RequestPlan routed = plan_for(config, "GET", "/products/7", CacheAction::Lookup);
+    const RequestPlan variant = vary_variant_plan(routed, "d1g35t", "");
+    CHECK(variant.key == "{product:7}#vary=d1g35t");
+    CHECK(variant.guard_key == routed.guard_key);
+    CHECK(variant.variants_key == variants_key_for("", "product:7"));
+    // A query variant's Vary variant stays in its route key's slot and set.
+    const Config queried = parse_ok(
+        "cache:\n  mode: http\nroutes:\n  - path: /search\n    key: search\n"
+        "    query: [q]\n");
+    const RequestPlan query = plan_for(queried, "GET", "/search?q=a", CacheAction::Lookup);
+    const RequestPlan both = vary_variant_plan(query, "d", "");
+    CHECK(both.key == "{search}?q=a#vary=d");
+    CHECK(both.variants_key == query.variants_key);
+  }
   SUBCASE("mode routes: a write's answer adds nothing") {
     const Config routes = parse_ok("cache:\n  default: {ttl: 10s}\n");
     RequestHead write;

@@ -69,5 +69,31 @@ TEST_CASE("variant_selector: normalized values; absent is not empty") {
   CHECK(variant_selector(parse_vary(headers_of({})), headers_of({{"Accept", "x"}})).empty());
 }
 
+TEST_CASE("selector_digest: fixed length, one per selector") {
+  const std::string a = selector_digest("accept-encoding=gzip");
+  CHECK(a.size() == 32);
+  CHECK(a == selector_digest("accept-encoding=gzip"));
+  CHECK(a != selector_digest("accept-encoding=br"));
+  CHECK(selector_digest("") != selector_digest("accept-encoding"));
+  // SHA-256("abc") begins ba7816bf8f01cfea414140de5dae2223.
+  CHECK(selector_digest("abc") == "ba7816bf8f01cfea414140de5dae2223");
+}
+
+TEST_CASE("vary index: the names round-trip; anything else is not an index") {
+  const VaryFields vary =
+      parse_vary(headers_of({{"Vary", "Accept-Language, accept-encoding"}}));
+  const std::string index = encode_vary_index(vary);
+  CHECK(index == "CCV1accept-encoding,accept-language");
+  const auto decoded = decode_vary_index(index);
+  REQUIRE(decoded);
+  CHECK(decoded->names == vary.names);
+  CHECK_FALSE(decoded->any);
+  for (const char* bad : {"", "CCV1", "CCE1abc", "CCV1Accept", "CCV1a,,b", "CCV1a,", "CCV1b,a",
+                          "CCV1a,a", "CCV1a b", "CCV1a\r\nb"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(decode_vary_index(bad));
+  }
+}
+
 }  // namespace
 }  // namespace cachecar
