@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <chrono>
 
+#include "cache/http_semantics.h"
 #include "cache/journal_replay.h"
 #include "cache/scripts.h"
+#include "cache/vary.h"
 #include "redis/cluster_slots.h"
 
 namespace cachecar {
@@ -44,6 +46,25 @@ void CacheStore::register_scripts(RedisClient& redis) {
   redis.register_script(&kFillScript);
   redis.register_script(&kInvalidateScript);
   redis.register_script(&kBumpEpochScript);
+}
+
+void CacheStore::store_response(const RequestPlan& plan, const Headers& request,
+                                const std::string& seen_guard, uint64_t epoch,
+                                const CachedResponse& response, Duration ttl,
+                                std::string_view key_prefix) {
+  std::string value = plan.route != nullptr && plan.route->format == StoredFormat::Body
+                          ? response.body
+                          : encode_envelope(response, epoch);
+  const VaryFields vary =
+      plan.http_semantics ? parse_vary(parse_head_lines(response.head_lines)) : VaryFields{};
+  if (vary.names.empty()) {
+    fill(plan, seen_guard, epoch, std::move(value), ttl);
+    return;
+  }
+  // The variant under its own key, and the index that leads lookups of the key to it.
+  const std::string digest = selector_digest(variant_selector(vary, request));
+  fill(vary_variant_plan(plan, digest, key_prefix), seen_guard, epoch, std::move(value), ttl);
+  fill(plan, seen_guard, epoch, encode_vary_index(vary), ttl);
 }
 
 void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, uint64_t epoch,

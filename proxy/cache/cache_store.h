@@ -45,6 +45,13 @@ class CacheStore final : private RedisWaiter {
   void fill(const RequestPlan& plan, const std::string& seen_guard, uint64_t epoch,
             std::string value, Duration ttl);
 
+  // Stores `response`, fetched for a request with `request` fields, as fill() does: in the
+  // plan's stored form, and in cache.mode: http under its Vary variant when it varies (the key
+  // then holds the vary index that leads lookups to it).
+  void store_response(const RequestPlan& plan, const Headers& request,
+                      const std::string& seen_guard, uint64_t epoch,
+                      const CachedResponse& response, Duration ttl, std::string_view key_prefix);
+
   // Deletes the plan's invalidate_keys and moves their guards, lifting `lifting` (a fence token
   // of this write's, or empty); `waiter` hears when it is done.
   RedisClient::Call* invalidate(const RequestPlan& plan, RedisWaiter& waiter, uint64_t tag,

@@ -173,6 +173,12 @@ HttpVerdict judge_stored(const CachedView& entry, const Headers& request, int64_
       verdict.asked_by_request =
           !control.no_cache && verdict.fresh_for > 0 &&
           servable(lifetime, verdict.age, control, RequestCacheControl{}) == Servable::Fresh;
+      // A request that asks for nothing fresher may be given the stale entry while it is
+      // refreshed.
+      if (!verdict.asked_by_request && !asked.no_cache && !asked.max_age && !asked.min_fresh &&
+          may_serve_while_revalidating(lifetime, verdict.age, control)) {
+        verdict.kind = HttpVerdict::Kind::WhileRevalidating;
+      }
       break;
   }
   return verdict;

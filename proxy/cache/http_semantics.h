@@ -41,6 +41,8 @@ struct HttpVerdict {
     Fresh,         // serve it
     StaleAllowed,  // stale, but the request's max-stale accepts it
     MustValidate,  // ask the origin (conditionally when `validator`)
+    // RFC 5861 stale-while-revalidate: serve it, and have it refreshed in the background
+    WhileRevalidating,
   };
   Kind kind = Kind::MustValidate;
   int64_t age = 0;        // seconds

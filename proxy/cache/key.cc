@@ -156,6 +156,10 @@ std::string fence_set_key_for(std::string_view prefix, std::string_view key) {
   return companion_key(prefix, "fences:", key);
 }
 
+std::string lease_key_for(std::string_view prefix, std::string_view key) {
+  return companion_key(prefix, "lease:", key);
+}
+
 std::string epoch_key_for(std::string_view prefix) {
   // Companions carry a hash tag, so only a route key spelled "cachecar:epoch" could collide.
   std::string out(prefix);

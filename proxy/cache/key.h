@@ -61,6 +61,10 @@ std::string variants_key_for(std::string_view prefix, std::string_view key);
 // fence tokens of writes still in progress, scored by expiry ("fences:{product:42}").
 std::string fence_set_key_for(std::string_view prefix, std::string_view key);
 
+// The lease of a background refresh (cache.mode: http, stale-while-revalidate): one replica of
+// the fleet holds it while it refreshes the key ("lease:{product:42}").
+std::string lease_key_for(std::string_view prefix, std::string_view key);
+
 // The cache epoch (cache/invalidation_journal.h): one integer that every lookup reads with its
 // guard; a bump makes every entry stored before it a miss. Absent means 0.
 std::string epoch_key_for(std::string_view prefix);

@@ -161,7 +161,10 @@ void judge_http_hit(LookupResult& result, const Headers& request, int64_t now_ms
   result.age_seconds = result.http.age;
   if (result.http.kind == HttpVerdict::Kind::MustValidate) {
     result.kind = LookupResult::Kind::Stale;
-  } else if (client_has_current(parse_head_lines(result.entry.head_lines), request)) {
+    return;
+  }
+  result.refresh = result.http.kind == HttpVerdict::Kind::WhileRevalidating;
+  if (client_has_current(parse_head_lines(result.entry.head_lines), request)) {
     result.kind = LookupResult::Kind::NotModified;
   }
 }

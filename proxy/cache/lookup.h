@@ -39,6 +39,8 @@ struct LookupResult {
   int64_t ttl_left_ms = -1;
   // Mode http: what RFC 9111 said of `entry` (cache/http_semantics.h).
   HttpVerdict http;
+  // Mode http, a Hit: stale, served while it is refreshed in the background.
+  bool refresh = false;
   // Varies: the names the variants are selected by.
   VaryFields vary;
   // Miss, and in mode http also a hit: the guard value the lookup saw ("" when there is none yet), which a fill must still

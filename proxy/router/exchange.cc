@@ -17,6 +17,7 @@
 #include "http/writer.h"
 #include "log/logging.h"
 #include "ratelimit/client_identity.h"
+#include "router/background_refresh.h"
 #include "router/admission.h"
 #include "upstream/pool.h"
 
@@ -213,6 +214,10 @@ void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
   switch (lookup.kind) {
     case LookupResult::Kind::Hit:
       cache_status_ = CacheStatus::Hit;
+      if (lookup.refresh && lookup.seen_guard) {
+        context_.refreshes->start(plan_, lookup_.key(), head_, client_.peer_address(),
+                                  lookup.view(), lookup.http, *lookup.seen_guard, lookup.epoch);
+      }
       serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry
       return;
     case LookupResult::Kind::NotModified:
@@ -450,21 +455,8 @@ void Exchange::store_and_land(std::shared_ptr<const CachedResponse> response, Du
   const bool fresh_enough =
       uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
   if (seen_guard_ && fresh_enough && context_.cache->available()) {
-    std::string value = plan_.route != nullptr && plan_.route->format == StoredFormat::Body
-                            ? response->body
-                            : encode_envelope(*response, seen_epoch_);
-    const VaryFields vary = plan_.http_semantics
-                                ? parse_vary(parse_head_lines(response->head_lines))
-                                : VaryFields{};
-    if (vary.names.empty()) {
-      context_.cache->fill(plan_, *seen_guard_, seen_epoch_, std::move(value), ttl);
-    } else {
-      // The variant under its own key, and the index that leads lookups of the key to it.
-      const std::string digest = selector_digest(variant_selector(vary, head_.headers));
-      context_.cache->fill(vary_variant_plan(plan_, digest, config_->cache.key_prefix),
-                           *seen_guard_, seen_epoch_, std::move(value), ttl);
-      context_.cache->fill(plan_, *seen_guard_, seen_epoch_, encode_vary_index(vary), ttl);
-    }
+    context_.cache->store_response(plan_, head_.headers, *seen_guard_, seen_epoch_, *response, ttl,
+                                   config_->cache.key_prefix);
   }
   flight_.land(response);
 }

@@ -23,11 +23,12 @@ void LookupStage::begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const
   }
   near_ = near;
   near_hit_ = near->find(plan_.key, now_ms);
-  if (near_hit_ != nullptr && plan_.http_semantics &&
-      judge_stored(near_hit_->view(), request, unix_ms / 1000, cache).kind ==
-          HttpVerdict::Kind::MustValidate) {
-    // Only Redis's copy knows the guard a revalidation's fill must find.
-    near_hit_ = nullptr;
+  if (near_hit_ != nullptr && plan_.http_semantics) {
+    const HttpVerdict::Kind kind = judge_stored(near_hit_->view(), request, unix_ms / 1000, cache).kind;
+    if (kind == HttpVerdict::Kind::MustValidate || kind == HttpVerdict::Kind::WhileRevalidating) {
+      // Only Redis's copy knows the guard a revalidation's fill must find.
+      near_hit_ = nullptr;
+    }
   }
 }
 

@@ -12,6 +12,7 @@
 
 namespace cachecar {
 
+class BackgroundRefreshes;
 class BatchedLimiter;
 class CacheStore;
 class Coalescer;
@@ -28,6 +29,7 @@ struct WorkerContext {
   NearTracking* near = nullptr;  // null when cache.near is off
   WorkerMetrics* metrics = nullptr;
   BatchedLimiter* limiter = nullptr;  // rate_limit.sync: batched's local counts
+  BackgroundRefreshes* refreshes = nullptr;  // cache.mode: http's stale-while-revalidate
   int index = 0;
   // A hit's response is written here and sent from here: the capacity stays, so a hit
   // allocates nothing for its bytes. Free between two hits (one callback writes and sends).

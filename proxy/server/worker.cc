@@ -12,6 +12,7 @@
 #include "cache/near_tracking.h"
 #include "log/logging.h"
 #include "ratelimit/batched_limiter.h"
+#include "router/background_refresh.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
 #include "redis/redis_cluster.h"
@@ -119,6 +120,8 @@ void Worker::start() {
   }
   limiter_ = std::make_unique<BatchedLimiter>(&loop_, *redis_, *metrics_);
   context_.limiter = limiter_.get();
+  refreshes_ = std::make_unique<BackgroundRefreshes>(context_);
+  context_.refreshes = refreshes_.get();
   redis_->start();
 
   listener_.reset(new uv_tcp_t);
@@ -172,6 +175,7 @@ void Worker::start() {
 void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   flush_access_log();
+  refreshes_.reset();
   near_.reset();
   cache_.reset();
   coalescer_.reset();
@@ -409,6 +413,7 @@ void Worker::finish_if_drained() {
   drain_timer_.reset();
   ready_idle_.reset();
   access_log_flush_.reset();
+  refreshes_->stop();
   cache_->stop();
   if (near_) {
     near_->stop();

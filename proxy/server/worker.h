@@ -24,6 +24,7 @@
 
 namespace cachecar {
 
+class BackgroundRefreshes;
 class BatchedLimiter;
 class CacheStore;
 class ClientConnection;
@@ -100,6 +101,7 @@ class Worker {
   std::unique_ptr<Coalescer> coalescer_;
   std::unique_ptr<NearTracking> near_;  // with cache.near; stopped before redis_
   std::unique_ptr<BatchedLimiter> limiter_;
+  std::unique_ptr<BackgroundRefreshes> refreshes_;  // stopped before redis_ and pool_
   UvPtr<uv_tcp_t> listener_;
   UvPtr<uv_async_t> drain_signal_;
   UvPtr<uv_async_t> config_signal_;

@@ -547,5 +547,77 @@ TEST_CASE("http mode: Vary on Accept-Encoding keeps the encoded and plain bodies
   CHECK(compressed.header("X-Cache") == "HIT");
 }
 
+TEST_CASE("http mode: stale-while-revalidate serves at once and refreshes once for the fleet") {
+  HttpStack stack;
+  // A second cachecar on the same Redis and upstream: a fleet of two.
+  Cachecar second(stack_yaml(stack.upstream, stack.redis) + kHttpMode);
+  REQUIRE(second.process().wait_for_output(": connected", 5s));
+  std::atomic<int> version{1};
+  std::atomic<int> refreshes{0};
+  stack.upstream.set_handler([&](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    if (request.header("If-None-Match")) {
+      ++refreshes;
+      reply.delay = 700ms;  // the stale answers must not wait for this
+    }
+    const int current = version.load();
+    reply.headers = {{"ETag", "\"v" + std::to_string(current) + "\""},
+                     {"Cache-Control", current == 1 ? "max-age=1, stale-while-revalidate=60"
+                                                    : "max-age=60"}};
+    if (current == 1) {
+      reply.headers.emplace_back("Age", "1");  // stale on arrival
+    }
+    reply.body = "version " + std::to_string(current);
+    return reply;
+  });
+  HttpConnection client(stack.port());
+  CHECK(client.request("GET", "/swr").header("X-Cache") == "MISS");
+  REQUIRE(stored(stack.redis, "path:/swr"));
+  version = 2;
+
+  // Both replicas, many requests at once: every answer is the stale entry, at once.
+  std::vector<std::future<HttpResponse>> reads;
+  for (int i = 0; i < 10; ++i) {
+    const int port = i % 2 == 0 ? stack.port() : second.port();
+    reads.push_back(std::async(std::launch::async, [port] {
+      HttpConnection reader(port);
+      reader.set_timeout(500ms);  // shorter than the refresh takes
+      return reader.request("GET", "/swr");
+    }));
+  }
+  for (auto& read : reads) {
+    const HttpResponse response = read.get();
+    CHECK(response.status == 200);
+    CHECK(response.body == "version 1");
+    CHECK(response.header("X-Cache") == "HIT");
+  }
+  // One refresh for the fleet, conditional, and then the fresh version is served.
+  CHECK(eventually([&] {
+    return http_request(second.port(), "GET", "/swr").body == "version 2";
+  }, 5s));
+  CHECK(refreshes == 1);
+  CHECK(http_request(stack.port(), "GET", "/swr").header("X-Cache") == "HIT");
+  CHECK(stack.upstream.request_count() == 2);  // the fill and the one refresh
+}
+
+TEST_CASE("http mode: no stale-while-revalidate when the request or the response forbids it") {
+  HttpStack stack;
+  stack.origin->set("/strict", fresh_for(1, "old", {{"Age", "1"},
+                                                    {"ETag", "\"s\""},
+                                                    {"Cache-Control", "stale-while-revalidate=60"},
+                                                    {"Cache-Control", "must-revalidate"}}));
+  stack.origin->set("/lenient", fresh_for(1, "old", {{"Age", "1"},
+                                                     {"Cache-Control", "stale-while-revalidate=60"}}));
+  HttpConnection client(stack.port());
+  client.request("GET", "/strict");
+  client.request("GET", "/lenient");
+  REQUIRE(stored(stack.redis, "path:/strict"));
+  REQUIRE(stored(stack.redis, "path:/lenient"));
+  stack.origin->set("/strict", fresh_for(60, "new", {{"ETag", "\"t\""}}));
+  stack.origin->set("/lenient", fresh_for(60, "new"));
+  CHECK(client.request("GET", "/strict").body == "new");  // must-revalidate: asked first
+  CHECK(client.request("GET", "/lenient", {{"Cache-Control", "no-cache"}}).body == "new");
+}
+
 }  // namespace
 }  // namespace cachecar::test

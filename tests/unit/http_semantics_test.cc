@@ -242,6 +242,22 @@ TEST_CASE("judge_stored: fresh, stale, and what the request asks for") {
     CHECK_FALSE(verdict.asked_by_request);
     CHECK_FALSE(verdict.validator);
   }
+  SUBCASE("stale-while-revalidate: served while refreshed, unless the request asks for more") {
+    const std::string swr = "Cache-Control: max-age=10, stale-while-revalidate=30\r\n";
+    const CachedView stale = stored_view(swr, kDate);
+    CHECK(judge_stored(stale, {}, kDate + 20, cache).kind ==
+          HttpVerdict::Kind::WhileRevalidating);
+    CHECK(judge_stored(stale, {}, kDate + 41, cache).kind == HttpVerdict::Kind::MustValidate);
+    CHECK(judge_stored(stale, {}, kDate + 5, cache).kind == HttpVerdict::Kind::Fresh);
+    for (const char* asked : {"no-cache", "max-age=5", "min-fresh=1"}) {
+      CAPTURE(asked);
+      CHECK(judge_stored(stale, headers_of({{"Cache-Control", asked}}), kDate + 20, cache).kind ==
+            HttpVerdict::Kind::MustValidate);
+    }
+    const std::string must = swr + "Cache-Control: must-revalidate\r\n";
+    CHECK(judge_stored(stored_view(must, kDate), {}, kDate + 20, cache).kind ==
+          HttpVerdict::Kind::MustValidate);
+  }
   SUBCASE("must-revalidate refuses max-stale") {
     const std::string must = "Cache-Control: max-age=1, must-revalidate\r\n";
     const HttpVerdict verdict = judge_stored(

@@ -1,0 +1,223 @@
+#include "router/background_refresh.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <utility>
+
+#include "cache/cache_store.h"
+#include "cache/cacheability.h"
+#include "cache/key.h"
+#include "cache/recording.h"
+#include "http/headers.h"
+#include "http/writer.h"
+#include "redis/redis_client.h"
+#include "router/stored_copy.h"
+#include "upstream/pool.h"
+#include "upstream/upstream_connection.h"
+
+namespace cachecar {
+namespace {
+
+int64_t unix_now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
+ public:
+  BackgroundRefresh(BackgroundRefreshes& owner, std::string key, const RequestPlan& plan,
+                    const RequestHead& request, std::string_view client_address,
+                    const CachedView& entry, const HttpVerdict& verdict, std::string seen_guard,
+                    uint64_t epoch)
+      : owner_(owner),
+        context_(owner.context_),
+        config_(owner.context_.config),
+        key_(std::move(key)),
+        plan_(plan),
+        request_(request),
+        client_address_(client_address),
+        seen_guard_(std::move(seen_guard)),
+        epoch_(epoch) {
+    copy_.keep(entry, verdict);
+  }
+
+  ~BackgroundRefresh() { stop(); }
+  BackgroundRefresh(const BackgroundRefresh&) = delete;
+  BackgroundRefresh& operator=(const BackgroundRefresh&) = delete;
+
+  const std::string& key() const { return key_; }
+
+  // Takes the fleet's lease on the key; the upstream is asked only with it.
+  void start() {
+    const auto lease_ms = config_->upstream.connect_timeout + config_->upstream.timeout;
+    std::vector<RedisCommand> commands;
+    commands.push_back({{"SET", lease_key_for(config_->cache.key_prefix, key_), "1", "NX", "PX",
+                         std::to_string(lease_ms.count())}});
+    call_ = context_.cache->available()
+                ? context_.cache->redis().submit(std::move(commands), *this, 0)
+                : nullptr;
+    if (call_ == nullptr) {
+      end();
+    }
+  }
+
+  // No callback reaches this refresh afterwards.
+  void stop() {
+    if (call_ != nullptr) {
+      context_.cache->redis().cancel(call_);
+      call_ = nullptr;
+    }
+    if (upstream_ != nullptr) {
+      upstream_->detach();
+      upstream_ = nullptr;
+    }
+  }
+
+ private:
+  void on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) override {
+    call_ = nullptr;
+    const redisReply* reply = replies.empty() ? nullptr : replies[0].get();
+    if (reply == nullptr || reply->type != REDIS_REPLY_STATUS) {
+      end();  // another replica holds the lease (nil), or Redis did not say
+      return;
+    }
+    forward();
+  }
+
+  void forward() {
+    RequestHead head = request_;
+    head.method = "GET";
+    head.framing = BodyFraming::None;
+    head.content_length = 0;
+    head.headers.remove("Range");
+    head.headers.remove("If-Range");
+    copy_.ask_about_copy(head.headers);
+    prepare_upstream_request_headers(head.headers, ForwardingInfo{client_address_, "http"});
+    const std::string& prefix = config_->upstream.url.path_prefix;
+    const std::string& target = plan_.upstream_target.empty() ? head.target : plan_.upstream_target;
+    std::string bytes;
+    write_request_head(head, prefix.empty() ? target : prefix + target, bytes);
+    upstream_ = context_.upstream->acquire(false);
+    if (upstream_ == nullptr) {
+      end();
+      return;
+    }
+    request_time_ = unix_now_seconds();
+    upstream_->attach(*this, false);
+    upstream_->send(std::move(bytes));
+    if (upstream_ != nullptr) {
+      upstream_->finish_request();
+    }
+  }
+
+  void on_upstream_head(ResponseHead& head) override {
+    const int64_t now = unix_now_seconds();
+    prepare_client_response_headers(head.headers);
+    if (copy_.absorbs(head, request_.headers, request_time_, now, config_->cache)) {
+      return;  // confirmed by a 304 (stored on completion), or a failure: the entry stays
+    }
+    const StoreDecision decision =
+        decide_storage(head, plan_, request_.headers, config_->cache, request_time_, now);
+    if (!decision.store) {
+      spdlog::debug("refresh of {}: not stored: {}", key_, decision.reason);
+      return;
+    }
+    recording_.begin(head.status, stored_head_lines(head.headers), decision.ttl,
+                     config_->cache.max_object_size, decision.initial_age * 1000);
+  }
+
+  void on_upstream_body(std::string_view chunk) override {
+    if (recording_.recording()) {
+      recording_.add_body(chunk);
+    }
+  }
+
+  void on_upstream_complete() override {
+    upstream_ = nullptr;
+    if (copy_.use() == StoredCopy::Use::Confirmed) {
+      if (copy_.refreshed_storable()) {
+        store(*copy_.response(), copy_.refreshed_ttl());
+      }
+    } else if (auto response = recording_.finish(unix_now_seconds() * 1000)) {
+      store(*response, recording_.ttl());
+    }
+    end();
+  }
+
+  void on_upstream_error(UpstreamError error, bool /*retryable*/) override {
+    upstream_ = nullptr;
+    recording_.cancel();
+    spdlog::debug("refresh of {}: upstream failed ({}); the stale entry stays", key_,
+                  label(error));
+    end();
+  }
+
+  void on_upstream_drained() override {}
+
+  void store(const CachedResponse& response, Duration ttl) {
+    if (context_.cache->available()) {
+      context_.cache->store_response(plan_, request_.headers, seen_guard_, epoch_, response, ttl,
+                                     config_->cache.key_prefix);
+    }
+  }
+
+  void end() { owner_.finished(*this); }
+
+  BackgroundRefreshes& owner_;
+  WorkerContext& context_;
+  const std::shared_ptr<const Config> config_;  // plan_.route points into it
+  const std::string key_;
+  const RequestPlan plan_;
+  const RequestHead request_;
+  const std::string client_address_;
+  const std::string seen_guard_;
+  const uint64_t epoch_;
+  StoredCopy copy_;
+  ResponseRecording recording_;
+  RedisClient::Call* call_ = nullptr;
+  UpstreamConnection* upstream_ = nullptr;
+  int64_t request_time_ = 0;
+};
+
+BackgroundRefreshes::BackgroundRefreshes(WorkerContext& context) : context_(context) {}
+
+BackgroundRefreshes::~BackgroundRefreshes() { stop(); }
+
+void BackgroundRefreshes::start(const RequestPlan& plan, const std::string& lookup_key,
+                                const RequestHead& request, std::string_view client_address,
+                                const CachedView& entry, const HttpVerdict& verdict,
+                                std::string seen_guard, uint64_t epoch) {
+  finished_.clear();
+  if (running_.contains(lookup_key)) {
+    return;
+  }
+  auto refresh = std::make_unique<BackgroundRefresh>(*this, lookup_key, plan, request,
+                                                     client_address, entry, verdict,
+                                                     std::move(seen_guard), epoch);
+  BackgroundRefresh& started = *refresh;
+  running_.emplace(lookup_key, std::move(refresh));
+  started.start();
+}
+
+void BackgroundRefreshes::finished(BackgroundRefresh& refresh) {
+  auto found = running_.find(refresh.key());
+  if (found == running_.end() || found->second.get() != &refresh) {
+    return;
+  }
+  finished_.push_back(std::move(found->second));
+  running_.erase(found);
+}
+
+void BackgroundRefreshes::stop() {
+  for (auto& [key, refresh] : running_) {
+    refresh->stop();
+  }
+  running_.clear();
+  finished_.clear();
+}
+
+}  // namespace cachecar
