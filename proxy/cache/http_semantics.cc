@@ -86,8 +86,13 @@ HttpStoreDecision decide_http_storage(const ResponseHead& response, const Header
     no.reason = "Set-Cookie";
     return no;
   }
-  if (parse_vary(response.headers).any) {
+  const VaryFields vary = parse_vary(response.headers);
+  if (vary.any) {
     no.reason = "Vary: *";  // no request can be shown to select it (§4.1)
+    return no;
+  }
+  if (!vary_names_valid(vary)) {
+    no.reason = "Vary names something that is not a field name";
     return no;
   }
   if (response.framing == BodyFraming::ContentLength &&

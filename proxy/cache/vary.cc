@@ -71,6 +71,12 @@ VaryFields parse_vary(const Headers& response) {
   return vary;
 }
 
+bool vary_names_valid(const VaryFields& vary) {
+  return std::all_of(vary.names.begin(), vary.names.end(), [](const std::string& name) {
+    return std::all_of(name.begin(), name.end(), is_tchar);
+  });
+}
+
 std::string variant_selector(const VaryFields& vary, const Headers& request) {
   std::string selector;
   for (const std::string& name : vary.names) {

@@ -25,6 +25,9 @@ struct VaryFields {
 // Every Vary line of `response`, as one list.
 VaryFields parse_vary(const Headers& response);
 
+// Every name is a field name (a token): what a vary index can hold.
+bool vary_names_valid(const VaryFields& vary);
+
 // The selector of `request` for those fields: "name=value" lines in the order of `vary.names`,
 // "name" alone when the request lacks the field. Empty when `vary.names` is.
 // Requires: !vary.any (such a response is never served from the cache).
