@@ -29,16 +29,18 @@ int64_t unix_now_seconds() {
 
 class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
  public:
-  BackgroundRefresh(BackgroundRefreshes& owner, std::string key, const RequestPlan& plan,
-                    const RequestHead& request, std::string_view client_address,
+  BackgroundRefresh(BackgroundRefreshes& owner, std::shared_ptr<const Config> config,
+                    std::string key, const RequestPlan& plan, const RequestHead& request,
+                    const Headers& vary_request, std::string_view client_address,
                     const CachedView& entry, const HttpVerdict& verdict, std::string seen_guard,
                     uint64_t epoch)
       : owner_(owner),
         context_(owner.context_),
-        config_(owner.context_.config),
+        config_(std::move(config)),
         key_(std::move(key)),
         plan_(plan),
         request_(request),
+        vary_request_(vary_request),
         client_address_(client_address),
         seen_guard_(std::move(seen_guard)),
         epoch_(epoch) {
@@ -160,7 +162,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
 
   void store(const CachedResponse& response, Duration ttl) {
     if (context_.cache->available()) {
-      context_.cache->store_response(plan_, request_.headers, seen_guard_, epoch_, response, ttl,
+      context_.cache->store_response(plan_, vary_request_, seen_guard_, epoch_, response, ttl,
                                      config_->cache.key_prefix);
     }
   }
@@ -169,10 +171,11 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
 
   BackgroundRefreshes& owner_;
   WorkerContext& context_;
-  const std::shared_ptr<const Config> config_;  // plan_.route points into it
+  const std::shared_ptr<const Config> config_;  // the request's: plan_.route points into it
   const std::string key_;
   const RequestPlan plan_;
   const RequestHead request_;
+  const Headers vary_request_;
   const std::string client_address_;
   const std::string seen_guard_;
   const uint64_t epoch_;
@@ -187,17 +190,18 @@ BackgroundRefreshes::BackgroundRefreshes(WorkerContext& context) : context_(cont
 
 BackgroundRefreshes::~BackgroundRefreshes() { stop(); }
 
-void BackgroundRefreshes::start(const RequestPlan& plan, const std::string& lookup_key,
-                                const RequestHead& request, std::string_view client_address,
+void BackgroundRefreshes::start(std::shared_ptr<const Config> config, const RequestPlan& plan,
+                                const std::string& lookup_key, const RequestHead& request,
+                                const Headers& vary_request, std::string_view client_address,
                                 const CachedView& entry, const HttpVerdict& verdict,
                                 std::string seen_guard, uint64_t epoch) {
   finished_.clear();
   if (running_.contains(lookup_key)) {
     return;
   }
-  auto refresh = std::make_unique<BackgroundRefresh>(*this, lookup_key, plan, request,
-                                                     client_address, entry, verdict,
-                                                     std::move(seen_guard), epoch);
+  auto refresh = std::make_unique<BackgroundRefresh>(
+      *this, std::move(config), lookup_key, plan, request, vary_request, client_address, entry,
+      verdict, std::move(seen_guard), epoch);
   BackgroundRefresh& started = *refresh;
   running_.emplace(lookup_key, std::move(refresh));
   started.start();

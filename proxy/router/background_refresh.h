@@ -34,12 +34,15 @@ class BackgroundRefreshes {
   BackgroundRefreshes(const BackgroundRefreshes&) = delete;
   BackgroundRefreshes& operator=(const BackgroundRefreshes&) = delete;
 
-  // Refreshes `entry`, found stale by `verdict` under `plan`'s key for `request` (as the
-  // client sent it, from `client_address`), unless this worker is already refreshing that key.
-  // `seen_guard` and `epoch` are the lookup's.
-  void start(const RequestPlan& plan, const std::string& lookup_key, const RequestHead& request,
-             std::string_view client_address, const CachedView& entry,
-             const HttpVerdict& verdict, std::string seen_guard, uint64_t epoch);
+  // Refreshes `entry`, found stale by `verdict` at `lookup_key` for `plan` (made under
+  // `config`) and `request` (as the client sent it, from `client_address`; `vary_request` its
+  // fields as forwarded, which select a Vary variant), unless this worker is already
+  // refreshing that key. `seen_guard` and `epoch` are the lookup's.
+  void start(std::shared_ptr<const Config> config, const RequestPlan& plan,
+             const std::string& lookup_key, const RequestHead& request,
+             const Headers& vary_request, std::string_view client_address,
+             const CachedView& entry, const HttpVerdict& verdict, std::string seen_guard,
+             uint64_t epoch);
   // Ends every refresh (the worker stops).
   void stop();
   size_t running() const { return running_.size(); }

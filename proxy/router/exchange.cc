@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "admin/metrics.h"
@@ -151,6 +152,11 @@ void Exchange::start() {
   started_unix_ms_ = unix_now_ms();
   limit_.begin(*config_, plan_.route, client, started_unix_ms_, context_.limiter);
 
+  if (plan_.http_semantics) {
+    vary_request_ = head_.headers;
+    const std::string client_address(client_.peer_address());
+    prepare_upstream_request_headers(vary_request_, ForwardingInfo{client_address, "http"});
+  }
   lookup_.begin(context_.near != nullptr ? context_.near->usable() : nullptr,
                 uv_now(context_.loop), started_unix_ms_, head_.headers, config_->cache);
   RedisBatch batch;
@@ -214,14 +220,12 @@ void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
   switch (lookup.kind) {
     case LookupResult::Kind::Hit:
       cache_status_ = CacheStatus::Hit;
-      if (lookup.refresh && lookup.seen_guard) {
-        context_.refreshes->start(plan_, lookup_.key(), head_, client_.peer_address(),
-                                  lookup.view(), lookup.http, *lookup.seen_guard, lookup.epoch);
-      }
+      refresh_in_background(lookup);
       serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry
       return;
     case LookupResult::Kind::NotModified:
       cache_status_ = CacheStatus::Hit;
+      refresh_in_background(lookup);
       serve_not_modified(lookup.view(), lookup.age_seconds);
       return;
     case LookupResult::Kind::Stale:
@@ -239,8 +243,16 @@ void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
   miss(std::move(lookup.seen_guard));
 }
 
+void Exchange::refresh_in_background(const LookupResult& lookup) {
+  if (lookup.refresh && lookup.seen_guard) {
+    context_.refreshes->start(config_, plan_, lookup_.key(), head_, vary_request_,
+                              client_.peer_address(), lookup.view(), lookup.http,
+                              *lookup.seen_guard, lookup.epoch);
+  }
+}
+
 void Exchange::look_up_variant(const VaryFields& vary) {
-  lookup_.begin_variant(vary, head_.headers);
+  lookup_.begin_variant(vary, vary_request_);
   forwarded_because_ = "vary-miss";  // unless the variant is found
   RedisBatch batch;
   lookup_.add_commands(batch);
@@ -344,7 +356,7 @@ void Exchange::answer_from_copy() {
     if (stored_copy_.refreshed_storable()) {
       store_and_land(copy, stored_copy_.refreshed_ttl());
     } else {
-      flight_.land(copy);
+      flight_.abandon();  // never share what may not be stored
     }
   } else {
     cache_status_ = CacheStatus::Stale;
@@ -407,13 +419,17 @@ void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& res
   if (plan_.http_semantics) {
     const VaryFields vary = parse_vary(parse_head_lines(response->head_lines));
     if (!vary.names.empty() &&
-        variant_selector(vary, head_.headers) != response->variant_selector) {
+        variant_selector(vary, vary_request_) != response->variant_selector) {
       on_flight_abandoned();  // another variant than this request selects
       return;
     }
   }
   cache_status_ = CacheStatus::Coalesced;
-  serve_cached(response->view(), 0);
+  // Mode http backdates the stored time by the age the response arrived with.
+  const int64_t age_seconds =
+      plan_.http_semantics ? std::max<int64_t>(0, unix_now_ms() - response->stored_at_ms) / 1000
+                           : 0;
+  serve_cached(response->view(), age_seconds);
 }
 
 void Exchange::on_flight_abandoned() {
@@ -436,7 +452,7 @@ void Exchange::begin_recording(const ResponseHead& head) {
   recording_.begin(head.status, stored_head_lines(head.headers), decision.ttl,
                    config_->cache.max_object_size, decision.initial_age * 1000);
   if (plan_.http_semantics) {
-    recording_.set_variant_selector(variant_selector(parse_vary(head.headers), head_.headers));
+    recording_.set_variant_selector(variant_selector(parse_vary(head.headers), vary_request_));
   }
 }
 
@@ -455,7 +471,7 @@ void Exchange::store_and_land(std::shared_ptr<const CachedResponse> response, Du
   const bool fresh_enough =
       uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
   if (seen_guard_ && fresh_enough && context_.cache->available()) {
-    context_.cache->store_response(plan_, head_.headers, *seen_guard_, seen_epoch_, *response, ttl,
+    context_.cache->store_response(plan_, vary_request_, *seen_guard_, seen_epoch_, *response, ttl,
                                    config_->cache.key_prefix);
   }
   flight_.land(response);
@@ -501,8 +517,15 @@ void Exchange::forward(bool retry) {
       head_.method = "GET";
     }
     stored_copy_.ask_about_copy(head_.headers);
+    // A range is asked for the whole response, to be stored (the client may be sent all of it,
+    // RFC 9110 §14.2); the request keeps it, to cut what the cache answers.
+    std::vector<Header> range_fields;
     if (plan_.byte_range) {
-      // The whole response, to be stored; the client may be sent all of it (RFC 9110 §14.2).
+      for (const Header& field : head_.headers.list()) {
+        if (iequals(field.name, "Range") || iequals(field.name, "If-Range")) {
+          range_fields.push_back(field);
+        }
+      }
       head_.headers.remove("Range");
       head_.headers.remove("If-Range");
     }
@@ -512,6 +535,9 @@ void Exchange::forward(bool retry) {
     const std::string& target =
         plan_.upstream_target.empty() ? head_.target : plan_.upstream_target;
     write_request_head(head_, prefix.empty() ? target : prefix + target, upstream_head_);
+    for (Header& field : range_fields) {
+      head_.headers.add(std::move(field.name), std::move(field.value));
+    }
   }
   upstream_ = context_.upstream->acquire(retry);
   if (upstream_ == nullptr) {
@@ -605,12 +631,12 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   upstream_head_ns_ = uv_hrtime();
   status_ = head.status;
   body_.stop_replay();
+
+  prepare_client_response_headers(head.headers);
   if (stored_copy_.absorbs(head, head_.headers, started_unix_ms_ / 1000, unix_now_ms() / 1000,
                            config_->cache)) {
     return;  // the stored copy answers when this response is complete
   }
-
-  prepare_client_response_headers(head.headers);
   if (!limit_.header_lines().empty()) {
     remove_rate_limit_fields(head.headers);
   }

@@ -87,6 +87,8 @@ class Exchange final : private UpstreamHandler,
   void on_lookup_done(const std::vector<RedisReplyPtr>& replies);
   // Mode http: the key holds a vary index; the request's variant is read next.
   void look_up_variant(const VaryFields& vary);
+  // Mode http, stale-while-revalidate: `lookup`'s stale entry is refreshed off this request.
+  void refresh_in_background(const LookupResult& lookup);
   void refuse(const Refusal& refusal);
 
   // Cache.
@@ -147,6 +149,10 @@ class Exchange final : private UpstreamHandler,
   uint64_t seen_epoch_ = 0;                // and the cache epoch, stamped on what it stores
   uint64_t lookup_ms_ = 0;
   StoredCopy stored_copy_;                     // mode http: a stale entry asked about
+  // Mode http: the request's fields as the upstream sees them (hop-by-hop and Connection-named
+  // fields gone, forwarding fields set). Vary selectors are made from these at lookup and at
+  // store alike, so that a client cannot have one variant stored under another's key.
+  Headers vary_request_;
   std::string_view forwarded_because_ = "uri-miss";  // Cache-Status fwd=
   std::optional<int64_t> fresh_for_;           // Cache-Status ttl= of an entry that was found
   ResponseRecording recording_;  // the response being streamed, kept for the fill

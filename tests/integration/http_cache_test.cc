@@ -619,5 +619,54 @@ TEST_CASE("http mode: no stale-while-revalidate when the request or the response
   CHECK(client.request("GET", "/lenient", {{"Cache-Control", "no-cache"}}).body == "new");
 }
 
+TEST_CASE("http mode: a field the client names in Connection cannot select another's variant") {
+  HttpStack stack;
+  std::atomic<int> fetches{0};
+  stack.upstream.set_handler([&](const ReceivedRequest& request) {
+    UpstreamReply reply = by_language(request, fetches);
+    // Stale on arrival, served while refreshed.
+    reply.headers = {{"Vary", "Accept-Language"},
+                     {"Cache-Control", "max-age=1, stale-while-revalidate=60"},
+                     {"Age", "1"}};
+    reply.delay = 0ms;
+    return reply;
+  });
+  HttpConnection client(stack.port());
+  CHECK(client.request("GET", "/lang", {{"Accept-Language", "fr"}}).body == "greeting in fr");
+  REQUIRE(stored(stack.redis, "path:/lang"));
+  // The upstream never sees a field named in Connection: this request is not the fr variant's.
+  for (int i = 0; i < 3; ++i) {
+    HttpConnection attacker(stack.port());
+    const auto answer = attacker.request(
+        "GET", "/lang", {{"Accept-Language", "fr"}, {"Connection", "Accept-Language"}});
+    CHECK(answer.body == "greeting in none");
+  }
+  std::this_thread::sleep_for(300ms);  // any refresh the attack could have started has ended
+  for (int i = 0; i < 3; ++i) {
+    CHECK(client.request("GET", "/lang", {{"Accept-Language", "fr"}}).body == "greeting in fr");
+  }
+}
+
+TEST_CASE("http mode: requests coalesced on a fetch get the Age it arrived with") {
+  HttpStack stack;
+  UpstreamReply old = fresh_for(600, "old news", {{"Age", "100"}});
+  old.delay = 300ms;
+  stack.origin->set("/old", old);
+  std::vector<std::future<HttpResponse>> reads;
+  for (int i = 0; i < 6; ++i) {
+    reads.push_back(std::async(std::launch::async,
+                               [&stack] { return http_request(stack.port(), "GET", "/old"); }));
+  }
+  for (auto& read : reads) {
+    const HttpResponse response = read.get();
+    CHECK(response.body == "old news");
+    if (response.header("X-Cache") == "HIT") {
+      REQUIRE(response.header("Age"));
+      CHECK(std::stoi(*response.header("Age")) >= 100);
+    }
+  }
+  CHECK(stack.origin->served["/old"] == 1);
+}
+
 }  // namespace
 }  // namespace cachecar::test
