@@ -22,6 +22,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       cmake g++ make pkg-config \
       libuv1-dev node-llhttp libhiredis-dev libyaml-cpp-dev libspdlog-dev libssl-dev \
+      nlohmann-json3-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src

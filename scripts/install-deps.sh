@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libuv1-dev node-llhttp libhiredis-dev libyaml-cpp-dev libspdlog-dev doctest-dev libssl-dev
+  nlohmann-json3-dev
   redis-server curl openssl
 )
 # Extra packages a caller needs (e.g. the benchmark's wrk and nginx).
