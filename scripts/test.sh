@@ -16,6 +16,9 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   scripts/install-deps.sh nodejs npm
 fi
 
+# The session tests front a real Express app (express-session, connect-redis) from npm.
+(cd tests/support/express_app && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+
 jobs=$(nproc)
 # Each phase's header says how far into the run it starts, so a slow phase shows in CI's log.
 phase() { echo "== $* (at ${SECONDS} s) =="; }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <sstream>
 #include <utility>
 
@@ -436,6 +437,19 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
              [&](const YAML::Node& value, const std::string& k) {
                out.allow_authorization = boolean(value, k);
              }},
+            {"session",
+             [&](const YAML::Node& value, const std::string& k) {
+               const std::string text = scalar(value, k);
+               if (text == "off" || text == "false") {
+                 out.session = SessionUse::Off;
+               } else if (text == "optional") {
+                 out.session = SessionUse::Optional;
+               } else if (text == "required") {
+                 out.session = SessionUse::Required;
+               } else {
+                 fail(k, value, "expected off, optional or required");
+               }
+             }},
             {"rate_limit", [&](const YAML::Node& value, const std::string& k) {
                out.rate_limit = route_rate_limit(value, k);
              }}});
@@ -599,6 +613,64 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
         }}});
 }
 
+// A header name cachecar sets: a token, so it cannot split the request it is added to.
+bool valid_field_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), is_tchar);
+}
+
+void read_session(const YAML::Node& node, const std::string& key, Config::Session& session) {
+  const auto text = [](std::string& out) {
+    return [&out](const YAML::Node& v, const std::string& k) { out = scalar(v, k); };
+  };
+  read_map(node, key,
+           {{"cookie_name",
+             [&](const YAML::Node& v, const std::string& k) {
+               session.cookie_name = scalar(v, k);
+               if (!valid_field_name(session.cookie_name)) {
+                 fail(k, v, "a cookie name is a token (no spaces, '=', ';' or quotes)");
+               }
+             }},
+            {"key_prefix", text(session.key_prefix)},
+            {"user_field",
+             [&](const YAML::Node& v, const std::string& k) {
+               session.user_field = scalar(v, k);
+               if (session.user_field.empty()) {
+                 fail(k, v, "expected a dotted path, e.g. passport.user");
+               }
+             }},
+            {"user_header",
+             [&](const YAML::Node& v, const std::string& k) {
+               session.user_header = scalar(v, k);
+               if (!valid_field_name(session.user_header)) {
+                 fail(k, v, "not a header name");
+               }
+             }},
+            {"secrets_file",
+             [&](const YAML::Node& v, const std::string& k) {
+               session.secrets_file = scalar(v, k);
+               std::ifstream in(session.secrets_file);
+               if (!in) {
+                 fail(k, v, "cannot read " + session.secrets_file);
+               }
+               session.secrets.clear();
+               for (std::string line; std::getline(in, line);) {
+                 while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
+                   line.pop_back();
+                 }
+                 if (!line.empty()) {
+                   session.secrets.push_back(line);
+                 }
+               }
+               if (session.secrets.empty()) {
+                 fail(k, v, session.secrets_file + " holds no secret");
+               }
+             }},
+            {"secrets", [&](const YAML::Node& v, const std::string& k) {
+               fail(k, v, "secrets are never written in this file: set SESSION_SECRET or "
+                          "session.secrets_file");
+             }}});
+}
+
 void read_redis_tls(const YAML::Node& node, const std::string& key, Config::Redis& redis) {
   TlsSettings& tls = redis.tls;
   const auto path = [](std::string& out) {
@@ -710,6 +782,8 @@ void read_document(const YAML::Node& root, Config& config) {
            }},
           {"rate_limit", [&](const YAML::Node& v,
                              const std::string& k) { read_rate_limit(v, k, config.rate_limit); }},
+          {"session",
+           [&](const YAML::Node& v, const std::string& k) { read_session(v, k, config.session); }},
           {"admin",
            [&](const YAML::Node& v, const std::string& k) {
              read_map(v, k, {{"listen", [&](const YAML::Node& v2, const std::string& k2) {
@@ -841,6 +915,38 @@ void apply_environment(Config& config, const EnvLookup& env) {
     }
     config.log.level = *value;
   }
+  if (auto value = env("SESSION_SECRET")) {
+    std::vector<std::string> secrets;
+    std::string_view rest = *value;
+    while (true) {
+      const size_t comma = rest.find(',');
+      const std::string_view secret = rest.substr(0, comma);
+      if (!secret.empty()) {
+        secrets.emplace_back(secret);
+      }
+      if (comma == std::string_view::npos) {
+        break;
+      }
+      rest.remove_prefix(comma + 1);
+    }
+    if (secrets.empty()) {
+      fail_env("SESSION_SECRET", "expected one secret, or several separated by commas");
+    }
+    config.session.secrets = std::move(secrets);
+  }
+}
+
+// A route that reads sessions needs a secret to verify them by (after the environment).
+void check_sessions(const Config& config) {
+  if (!config.session.secrets.empty()) {
+    return;
+  }
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    if (config.routes[i].session != SessionUse::Off) {
+      throw Invalid{{"routes[" + std::to_string(i) + "].session", 0,
+                     "sessions need a secret: set SESSION_SECRET or session.secrets_file"}};
+    }
+  }
 }
 
 // A YAML double-quoted scalar that reads back as exactly `text` (YAML would fold a raw line
@@ -889,6 +995,7 @@ std::variant<Config, ConfigError> parse_config(std::string_view yaml_text, const
     read_document(root, config);
     apply_environment(config, env);
     check_redis_tls(config.redis);
+    check_sessions(config);
   } catch (const Invalid& invalid) {
     return invalid.error;
   } catch (const YAML::Exception& e) {
@@ -991,6 +1098,10 @@ std::string render_config(const Config& config) {
         out << "    content_type: " << quoted(r.content_type) << "\n";
       }
       out << "    allow_authorization: " << (r.allow_authorization ? "true" : "false") << "\n";
+      if (r.session != SessionUse::Off) {
+        out << "    session: " << (r.session == SessionUse::Required ? "required" : "optional")
+            << "\n";
+      }
       if (r.rate_limit && !r.rate_limit->enabled) {
         out << "    rate_limit: off\n";
       } else if (r.rate_limit) {
@@ -1022,6 +1133,16 @@ std::string render_config(const Config& config) {
   out << "  sync: " << (limit.sync == RateLimitSync::Batched ? "batched" : "exact") << "\n";
   out << "  sync_interval: " << format_duration(limit.sync_interval) << "\n";
   out << "  local_budget: " << limit.local_budget << "\n";
+  const Config::Session& session = config.session;
+  out << "session:\n";
+  out << "  cookie_name: " << quoted(session.cookie_name) << "\n";
+  out << "  key_prefix: " << quoted(session.key_prefix) << "\n";
+  out << "  user_field: " << quoted(session.user_field) << "\n";
+  out << "  user_header: " << quoted(session.user_header) << "\n";
+  // The secrets themselves never: only where they are read from.
+  if (!session.secrets_file.empty()) {
+    out << "  secrets_file: " << quoted(session.secrets_file) << "\n";
+  }
   out << "admin:\n";
   out << "  listen: " << quoted(config.admin.listen.to_string()) << "\n";
   out << "limits:\n";

@@ -59,6 +59,13 @@ struct RouteRateLimit {
   std::string scope;  // the <scope> of rl:<scope>:<client>; defaults to the path pattern
 };
 
+// Whether a route needs the session of the Express app cachecar fronts (issue 17).
+enum class SessionUse {
+  Off,       // the session is not read
+  Optional,  // a valid session names the user to the upstream; none is fine
+  Required,  // no valid session: 401 without contacting the upstream
+};
+
 struct RouteConfig {
   RoutePattern path;
   KeyTemplate key;
@@ -76,6 +83,7 @@ struct RouteConfig {
   bool allow_authorization = false;
   // Unset: the global rate_limit applies.
   std::optional<RouteRateLimit> rate_limit;
+  SessionUse session = SessionUse::Off;
 };
 
 enum class LogFormat { Text, Json };
@@ -206,6 +214,19 @@ struct Config {
   struct Admin {
     HostPort listen{"127.0.0.1", 9901};
   } admin;
+
+  // The sessions express-session keeps in Redis through connect-redis (session/).
+  struct Session {
+    std::string cookie_name = "connect.sid";
+    std::string key_prefix = "sess:";
+    std::string user_field = "passport.user";  // a dotted path into the stored JSON
+    // Sent to the upstream with the user of a valid session; a client's own copy never is.
+    std::string user_header = "X-Session-User";
+    std::string secrets_file;  // one secret per line; SESSION_SECRET (comma-separated) wins
+    // The first signs, any verifies. From the environment or secrets_file, never from this
+    // file, and never rendered or logged.
+    std::vector<std::string> secrets;
+  } session;
 
   struct Limits {
     uint64_t max_header_bytes = 16 * 1024;

@@ -152,6 +152,13 @@ void Exchange::start() {
   started_unix_ms_ = unix_now_ms();
   limit_.begin(*config_, plan_.route, client, started_unix_ms_, context_.limiter);
 
+  session_.begin(*config_, plan_.route, head_.headers);
+  if (session_.has_signed_cookie() && plan_.action == CacheAction::Lookup) {
+    // A signed-in request's answer may be its user's alone: neither served from the cache
+    // nor stored until routes can say their answers are shared or per user.
+    plan_.action = CacheAction::Bypass;
+    plan_.reason = "a session cookie";
+  }
   if (plan_.http_semantics) {
     vary_request_ = head_.headers;
     const std::string client_address(client_.peer_address());
@@ -162,6 +169,7 @@ void Exchange::start() {
   RedisBatch batch;
   if (context_.cache->available()) {
     limit_.add_commands(batch);
+    session_.add_commands(batch);
     lookup_.add_commands(batch);
   }
   if (!batch.empty()) {
@@ -188,6 +196,10 @@ void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) 
 // `replies` is the whole batch's, or empty when Redis was not asked or did not answer.
 void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
   if (auto refusal = limit_.finish(replies, *config_, *context_.metrics)) {
+    refuse(*refusal);
+    return;
+  }
+  if (auto refusal = session_.finish(replies)) {
     refuse(*refusal);
     return;
   }
@@ -529,6 +541,7 @@ void Exchange::forward(bool retry) {
       head_.headers.remove("Range");
       head_.headers.remove("If-Range");
     }
+    session_.prepare_upstream_request(head_.headers, *config_);
     const std::string client_address(client_.peer_address());
     prepare_upstream_request_headers(head_.headers, ForwardingInfo{client_address, "http"});
     const std::string& prefix = config_->upstream.url.path_prefix;

@@ -36,6 +36,7 @@
 #include "router/lookup_stage.h"
 #include "router/rate_limit_stage.h"
 #include "router/request_body.h"
+#include "router/session_stage.h"
 #include "router/stored_copy.h"
 #include "router/worker_context.h"
 #include "router/write_invalidation.h"
@@ -138,6 +139,7 @@ class Exchange final : private UpstreamHandler,
 
   // Stages.
   RateLimitStage limit_;
+  SessionStage session_;
   LookupStage lookup_{plan_};
   RedisClient::Call* redis_call_ = nullptr;  // the stages' batch
   WriteInvalidation invalidation_;

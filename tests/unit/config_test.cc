@@ -539,7 +539,7 @@ TEST_CASE("environment overrides are applied over the file") {
   // Exactly the documented variables are consulted.
   std::sort(asked.begin(), asked.end());
   CHECK(asked == std::vector<std::string>{"ADMIN_LISTEN", "LISTEN", "LOG_LEVEL", "REDIS_URL",
-                                          "UPSTREAM_URL"});
+                                          "SESSION_SECRET", "UPSTREAM_URL"});
 }
 
 // The four fields the environment can override, as one line.
@@ -1447,6 +1447,71 @@ TEST_CASE("cache.mode errors") {
   for (const ErrorCase& c : cases) {
     check_error(c);
   }
+}
+
+}  // namespace
+}  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+TEST_CASE("session: keys, secrets from the environment or a file, never from the YAML") {
+  const Config defaults = parse_ok("");
+  CHECK(defaults.session.cookie_name == "connect.sid");
+  CHECK(defaults.session.key_prefix == "sess:");
+  CHECK(defaults.session.user_field == "passport.user");
+  CHECK(defaults.session.secrets.empty());
+
+  const std::string yaml =
+      "session:\n  cookie_name: sid\n  key_prefix: \"app:sess:\"\n  user_field: userId\n"
+      "  user_header: X-User\n"
+      "routes:\n  - path: /me\n    key: me\n    session: required\n"
+      "  - path: /feed\n    key: feed\n    session: optional\n";
+  auto parsed = parse_config(yaml, env_of({{"SESSION_SECRET", "new one,old one"}}));
+  REQUIRE(std::holds_alternative<Config>(parsed));
+  const Config& config = std::get<Config>(parsed);
+  CHECK(config.session.cookie_name == "sid");
+  CHECK(config.session.key_prefix == "app:sess:");
+  CHECK(config.session.user_field == "userId");
+  CHECK(config.session.user_header == "X-User");
+  CHECK(config.session.secrets == std::vector<std::string>{"new one", "old one"});
+  CHECK(config.routes[0].session == SessionUse::Required);
+  CHECK(config.routes[1].session == SessionUse::Optional);
+
+  // Rendered without the secrets, and read back the same with them from the environment.
+  const std::string rendered = render_config(config);
+  CAPTURE(rendered);
+  CHECK(rendered.find("new one") == std::string::npos);
+  CHECK(rendered.find("old one") == std::string::npos);
+  auto again = parse_config(rendered, env_of({{"SESSION_SECRET", "new one,old one"}}));
+  REQUIRE(std::holds_alternative<Config>(again));
+  CHECK(std::get<Config>(again).session.user_header == "X-User");
+  CHECK(std::get<Config>(again).routes[0].session == SessionUse::Required);
+  CHECK(render_config(std::get<Config>(again)) == rendered);
+}
+
+TEST_CASE("session errors") {
+  const ErrorCase cases[] = {
+      {"a route needs a secret",
+       "routes:\n  - path: /me\n    key: me\n    session: required\n", "routes[0].session", 0,
+       "sessions need a secret: set SESSION_SECRET or session.secrets_file"},
+      {"a secret in the file", "session:\n  secrets: [abc]\n", "session.secrets", 2,
+       "secrets are never written in this file"},
+      {"an unknown use", "routes:\n  - path: /me\n    key: me\n    session: maybe\n",
+       "routes[0].session", 4, "expected off, optional or required"},
+      {"a bad cookie name", "session:\n  cookie_name: \"a b\"\n", "session.cookie_name", 2,
+       "a cookie name is a token"},
+      {"a bad header", "session:\n  user_header: \"X-User:\"\n", "session.user_header", 2,
+       "not a header name"},
+      {"a missing secrets file", "session:\n  secrets_file: /nonexistent/secrets\n",
+       "session.secrets_file", 2, "cannot read /nonexistent/secrets"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+  const ConfigError empty_env =
+      parse_error("workers: 1\n", env_of({{"SESSION_SECRET", ","}}));
+  CHECK(empty_env.key == "SESSION_SECRET (environment)");
 }
 
 }  // namespace

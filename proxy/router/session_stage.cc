@@ -1,0 +1,72 @@
+#include "router/session_stage.h"
+
+#include <spdlog/spdlog.h>
+
+#include "session/session_cookie.h"
+#include "session/session_record.h"
+
+namespace cachecar {
+
+void SessionStage::begin(const Config& config, const RouteConfig* route, const Headers& request) {
+  config_ = &config;
+  use_ = route != nullptr ? route->session : SessionUse::Off;
+  if (use_ == SessionUse::Off) {
+    return;
+  }
+  const Config::Session& session = config.session;
+  const auto cookie = find_cookie(request, session.cookie_name);
+  if (!cookie) {
+    return;
+  }
+  const auto sid = unsign_session_cookie(*cookie, session.secrets);
+  if (!sid) {
+    spdlog::debug("session cookie with a signature no configured secret made");
+    return;
+  }
+  key_ = session.key_prefix + *sid;
+}
+
+void SessionStage::add_commands(RedisBatch& batch) {
+  if (!key_.empty()) {
+    add_to(batch, RedisCommand{{"GET", key_}});
+  }
+}
+
+std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& batch_replies) {
+  if (use_ == SessionUse::Off) {
+    return std::nullopt;
+  }
+  const Refusal unauthenticated{401, "authentication required", false};
+  if (key_.empty()) {
+    return use_ == SessionUse::Required ? std::optional(unauthenticated) : std::nullopt;
+  }
+  const StageReplies replies = own_replies(batch_replies);
+  const redisReply* reply = replies.empty() ? nullptr : replies[0].get();
+  if (reply == nullptr || is_error(reply)) {
+    // The session may well be valid: a store that cannot say is not a stranger at the door.
+    return use_ == SessionUse::Required
+               ? std::optional(Refusal{503, "session store unavailable", false})
+               : std::nullopt;
+  }
+  if (reply->type == REDIS_REPLY_STRING) {
+    if (auto record = read_session_record(reply_text(reply), config_->session.user_field)) {
+      user_ = std::move(record->user);
+      max_age_ms_ = record->original_max_age_ms;
+    } else {
+      spdlog::warn("a stored session is not a JSON object; treated as no session");
+    }
+  }
+  if (use_ == SessionUse::Required && !user_) {
+    return unauthenticated;  // destroyed, expired, or never logged in
+  }
+  return std::nullopt;
+}
+
+void SessionStage::prepare_upstream_request(Headers& request, const Config& config) const {
+  request.remove(config.session.user_header);
+  if (user_) {
+    request.add(config.session.user_header, *user_);
+  }
+}
+
+}  // namespace cachecar

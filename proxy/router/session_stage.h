@@ -1,0 +1,49 @@
+#pragma once
+// The session stage (issue 17): the session the Express app keeps in Redis (express-session
+// with connect-redis), read in the request's one batch with the limiter and the lookup, on the
+// routes that use it. Only a cookie whose signature one of the configured secrets verifies
+// costs a Redis read; the key's existence is the truth (connect-redis's touch only renews the
+// expiry, so the stored cookie.expires may lag behind).
+//
+//   required: no valid session with a user → 401 {"error":"authentication required"}, or 503
+//             when Redis cannot say; the upstream is not contacted.
+//   optional: a valid session names its user to the upstream; none is fine.
+// Either way the upstream hears of a user only from cachecar: a client's own copy of the user
+// header is removed from every request.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "http/message.h"
+#include "redis/batch.h"
+#include "router/stage.h"
+
+namespace cachecar {
+
+class SessionStage final : private BatchedStage {
+ public:
+  // Reads the cookie on a route that uses sessions. Requires: `config` outlives the stage.
+  void begin(const Config& config, const RouteConfig* route, const Headers& request);
+  // A signed session cookie came with the request (its session may still be gone).
+  bool has_signed_cookie() const { return !key_.empty(); }
+  void add_commands(RedisBatch& batch);
+  // Decides from this stage's replies in `batch_replies` (empty: Redis was not asked or did
+  // not answer).
+  std::optional<Refusal> finish(const std::vector<RedisReplyPtr>& batch_replies);
+  // The request about to be forwarded: the client's user header removed (on every request,
+  // whatever its route), the session's user added.
+  void prepare_upstream_request(Headers& request, const Config& config) const;
+  const std::optional<std::string>& user() const { return user_; }
+
+ private:
+  const Config* config_ = nullptr;
+  SessionUse use_ = SessionUse::Off;
+  std::string key_;  // sess:<sid> of a verified cookie
+  std::optional<std::string> user_;
+  std::optional<int64_t> max_age_ms_;
+};
+
+}  // namespace cachecar
