@@ -3,6 +3,8 @@
 // the C locale that <cctype> consults.
 
 #include <array>
+#include <optional>
+#include <string>
 #include <string_view>
 
 namespace cachecar {
@@ -20,6 +22,29 @@ inline int hex_value(char c) {
   }
   const char lower = to_lower_ascii(c);
   return lower >= 'a' && lower <= 'f' ? lower - 'a' + 10 : -1;
+}
+
+// The %XX escapes of `text` decoded (RFC 3986 §2.1); nullopt for a '%' without two hex digits.
+inline std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) {
+      return std::nullopt;
+    }
+    const int high = hex_value(text[i + 1]);
+    const int low = hex_value(text[i + 2]);
+    if (high < 0 || low < 0) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
 }
 
 // US-ASCII: every character of a URI (RFC 3986 §2); 0x80-0xFF are obs-text, legal only in

@@ -28,28 +28,6 @@ bool valid_host(std::string_view host) {
   return true;
 }
 
-std::optional<std::string> percent_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return std::nullopt;
-    }
-    const int hi = hex_value(text[i + 1]);
-    const int lo = hex_value(text[i + 2]);
-    if (hi < 0 || lo < 0) {
-      return std::nullopt;
-    }
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
-
 // Parses "host", "host:port", "[v6]" or "[v6]:port"; `default_port` applies when none given.
 std::optional<HostPort> parse_authority(std::string_view text, std::optional<uint16_t> default_port,
                                         std::string& reason) {

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "http/chars.h"
+
 namespace cachecar {
 namespace {
 
@@ -19,19 +21,6 @@ std::string_view trim_cookie_space(std::string_view text) {
     text.remove_suffix(1);
   }
   return text;
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
 }
 
 // Well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF), as decodeURIComponent
@@ -79,28 +68,11 @@ bool valid_utf8(std::string_view text) {
 
 // decodeURIComponent, or nullopt where it would throw.
 std::optional<std::string> uri_decode(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out += text[i];
-      continue;
-    }
-    if (i + 2 >= text.size()) {
-      return std::nullopt;
-    }
-    const int high = hex_digit(text[i + 1]);
-    const int low = hex_digit(text[i + 2]);
-    if (high < 0 || low < 0) {
-      return std::nullopt;
-    }
-    out += static_cast<char>(high * 16 + low);
-    i += 2;
-  }
-  if (!valid_utf8(out)) {
+  std::optional<std::string> decoded = percent_decode(text);
+  if (!decoded || !valid_utf8(*decoded)) {
     return std::nullopt;
   }
-  return out;
+  return decoded;
 }
 
 // cookie-signature's sign(): HMAC-SHA256 in base64, '=' padding stripped.
