@@ -449,6 +449,7 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
                } else {
                  fail(k, value, "expected off, optional or required");
                }
+               out.session_line = value.Mark().is_null() ? current_key_line : value.Mark().line + 1;
              }},
             {"rate_limit", [&](const YAML::Node& value, const std::string& k) {
                out.rate_limit = route_rate_limit(value, k);
@@ -618,6 +619,20 @@ bool valid_field_name(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), is_tchar);
 }
 
+// Fields whose meaning HTTP fixes, that cachecar sets itself, or that frame or route the
+// request: never a user header.
+bool is_reserved_field(const std::string& name) {
+  static constexpr std::string_view kReserved[] = {
+      "Host",        "Cookie",          "Authorization",     "Connection",      "Keep-Alive",
+      "TE",          "Trailer",         "Transfer-Encoding", "Upgrade",         "Content-Length",
+      "Content-Type", "Expect",         "Via",               "X-Forwarded-For", "X-Forwarded-Proto",
+      "X-Forwarded-Host", "Forwarded",  "Range",             "If-None-Match",   "If-Modified-Since",
+  };
+  return starts_with_ci(name, "Proxy-") ||
+         std::any_of(std::begin(kReserved), std::end(kReserved),
+                     [&name](std::string_view reserved) { return iequals(name, reserved); });
+}
+
 void read_session(const YAML::Node& node, const std::string& key, Config::Session& session) {
   const auto text = [](std::string& out) {
     return [&out](const YAML::Node& v, const std::string& k) { out = scalar(v, k); };
@@ -641,29 +656,21 @@ void read_session(const YAML::Node& node, const std::string& key, Config::Sessio
             {"user_header",
              [&](const YAML::Node& v, const std::string& k) {
                session.user_header = scalar(v, k);
-               if (!valid_field_name(session.user_header)) {
-                 fail(k, v, "not a header name");
+               if (!valid_field_name(session.user_header) ||
+                   session.user_header.find('_') != std::string::npos) {
+                 // An underscore would be dropped on the way (http/headers.h: CVE-style
+                 // ambiguity with '-'), so the upstream would never hear of the user.
+                 fail(k, v, "not a header name cachecar forwards (letters, digits and '-')");
+               }
+               if (is_reserved_field(session.user_header)) {
+                 fail(k, v, "a field HTTP or cachecar itself gives a meaning to");
                }
              }},
             {"secrets_file",
              [&](const YAML::Node& v, const std::string& k) {
+               // Read after the environment: SESSION_SECRET, when set, wins unread.
                session.secrets_file = scalar(v, k);
-               std::ifstream in(session.secrets_file);
-               if (!in) {
-                 fail(k, v, "cannot read " + session.secrets_file);
-               }
-               session.secrets.clear();
-               for (std::string line; std::getline(in, line);) {
-                 while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) {
-                   line.pop_back();
-                 }
-                 if (!line.empty()) {
-                   session.secrets.push_back(line);
-                 }
-               }
-               if (session.secrets.empty()) {
-                 fail(k, v, session.secrets_file + " holds no secret");
-               }
+               session.secrets_file_line = v.Mark().is_null() ? current_key_line : v.Mark().line + 1;
              }},
             {"secrets", [&](const YAML::Node& v, const std::string& k) {
                fail(k, v, "secrets are never written in this file: set SESSION_SECRET or "
@@ -936,14 +943,36 @@ void apply_environment(Config& config, const EnvLookup& env) {
   }
 }
 
-// A route that reads sessions needs a secret to verify them by (after the environment).
-void check_sessions(const Config& config) {
-  if (!config.session.secrets.empty()) {
+// After the environment: the secrets from session.secrets_file unless SESSION_SECRET gave
+// them, and a secret for every route that reads sessions.
+void check_sessions(Config& config) {
+  Config::Session& session = config.session;
+  if (session.secrets.empty() && !session.secrets_file.empty()) {
+    const auto fail_file = [&](const std::string& reason) {
+      throw Invalid{{"session.secrets_file", session.secrets_file_line, reason}};
+    };
+    std::ifstream in(session.secrets_file);
+    if (!in) {
+      fail_file("cannot read " + session.secrets_file);
+    }
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') {
+        line.pop_back();  // a file written on Windows; any other byte may be the secret's
+      }
+      if (!line.empty()) {
+        session.secrets.push_back(line);
+      }
+    }
+    if (session.secrets.empty()) {
+      fail_file(session.secrets_file + " holds no secret");
+    }
+  }
+  if (!session.secrets.empty()) {
     return;
   }
   for (size_t i = 0; i < config.routes.size(); ++i) {
     if (config.routes[i].session != SessionUse::Off) {
-      throw Invalid{{"routes[" + std::to_string(i) + "].session", 0,
+      throw Invalid{{"routes[" + std::to_string(i) + "].session", config.routes[i].session_line,
                      "sessions need a secret: set SESSION_SECRET or session.secrets_file"}};
     }
   }

@@ -84,6 +84,7 @@ struct RouteConfig {
   // Unset: the global rate_limit applies.
   std::optional<RouteRateLimit> rate_limit;
   SessionUse session = SessionUse::Off;
+  int session_line = 0;  // where routes[].session was read, for errors found after the environment
 };
 
 enum class LogFormat { Text, Json };
@@ -223,6 +224,7 @@ struct Config {
     // Sent to the upstream with the user of a valid session; a client's own copy never is.
     std::string user_header = "X-Session-User";
     std::string secrets_file;  // one secret per line; SESSION_SECRET (comma-separated) wins
+    int secrets_file_line = 0;
     // The first signs, any verifies. From the environment or secrets_file, never from this
     // file, and never rendered or logged.
     std::vector<std::string> secrets;

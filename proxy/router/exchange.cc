@@ -153,6 +153,9 @@ void Exchange::start() {
   limit_.begin(*config_, plan_.route, client, started_unix_ms_, context_.limiter);
 
   session_.begin(*config_, plan_.route, head_.headers);
+  // Only cachecar names a user to the upstream: a client's own copy goes before anything (a
+  // Vary selector, a background refresh) could carry it on.
+  head_.headers.remove(config_->session.user_header);
   if (session_.has_signed_cookie() && plan_.action == CacheAction::Lookup) {
     // A signed-in request's answer may be its user's alone: neither served from the cache
     // nor stored until routes can say their answers are shared or per user.
@@ -541,9 +544,11 @@ void Exchange::forward(bool retry) {
       head_.headers.remove("Range");
       head_.headers.remove("If-Range");
     }
-    session_.prepare_upstream_request(head_.headers, *config_);
     const std::string client_address(client_.peer_address());
     prepare_upstream_request_headers(head_.headers, ForwardingInfo{client_address, "http"});
+    // After the hop-by-hop fields went: a client cannot have it removed by naming it in
+    // Connection either.
+    session_.prepare_upstream_request(head_.headers, *config_);
     const std::string& prefix = config_->upstream.url.path_prefix;
     const std::string& target =
         plan_.upstream_target.empty() ? head_.target : plan_.upstream_target;

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "session/session_cookie.h"
 #include "session/session_record.h"
 
@@ -42,6 +44,19 @@ std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& ba
   }
   const StageReplies replies = own_replies(batch_replies);
   const redisReply* reply = replies.empty() ? nullptr : replies[0].get();
+  if (is_error(reply)) {
+    // WRONGTYPE, say, when session.key_prefix collides with other keys: worth a line, not one
+    // per request.
+    static thread_local uint64_t last_logged_ms = 0;
+    const uint64_t now_ms = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now().time_since_epoch())
+            .count());
+    if (last_logged_ms == 0 || now_ms - last_logged_ms > 10'000) {
+      last_logged_ms = now_ms;
+      spdlog::warn("reading a session, Redis answered {}", reply_text(reply));
+    }
+  }
   if (reply == nullptr || is_error(reply)) {
     // The session may well be valid: a store that cannot say is not a stranger at the door.
     return use_ == SessionUse::Required

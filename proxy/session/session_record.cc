@@ -5,15 +5,20 @@
 namespace cachecar {
 namespace {
 
-// A user header value must be one line of visible text (RFC 9110 §5.5).
+// A user header value must be one line of visible text (RFC 9110 §5.5), without the leading
+// or trailing whitespace a recipient would strip (" admin" must not become "admin").
 bool header_safe(std::string_view text) {
+  if (text.empty() || text.front() == ' ' || text.front() == '\t' || text.back() == ' ' ||
+      text.back() == '\t') {
+    return false;
+  }
   for (const char c : text) {
     const auto byte = static_cast<unsigned char>(c);
     if (byte < 0x20 || byte == 0x7f) {
       return false;
     }
   }
-  return !text.empty();
+  return true;
 }
 
 }  // namespace

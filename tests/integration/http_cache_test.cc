@@ -600,6 +600,23 @@ TEST_CASE("http mode: stale-while-revalidate serves at once and refreshes once f
   CHECK(stack.upstream.request_count() == 2);  // the fill and the one refresh
 }
 
+TEST_CASE("http mode: a client's user header reaches no upstream, a background refresh's either") {
+  HttpStack stack;
+  stack.origin->set("/named", fresh_for(1, "anonymous", {{"Age", "1"},
+                                                         {"Cache-Control", "stale-while-revalidate=60"},
+                                                         {"Vary", "X-Session-User"}}));
+  HttpConnection client(stack.port());
+  client.request("GET", "/named", {{"X-Session-User", "admin"}});
+  REQUIRE(stored(stack.redis, "path:/named"));
+  CHECK_FALSE(stack.upstream.last_request()->header("X-Session-User"));
+  // A stale hit: its refresh is sent in the background, still without the client's header.
+  CHECK(client.request("GET", "/named", {{"X-Session-User", "admin"}}).header("X-Cache") == "HIT");
+  REQUIRE(stack.upstream.wait_for_requests(2, 2s));
+  CHECK_FALSE(stack.upstream.last_request()->header("X-Session-User"));
+  // And the variant is the anonymous one: the header never selected anything.
+  CHECK(client.request("GET", "/named").header("X-Cache") == "HIT");
+}
+
 TEST_CASE("http mode: no stale-while-revalidate when the request or the response forbids it") {
   HttpStack stack;
   stack.origin->set("/strict", fresh_for(1, "old", {{"Age", "1"},

@@ -4,7 +4,11 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -1490,10 +1494,23 @@ TEST_CASE("session: keys, secrets from the environment or a file, never from the
   CHECK(render_config(std::get<Config>(again)) == rendered);
 }
 
+TEST_CASE("session.secrets_file: one secret per line, exactly as written but a CR") {
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("cachecar_config_test_secrets_" + std::to_string(::getpid())))
+                               .string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    out << "first secret \r\n\nsecond\n";
+  }
+  const Config config = parse_ok("session:\n  secrets_file: " + path + "\n");
+  std::remove(path.c_str());
+  CHECK(config.session.secrets == std::vector<std::string>{"first secret ", "second"});
+}
+
 TEST_CASE("session errors") {
   const ErrorCase cases[] = {
       {"a route needs a secret",
-       "routes:\n  - path: /me\n    key: me\n    session: required\n", "routes[0].session", 0,
+       "routes:\n  - path: /me\n    key: me\n    session: required\n", "routes[0].session", 4,
        "sessions need a secret: set SESSION_SECRET or session.secrets_file"},
       {"a secret in the file", "session:\n  secrets: [abc]\n", "session.secrets", 2,
        "secrets are never written in this file"},
@@ -1502,7 +1519,13 @@ TEST_CASE("session errors") {
       {"a bad cookie name", "session:\n  cookie_name: \"a b\"\n", "session.cookie_name", 2,
        "a cookie name is a token"},
       {"a bad header", "session:\n  user_header: \"X-User:\"\n", "session.user_header", 2,
-       "not a header name"},
+       "not a header name cachecar forwards"},
+      {"an underscore", "session:\n  user_header: X_User\n", "session.user_header", 2,
+       "not a header name cachecar forwards"},
+      {"a reserved field", "session:\n  user_header: cookie\n", "session.user_header", 2,
+       "a field HTTP or cachecar itself gives a meaning to"},
+      {"a hop-by-hop field", "session:\n  user_header: Proxy-User\n", "session.user_header", 2,
+       "a field HTTP or cachecar itself gives a meaning to"},
       {"a missing secrets file", "session:\n  secrets_file: /nonexistent/secrets\n",
        "session.secrets_file", 2, "cannot read /nonexistent/secrets"},
   };
@@ -1512,6 +1535,11 @@ TEST_CASE("session errors") {
   const ConfigError empty_env =
       parse_error("workers: 1\n", env_of({{"SESSION_SECRET", ","}}));
   CHECK(empty_env.key == "SESSION_SECRET (environment)");
+  // SESSION_SECRET wins: the file is not even read.
+  auto from_env = parse_config("session:\n  secrets_file: /nonexistent/secrets\n",
+                               env_of({{"SESSION_SECRET", "s1"}}));
+  REQUIRE(std::holds_alternative<Config>(from_env));
+  CHECK(std::get<Config>(from_env).session.secrets == std::vector<std::string>{"s1"});
 }
 
 }  // namespace

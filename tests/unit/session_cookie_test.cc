@@ -104,6 +104,13 @@ TEST_CASE("read_session_record: the user and originalMaxAge, or no session") {
   CHECK_FALSE(read_session_record(R"({"passport":{"user":{"id":1}}})", "passport.user")->user);
   CHECK_FALSE(read_session_record(R"({"passport":{"user":"a\r\nX-Evil: 1"}})", "passport.user")
                   ->user);
+  // A recipient would strip the spaces: " admin" must not become "admin".
+  for (const char* padded : {R"({"u":" admin"})", R"({"u":"admin "})", R"({"u":"\tadmin"})",
+                             R"({"u":""})"}) {
+    CAPTURE(padded);
+    CHECK_FALSE(read_session_record(padded, "u")->user);
+  }
+  CHECK(read_session_record(R"({"u":"ad min"})", "u")->user == "ad min");
   CHECK_FALSE(read_session_record(R"({"cookie":{"originalMaxAge":null}})", "u")
                   ->original_max_age_ms);
   for (const char* foreign : {"", "not json", "[1,2]", "\"s\"", "{\"a\":", "42"}) {
