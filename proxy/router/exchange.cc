@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "admin/metrics.h"
+#include "cache/cache_control.h"
 #include "cache/cache_status_field.h"
 #include "cache/cache_store.h"
 #include "cache/cacheability.h"
@@ -252,6 +253,11 @@ void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
       return;
     case LookupResult::Kind::Miss:
       break;
+  }
+  if (plan_.http_semantics && parse_request_cache_control(head_.headers).only_if_cached) {
+    // RFC 9111 §5.2.1.7: nothing stored may answer, and the origin must not be asked.
+    respond_error(504, "not cached (only-if-cached)");
+    return;
   }
   lookup_ms_ = uv_now(context_.loop);
   seen_epoch_ = lookup.epoch;

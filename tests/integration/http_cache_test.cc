@@ -182,6 +182,27 @@ TEST_CASE("http mode: the request's Cache-Control") {
   CHECK(stack.upstream.request_count() == 3);
 }
 
+TEST_CASE("http mode: only-if-cached is answered from the cache or 504, never by the origin") {
+  HttpStack stack;
+  stack.origin->set("/oic", fresh_for(60, "cached"));
+  stack.origin->set("/stale-oic", fresh_for(1, "stale", {{"Age", "1"}, {"ETag", "\"o\""}}));
+  HttpConnection client(stack.port());
+  const auto cold = client.request("GET", "/oic", {{"Cache-Control", "only-if-cached"}});
+  CHECK(cold.status == 504);
+  CHECK(cold.body == R"x({"error":"not cached (only-if-cached)"})x");
+  CHECK(stack.upstream.request_count() == 0);
+  client.request("GET", "/oic");
+  client.request("GET", "/stale-oic");
+  REQUIRE(stored(stack.redis, "path:/oic"));
+  REQUIRE(stored(stack.redis, "path:/stale-oic"));
+  const auto warm = client.request("GET", "/oic", {{"Cache-Control", "only-if-cached"}});
+  CHECK(warm.status == 200);
+  CHECK(warm.body == "cached");
+  // Stored but stale: it would need the origin, which only-if-cached forbids.
+  CHECK(client.request("GET", "/stale-oic", {{"Cache-Control", "only-if-cached"}}).status == 504);
+  CHECK(stack.upstream.request_count() == 2);
+}
+
 TEST_CASE("http mode: a client's condition on a fresh entry is answered 304 by the cache") {
   HttpStack stack;
   stack.origin->set("/c", fresh_for(60, "conditional body",
