@@ -154,7 +154,11 @@ Headers parse_head_lines(std::string_view lines) {
 
 HttpVerdict judge_stored(const CachedView& entry, const Headers& request, int64_t now,
                          const Config::Cache& cache) {
-  const Headers stored = parse_head_lines(entry.head_lines);
+  return judge_stored(entry, parse_head_lines(entry.head_lines), request, now, cache);
+}
+
+HttpVerdict judge_stored(const CachedView& entry, const Headers& stored, const Headers& request,
+                         int64_t now, const Config::Cache& cache) {
   const ResponseCacheControl control = effective_response_cache_control(stored);
   const RequestCacheControl asked = parse_request_cache_control(request);
   const int64_t stored_at = entry.stored_at_ms / 1000;

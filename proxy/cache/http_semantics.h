@@ -54,6 +54,9 @@ struct HttpVerdict {
 // Whether `entry` may answer `request` at `now` (§4.2, §4.3, §5.2.1).
 HttpVerdict judge_stored(const CachedView& entry, const Headers& request, int64_t now,
                          const Config::Cache& cache);
+// The same, with the entry's head lines already parsed into `stored`.
+HttpVerdict judge_stored(const CachedView& entry, const Headers& stored, const Headers& request,
+                         int64_t now, const Config::Cache& cache);
 
 // §13.1.2 and §13.1.3 of RFC 9110 for a GET or HEAD: the client's If-None-Match (weak
 // comparison; it wins over If-Modified-Since) or If-Modified-Since says it already has

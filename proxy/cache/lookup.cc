@@ -157,14 +157,16 @@ void judge_http_hit(LookupResult& result, const Headers& request, int64_t now_ms
   if (result.kind != LookupResult::Kind::Hit) {
     return;
   }
-  result.http = judge_stored(result.entry, request, now_ms / 1000, cache);
+  // Parsed once: the verdict and the client's condition both read the stored fields.
+  const Headers stored = parse_head_lines(result.entry.head_lines);
+  result.http = judge_stored(result.entry, stored, request, now_ms / 1000, cache);
   result.age_seconds = result.http.age;
   if (result.http.kind == HttpVerdict::Kind::MustValidate) {
     result.kind = LookupResult::Kind::Stale;
     return;
   }
   result.refresh = result.http.kind == HttpVerdict::Kind::WhileRevalidating;
-  if (client_has_current(parse_head_lines(result.entry.head_lines), request)) {
+  if (client_has_current(stored, request)) {
     result.kind = LookupResult::Kind::NotModified;
   }
 }
