@@ -169,6 +169,21 @@ std::string render_metrics(const std::vector<const WorkerMetrics*>& workers,
   counter(out, workers, "cachecar_rate_limit_tracked_clients", "gauge",
           "Clients whose counts the workers track locally (rate_limit.sync: batched).",
           &WorkerMetrics::rate_limit_tracked_clients);
+  family(out, "cachecar_session_requests_total", "counter",
+         "Requests whose Express session cachecar read, by what it found: a user, no user "
+         "(logged out, expired, never logged in), or unavailable (Redis could not say).");
+  sample(out, "cachecar_session_requests_total", "session=\"user\"",
+         sum(workers, [](const WorkerMetrics& w) { return w.session_user.get(); }));
+  sample(out, "cachecar_session_requests_total", "session=\"no_user\"",
+         sum(workers, [](const WorkerMetrics& w) { return w.session_no_user.get(); }));
+  sample(out, "cachecar_session_requests_total", "session=\"unavailable\"",
+         sum(workers, [](const WorkerMetrics& w) { return w.session_unavailable.get(); }));
+  counter(out, workers, "cachecar_session_touches_total", "counter",
+          "Sessions renewed (EXPIRE) for requests cachecar answered itself, as the app would have.",
+          &WorkerMetrics::session_touches);
+  counter(out, workers, "cachecar_session_touch_failures_total", "counter",
+          "Session renewals Redis did not take (down, slow, refused).",
+          &WorkerMetrics::session_touch_failures);
   counter(out, workers, "cachecar_client_connections", "gauge", "Open client connections.",
           &WorkerMetrics::client_connections);
 

@@ -69,6 +69,12 @@ struct WorkerMetrics {
   Counter rate_limit_counts_confirmed;
   Counter rate_limit_counts_dropped;  // their window ended before Redis had them
   Counter rate_limit_tracked_clients;  // gauge
+  // Requests whose session was read (issue 17), by what it said.
+  Counter session_user;            // a valid session with a user
+  Counter session_no_user;         // gone (logged out, expired) or without a user
+  Counter session_unavailable;     // Redis could not say
+  Counter session_touches;         // sessions renewed for requests cachecar answered itself
+  Counter session_touch_failures;  // of those, not sent or not confirmed
 
   // Copied from the worker's objects by its heartbeat (at most a second old when scraped).
   Counter client_connections;

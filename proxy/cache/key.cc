@@ -88,18 +88,27 @@ std::string variant_key(std::string base_key, std::string_view query) {
   return key;
 }
 
-}  // namespace
-
-std::string vary_variant_key(std::string key, std::string_view digest) {
+// `key`, tagged to stay in its own slot, + `marker` + `digest`.
+std::string digest_variant_key(std::string key, std::string_view marker, std::string_view digest) {
   std::string out;
   if (!has_hash_tag(key)) {
     out = "{" + key + "}";
   } else {
     out = std::move(key);
   }
-  out += "#vary=";
+  out += marker;
   out += digest;
   return out;
+}
+
+}  // namespace
+
+std::string vary_variant_key(std::string key, std::string_view digest) {
+  return digest_variant_key(std::move(key), "#vary=", digest);
+}
+
+std::string user_variant_key(std::string key, std::string_view digest) {
+  return digest_variant_key(std::move(key), "#user=", digest);
 }
 
 std::string query_variant_key(std::string route_key, std::string_view keyed) {

@@ -35,6 +35,10 @@ std::string query_variant_key(std::string route_key, std::string_view keyed);
 // guard and listed in its variant set like a query variant.
 std::string vary_variant_key(std::string key, std::string_view digest);
 
+// The key of one user's entry of `key` (a route with per_user: true): `key` + "#user=" +
+// `digest` (of the user's name), in `key`'s slot, guarded and listed like a query variant.
+std::string user_variant_key(std::string key, std::string_view digest);
+
 // template_key() of the route's key, then "?" + keyed_query() when that is not empty.
 std::string route_cache_key(std::string_view prefix, const RouteConfig& route,
                             const Captures& captures, std::string_view query);

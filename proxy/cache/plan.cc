@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "cache/key.h"
+#include "cache/vary.h"
 #include "http/byte_range.h"
 #include "http/chars.h"
 
@@ -102,6 +103,16 @@ RequestPlan vary_variant_plan(const RequestPlan& plan, std::string_view digest,
     variant.variants_key = variants_key_for(key_prefix, plan.key);
   }
   return variant;
+}
+
+RequestPlan per_user_plan(const RequestPlan& plan, std::string_view user,
+                          std::string_view key_prefix) {
+  RequestPlan own = plan;
+  own.key = user_variant_key(plan.key, selector_digest(user));
+  if (own.variants_key.empty()) {
+    own.variants_key = variants_key_for(key_prefix, plan.key);
+  }
+  return own;
 }
 
 RequestPlan plan_request(const RequestHead& head, const Config& config) {

@@ -58,6 +58,13 @@ void add_response_invalidations(const ResponseHead& response, const RequestHead&
 RequestPlan vary_variant_plan(const RequestPlan& plan, std::string_view digest,
                               std::string_view key_prefix);
 
+// A route with per_user: true, for a request whose session names `user`: the entry kept for
+// that user alone (cache/key.h: user_variant_key, by the user's digest, so no user's name
+// is in a key), listed in the key's variant set so that whatever invalidates the key deletes
+// every user's entry too.
+RequestPlan per_user_plan(const RequestPlan& plan, std::string_view user,
+                          std::string_view key_prefix);
+
 // Requires: `config` outlives the plan (route points into it).
 RequestPlan plan_request(const RequestHead& head, const Config& config);
 // The same, written into `plan`. Requires: `plan` is as default-constructed. The exchange plans

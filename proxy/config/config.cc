@@ -213,6 +213,24 @@ RateLimitSync rate_limit_sync(const YAML::Node& node, const std::string& key) {
   fail(key, node, "expected exact or batched");
 }
 
+RateLimitKey rate_limit_key(const YAML::Node& node, const std::string& key) {
+  const std::string text = scalar(node, key);
+  if (text == "ip") {
+    return RateLimitKey::Ip;
+  }
+  if (text == "session_user") {
+    return RateLimitKey::SessionUser;
+  }
+  if (text == "session_user_or_ip") {
+    return RateLimitKey::SessionUserOrIp;
+  }
+  fail(key, node, "expected ip, session_user or session_user_or_ip");
+}
+
+int line_of(const YAML::Node& node) {
+  return node.Mark().is_null() ? current_key_line : node.Mark().line + 1;
+}
+
 InvalidationFailure invalidation_failure(const YAML::Node& node, const std::string& key) {
   const std::string text = scalar(node, key);
   if (text == "journal") {
@@ -303,8 +321,13 @@ void read_rate_limit(const YAML::Node& node, const std::string& key, Config::Rat
             fail(k, v, "must be at most " + format_duration(kMaxRateLimitSyncInterval));
           }
         }},
-       {"local_budget", [&](const YAML::Node& v, const std::string& k) {
+       {"local_budget",
+        [&](const YAML::Node& v, const std::string& k) {
           out.local_budget = integer(v, k, 1, 1'000'000);
+        }},
+       {"key", [&](const YAML::Node& v, const std::string& k) {
+          out.key = rate_limit_key(v, k);
+          out.key_line = line_of(v);
         }}});
 }
 
@@ -335,6 +358,11 @@ RouteRateLimit route_rate_limit(const YAML::Node& node, const std::string& key) 
                            const std::string& k) { out.window = rate_limit_window(v, k); }},
             {"algorithm",
              [&](const YAML::Node& v, const std::string& k) { out.algorithm = algorithm(v, k); }},
+            {"key",
+             [&](const YAML::Node& v, const std::string& k) {
+               out.key = rate_limit_key(v, k);
+               out.key_line = line_of(v);
+             }},
             {"scope", [&](const YAML::Node& v, const std::string& k) {
                out.scope = scalar(v, k);
                if (out.scope.find_first_of("{}") != std::string::npos) {
@@ -449,11 +477,25 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
                } else {
                  fail(k, value, "expected off, optional or required");
                }
-               out.session_line = value.Mark().is_null() ? current_key_line : value.Mark().line + 1;
+               out.session_line = line_of(value);
+             }},
+            {"shared", [&](const YAML::Node& value,
+                           const std::string& k) { out.shared = boolean(value, k); }},
+            {"per_user",
+             [&](const YAML::Node& value, const std::string& k) {
+               out.per_user = boolean(value, k);
+               out.per_user_line = line_of(value);
              }},
             {"rate_limit", [&](const YAML::Node& value, const std::string& k) {
                out.rate_limit = route_rate_limit(value, k);
              }}});
+  if (out.shared && out.per_user) {
+    fail(key + ".per_user", node["per_user"], "a route's answers are shared or per user, not both");
+  }
+  if (out.per_user && out.format == StoredFormat::Body) {
+    fail(key + ".per_user", node["per_user"],
+         "format: body keys are the app's own; per-user entries need cachecar's envelope");
+  }
   if (!path) {
     fail(key + ".path", node, "every route needs a path");
   }
@@ -670,8 +712,10 @@ void read_session(const YAML::Node& node, const std::string& key, Config::Sessio
              [&](const YAML::Node& v, const std::string& k) {
                // Read after the environment: SESSION_SECRET, when set, wins unread.
                session.secrets_file = scalar(v, k);
-               session.secrets_file_line = v.Mark().is_null() ? current_key_line : v.Mark().line + 1;
+               session.secrets_file_line = line_of(v);
              }},
+            {"touch",
+             [&](const YAML::Node& v, const std::string& k) { session.touch = boolean(v, k); }},
             {"secrets", [&](const YAML::Node& v, const std::string& k) {
                fail(k, v, "secrets are never written in this file: set SESSION_SECRET or "
                           "session.secrets_file");
@@ -702,7 +746,7 @@ void read_redis_tls(const YAML::Node& node, const std::string& key, Config::Redi
     fail(names_field ? child_key(key, field) : key, names_field ? node[field] : node,
          names_field ? error.substr(colon + 2) : error);
   }
-  redis.tls_line = node.Mark().is_null() ? current_key_line : node.Mark().line + 1;
+  redis.tls_line = line_of(node);
 }
 
 void read_document(const YAML::Node& root, Config& config) {
@@ -970,10 +1014,22 @@ void check_sessions(Config& config) {
   if (!session.secrets.empty()) {
     return;
   }
+  const std::string no_secret =
+      "sessions need a secret: set SESSION_SECRET or session.secrets_file";
+  if (config.rate_limit.key != RateLimitKey::Ip) {
+    throw Invalid{{"rate_limit.key", config.rate_limit.key_line, no_secret}};
+  }
   for (size_t i = 0; i < config.routes.size(); ++i) {
-    if (config.routes[i].session != SessionUse::Off) {
-      throw Invalid{{"routes[" + std::to_string(i) + "].session", config.routes[i].session_line,
-                     "sessions need a secret: set SESSION_SECRET or session.secrets_file"}};
+    const RouteConfig& route = config.routes[i];
+    const std::string name = "routes[" + std::to_string(i) + "]";
+    if (route.session != SessionUse::Off) {
+      throw Invalid{{name + ".session", route.session_line, no_secret}};
+    }
+    if (route.per_user) {
+      throw Invalid{{name + ".per_user", route.per_user_line, no_secret}};
+    }
+    if (route.rate_limit && route.rate_limit->key && *route.rate_limit->key != RateLimitKey::Ip) {
+      throw Invalid{{name + ".rate_limit.key", route.rate_limit->key_line, no_secret}};
     }
   }
 }
@@ -988,6 +1044,18 @@ std::string quoted(const std::string& text) {
 
 const char* algorithm_name(RateLimitAlgorithm algorithm) {
   return algorithm == RateLimitAlgorithm::SlidingWindow ? "sliding_window" : "fixed_window";
+}
+
+const char* rate_limit_key_name(RateLimitKey key) {
+  switch (key) {
+    case RateLimitKey::SessionUser:
+      return "session_user";
+    case RateLimitKey::SessionUserOrIp:
+      return "session_user_or_ip";
+    case RateLimitKey::Ip:
+      break;
+  }
+  return "ip";
 }
 
 std::string cidrs(const std::vector<Cidr>& ranges) {
@@ -1131,6 +1199,12 @@ std::string render_config(const Config& config) {
         out << "    session: " << (r.session == SessionUse::Required ? "required" : "optional")
             << "\n";
       }
+      if (r.shared) {
+        out << "    shared: true\n";
+      }
+      if (r.per_user) {
+        out << "    per_user: true\n";
+      }
       if (r.rate_limit && !r.rate_limit->enabled) {
         out << "    rate_limit: off\n";
       } else if (r.rate_limit) {
@@ -1143,6 +1217,9 @@ std::string render_config(const Config& config) {
         }
         if (r.rate_limit->algorithm) {
           out << "      algorithm: " << algorithm_name(*r.rate_limit->algorithm) << "\n";
+        }
+        if (r.rate_limit->key) {
+          out << "      key: " << rate_limit_key_name(*r.rate_limit->key) << "\n";
         }
         out << "      scope: " << quoted(r.rate_limit->scope) << "\n";
       }
@@ -1162,12 +1239,14 @@ std::string render_config(const Config& config) {
   out << "  sync: " << (limit.sync == RateLimitSync::Batched ? "batched" : "exact") << "\n";
   out << "  sync_interval: " << format_duration(limit.sync_interval) << "\n";
   out << "  local_budget: " << limit.local_budget << "\n";
+  out << "  key: " << rate_limit_key_name(limit.key) << "\n";
   const Config::Session& session = config.session;
   out << "session:\n";
   out << "  cookie_name: " << quoted(session.cookie_name) << "\n";
   out << "  key_prefix: " << quoted(session.key_prefix) << "\n";
   out << "  user_field: " << quoted(session.user_field) << "\n";
   out << "  user_header: " << quoted(session.user_header) << "\n";
+  out << "  touch: " << (session.touch ? "true" : "false") << "\n";
   // The secrets themselves never: only where they are read from.
   if (!session.secrets_file.empty()) {
     out << "  secrets_file: " << quoted(session.secrets_file) << "\n";

@@ -46,6 +46,13 @@ enum class RateLimitSync {
   Batched,  // workers count locally and settle with Redis every sync_interval per client
 };
 
+// Whose requests one counter counts (issue 17).
+enum class RateLimitKey {
+  Ip,               // the client address (IPv6 by network)
+  SessionUser,      // the user of a valid session; requests without one are not counted
+  SessionUserOrIp,  // the user of a valid session, else the client address
+};
+
 // Longer settle intervals are refused: the local view a worker decides from is at most about
 // this old, and a second is already long next to a one-second window (the shortest allowed).
 inline constexpr Duration kMaxRateLimitSyncInterval{1'000};
@@ -56,6 +63,8 @@ struct RouteRateLimit {
   std::optional<int64_t> limit;
   std::optional<Duration> window;
   std::optional<RateLimitAlgorithm> algorithm;
+  std::optional<RateLimitKey> key;
+  int key_line = 0;   // where it was read, for errors found after the environment
   std::string scope;  // the <scope> of rl:<scope>:<client>; defaults to the path pattern
 };
 
@@ -85,6 +94,12 @@ struct RouteConfig {
   std::optional<RouteRateLimit> rate_limit;
   SessionUse session = SessionUse::Off;
   int session_line = 0;  // where routes[].session was read, for errors found after the environment
+  // A request with a session is looked up and stored only on a route that says how: its
+  // answers are the same for everyone (shared), or kept per user (per_user, keyed by the
+  // session's user). Elsewhere a signed session cookie bypasses the cache.
+  bool shared = false;
+  bool per_user = false;
+  int per_user_line = 0;
 };
 
 enum class LogFormat { Text, Json };
@@ -204,6 +219,9 @@ struct Config {
     // true answers 503 (fail closed).
     bool deny_on_redis_error = false;
     RateLimitSync sync = RateLimitSync::Exact;
+    // Whose requests a counter counts; a route's rate_limit.key overrides it.
+    RateLimitKey key = RateLimitKey::Ip;
+    int key_line = 0;
     // Batched: the shortest time between two settlements of one client's count by a worker.
     Duration sync_interval{10};
     // Batched: requests of one client a worker may admit before Redis has confirmed them; past
@@ -223,6 +241,9 @@ struct Config {
     std::string user_field = "passport.user";  // a dotted path into the stored JSON
     // Sent to the upstream with the user of a valid session; a client's own copy never is.
     std::string user_header = "X-Session-User";
+    // When cachecar answers a request that read the session itself (a hit, a 304), it renews
+    // the session's expiry as express-session's touch would have.
+    bool touch = true;
     std::string secrets_file;  // one secret per line; SESSION_SECRET (comma-separated) wins
     int secrets_file_line = 0;
     // The first signs, any verifies. From the environment or secrets_file, never from this

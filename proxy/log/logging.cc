@@ -91,6 +91,25 @@ void setup_logging(const Config::Log& log) {
   access_logger();
 }
 
+namespace {
+
+// Text that clients chose (a target, a user name): quotes and control bytes escaped, so a line
+// stays one line and its fields stay apart.
+void append_escaped_text(std::string_view text, std::string& out) {
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte == 0x7f || c == '"' || c == '\\' || c == ' ') {
+      char hex[5];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
+      out += hex;
+    } else {
+      out += c;
+    }
+  }
+}
+
+}  // namespace
+
 std::string format_access(const AccessRecord& r, LogFormat format) {
   std::string out;
   out.reserve(160);
@@ -118,6 +137,11 @@ std::string format_access(const AccessRecord& r, LogFormat format) {
       out += cache_status_name(r.cache);
       out += '"';
     }
+    if (!r.user.empty()) {
+      out += R"(,"user":")";
+      append_json_escaped(r.user, out);
+      out += '"';
+    }
     out += '}';
     return out;
   }
@@ -125,17 +149,7 @@ std::string format_access(const AccessRecord& r, LogFormat format) {
   out += " \"";
   out += r.method;
   out += ' ';
-  // Targets come from clients: escape quotes and control bytes so a line stays one line.
-  for (char c : r.target) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f || c == '"' || c == '\\') {
-      char hex[5];
-      std::snprintf(hex, sizeof(hex), "\\x%02x", byte);
-      out += hex;
-    } else {
-      out += c;
-    }
-  }
+  append_escaped_text(r.target, out);
   out += "\" ";
   out += std::to_string(r.status);
   out += ' ';
@@ -153,6 +167,10 @@ std::string format_access(const AccessRecord& r, LogFormat format) {
   if (r.cache != CacheStatus::None) {
     out += " cache=";
     out += cache_status_name(r.cache);
+  }
+  if (!r.user.empty()) {
+    out += " user=";
+    append_escaped_text(r.user, out);
   }
   return out;
 }

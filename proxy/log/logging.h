@@ -24,6 +24,9 @@ struct AccessRecord {
   double upstream_ms = -1;  // time to the upstream's response head; < 0 when not contacted
   double total_ms = 0;
   CacheStatus cache = CacheStatus::None;  // None: not written
+  // The user of the request's valid session (issue 17); empty: none, not written. Never the
+  // session id or the cookie: those would let whoever reads the logs act as the user.
+  std::string_view user;
 };
 
 // Access lines wait in stdout's buffer until flush_access_log(), which each worker loop calls

@@ -44,8 +44,22 @@ std::optional<int64_t> element_integer(const redisReply* reply, size_t index) {
 
 }  // namespace
 
+RateLimitKey rate_limit_key_for(const Config& config, const RouteConfig* route) {
+  if (route != nullptr && route->rate_limit && route->rate_limit->key) {
+    return *route->rate_limit->key;
+  }
+  return config.rate_limit.key;
+}
+
+bool rate_limit_by_user(const Config& config, const RouteConfig* route) {
+  const bool route_off = route != nullptr && route->rate_limit && !route->rate_limit->enabled;
+  return config.rate_limit.enabled && !route_off &&
+         rate_limit_key_for(config, route) != RateLimitKey::Ip;
+}
+
 std::optional<LimitPlan> plan_rate_limit(const Config& config, const RouteConfig* route,
-                                         const IpAddress& client, int64_t now_ms) {
+                                         const IpAddress& client, int64_t now_ms,
+                                         const std::string* user) {
   const Config::RateLimit& global = config.rate_limit;
   if (!global.enabled || in_any(global.allow, client)) {
     return std::nullopt;
@@ -65,8 +79,14 @@ std::optional<LimitPlan> plan_rate_limit(const Config& config, const RouteConfig
     plan.algorithm = own.algorithm.value_or(plan.algorithm);
     scope = own.scope;
   }
-  // Every limited request builds this key: one allocation, sized first.
-  const std::string bucket = client_bucket(client, global.ipv6_prefix);
+  const RateLimitKey counted_by = rate_limit_key_for(config, route);
+  const bool per_user = counted_by != RateLimitKey::Ip && user != nullptr;
+  if (counted_by == RateLimitKey::SessionUser && !per_user) {
+    return std::nullopt;  // only signed-in requests are counted
+  }
+  // Every limited request builds this key: one allocation, sized first. "user:" keeps a user
+  // named like an address apart from that address's own counter.
+  const std::string bucket = per_user ? "user:" + *user : client_bucket(client, global.ipv6_prefix);
   const bool sliding = plan.algorithm != RateLimitAlgorithm::FixedWindow;
   const size_t base_size = global.key_prefix.size() + scope.size() + 1 + bucket.size();
   plan.key.reserve(base_size + (sliding ? 3 + WireText::kMaxDecimal : 0));

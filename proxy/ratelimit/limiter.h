@@ -27,15 +27,23 @@ struct LimitPlan {
   int64_t limit = 0;
   Duration window{0};
   RateLimitAlgorithm algorithm = RateLimitAlgorithm::FixedWindow;
-  std::string key;           // rl:<scope>:<client> (sliding: plus ":<window index>")
+  std::string key;           // rl:<scope>:<client or user:<user>> (sliding: plus ":<window>")
   std::string previous_key;  // sliding: the previous window's counter
   int64_t elapsed_ms = 0;    // sliding: time since the current window began
 };
 
-// nullopt when no limit applies: limiting off (globally or for the route), or the client is
-// in rate_limit.allow. `now_ms` is Unix time.
+// Whose requests a route's counter counts: its rate_limit.key, else the global one.
+RateLimitKey rate_limit_key_for(const Config& config, const RouteConfig* route);
+
+// A limit applies to the route and counts users: the request's session must be read first.
+bool rate_limit_by_user(const Config& config, const RouteConfig* route);
+
+// nullopt when no limit applies: limiting off (globally or for the route), the client is in
+// rate_limit.allow, or the counter is a session user's and `user` (the user of the request's
+// valid session, null without one) is null. `now_ms` is Unix time.
 std::optional<LimitPlan> plan_rate_limit(const Config& config, const RouteConfig* route,
-                                         const IpAddress& client, int64_t now_ms);
+                                         const IpAddress& client, int64_t now_ms,
+                                         const std::string* user = nullptr);
 
 // The script call that counts this request (EVALSHA, reloaded after NOSCRIPT).
 RedisCommand limiter_command(const LimitPlan& plan);

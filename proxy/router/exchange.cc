@@ -19,8 +19,9 @@
 #include "http/writer.h"
 #include "log/logging.h"
 #include "ratelimit/client_identity.h"
-#include "router/background_refresh.h"
 #include "router/admission.h"
+#include "router/background_refresh.h"
+#include "router/session_touches.h"
 #include "upstream/pool.h"
 
 namespace cachecar {
@@ -28,6 +29,8 @@ namespace {
 
 // The Redis call of a variant's lookup (the stages' batch has tag 0).
 constexpr uint64_t kVariantLookupTag = 1;
+// The second batch of a request limited or cached as its session's user.
+constexpr uint64_t kUserStagesTag = 2;
 
 // WorkerContext::response_scratch's capacity worth keeping between hits.
 constexpr size_t kMaxKeptScratch = 64 * 1024;
@@ -122,6 +125,9 @@ Exchange::~Exchange() {
       upstream_head_ns_ != 0 ? elapsed_ms(upstream_started_ns_, upstream_head_ns_) : -1;
   record.total_ms = elapsed_ms(started_ns_, uv_hrtime());
   record.cache = cache_status_;
+  if (session_.user()) {
+    record.user = *session_.user();
+  }
   log_access(record);
 
   WorkerMetrics& metrics = *context_.metrics;
@@ -148,18 +154,22 @@ void Exchange::start() {
   }
   plan_request(head_, *config_, plan_);
   client_wants_body_ = method_ != "HEAD";
-  const IpAddress client =
+  client_ip_ =
       resolve_client(client_.peer_ip(), head_.headers, config_->rate_limit.trusted_proxies);
   started_unix_ms_ = unix_now_ms();
-  limit_.begin(*config_, plan_.route, client, started_unix_ms_, context_.limiter);
 
-  session_.begin(*config_, plan_.route, head_.headers);
+  const RouteConfig* route = plan_.route;
+  const bool per_user_lookup =
+      route != nullptr && route->per_user && plan_.action == CacheAction::Lookup;
+  const bool user_decides = per_user_lookup || rate_limit_by_user(*config_, route);
+  session_.begin(*config_, route, head_.headers, user_decides);
   // Only cachecar names a user to the upstream: a client's own copy goes before anything (a
   // Vary selector, a background refresh) could carry it on.
   head_.headers.remove(config_->session.user_header);
-  if (session_.has_signed_cookie() && plan_.action == CacheAction::Lookup) {
-    // A signed-in request's answer may be its user's alone: neither served from the cache
-    // nor stored until routes can say their answers are shared or per user.
+  if (session_.has_signed_cookie() && plan_.action == CacheAction::Lookup &&
+      (route == nullptr || !(route->shared || route->per_user))) {
+    // A signed-in request's answer may be its user's alone: served from the cache and stored
+    // only where the route says its answers are the same for everyone, or kept per user.
     plan_.action = CacheAction::Bypass;
     plan_.reason = "a session cookie";
   }
@@ -168,8 +178,11 @@ void Exchange::start() {
     const std::string client_address(client_.peer_address());
     prepare_upstream_request_headers(vary_request_, ForwardingInfo{client_address, "http"});
   }
-  lookup_.begin(context_.near != nullptr ? context_.near->usable() : nullptr,
-                uv_now(context_.loop), started_unix_ms_, head_.headers, config_->cache);
+  // A signed-in request counted or cached as its user: those stages wait for the session.
+  awaiting_user_ = user_decides && session_.reads_session();
+  if (!awaiting_user_) {
+    begin_client_stages(nullptr);
+  }
   RedisBatch batch;
   if (context_.cache->available()) {
     limit_.add_commands(batch);
@@ -188,13 +201,38 @@ void Exchange::start() {
   on_stages_done({});
 }
 
+void Exchange::begin_client_stages(const std::string* user) {
+  limit_.begin(*config_, plan_.route, client_ip_, started_unix_ms_, context_.limiter, user);
+  NearCache* near = context_.near != nullptr ? context_.near->usable() : nullptr;
+  if (plan_.action == CacheAction::Lookup && plan_.route != nullptr && plan_.route->per_user &&
+      session_.has_signed_cookie()) {
+    if (user == nullptr) {
+      // Redis could not say whose session this is, or it names nobody: an answer the app
+      // may still tailor to the session is not one to share with anonymous requests.
+      plan_.action = CacheAction::Bypass;
+      plan_.reason = "a session cookie without a known user";
+    } else {
+      plan_ = per_user_plan(plan_, *user, config_->cache.key_prefix);
+      // Near-cache tracking follows the route keys' prefixes, which a user's key does not
+      // start with: another replica's write would never reach such an entry.
+      near = nullptr;
+    }
+  }
+  lookup_.begin(near, uv_now(context_.loop), started_unix_ms_, head_.headers, config_->cache);
+}
+
 void Exchange::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
   redis_call_ = nullptr;
-  if (tag == kVariantLookupTag) {
-    on_lookup_done(replies);
-    return;
+  switch (tag) {
+    case kVariantLookupTag:
+      on_lookup_done(replies);
+      return;
+    case kUserStagesTag:
+      on_user_stages_done(replies);
+      return;
+    default:
+      on_stages_done(replies);
   }
-  on_stages_done(replies);
 }
 
 // `replies` is the whole batch's, or empty when Redis was not asked or did not answer.
@@ -203,10 +241,45 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
     refuse(*refusal);
     return;
   }
-  if (auto refusal = session_.finish(replies)) {
+  if (auto refusal = session_.finish(replies, *context_.metrics)) {
     refuse(*refusal);
     return;
   }
+  if (awaiting_user_) {
+    check_as_user();
+    return;
+  }
+  after_checks(replies);
+}
+
+// The user is known only once the session is read: a second round trip, for signed-in
+// requests whose limit or cache entry is their user's alone.
+void Exchange::check_as_user() {
+  awaiting_user_ = false;
+  begin_client_stages(session_.user() ? &*session_.user() : nullptr);
+  RedisBatch batch;
+  if (context_.cache->available()) {
+    limit_.add_commands(batch);
+    lookup_.add_commands(batch);
+  }
+  if (!batch.empty()) {
+    redis_call_ = context_.cache->redis().submit(batch.take(), *this, kUserStagesTag);
+    if (redis_call_ != nullptr) {
+      return;
+    }
+  }
+  on_user_stages_done({});
+}
+
+void Exchange::on_user_stages_done(const std::vector<RedisReplyPtr>& replies) {
+  if (auto refusal = limit_.finish(replies, *config_, *context_.metrics)) {
+    refuse(*refusal);
+    return;
+  }
+  after_checks(replies);
+}
+
+void Exchange::after_checks(const std::vector<RedisReplyPtr>& replies) {
   switch (invalidation_.begin(*config_)) {
     case WriteInvalidation::Start::Forward:
       break;
@@ -236,11 +309,13 @@ void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
   switch (lookup.kind) {
     case LookupResult::Kind::Hit:
       cache_status_ = CacheStatus::Hit;
+      touch_session();
       refresh_in_background(lookup);
       serve_cached(lookup.view(), lookup.age_seconds);  // while `replies` still hold the entry
       return;
     case LookupResult::Kind::NotModified:
       cache_status_ = CacheStatus::Hit;
+      touch_session();
       refresh_in_background(lookup);
       serve_not_modified(lookup.view(), lookup.age_seconds);
       return;
@@ -262,6 +337,12 @@ void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
   lookup_ms_ = uv_now(context_.loop);
   seen_epoch_ = lookup.epoch;
   miss(std::move(lookup.seen_guard));
+}
+
+void Exchange::touch_session() {
+  if (auto touch = session_.touch_command()) {
+    context_.touches->touch(std::move(*touch));
+  }
 }
 
 void Exchange::refresh_in_background(const LookupResult& lookup) {
@@ -446,6 +527,7 @@ void Exchange::on_flight_landed(const std::shared_ptr<const CachedResponse>& res
     }
   }
   cache_status_ = CacheStatus::Coalesced;
+  touch_session();  // the app saw the leader's request, not this one
   // Mode http backdates the stored time by the age the response arrived with.
   const int64_t age_seconds =
       plan_.http_semantics ? std::max<int64_t>(0, unix_now_ms() - response->stored_at_ms) / 1000

@@ -84,6 +84,14 @@ class Exchange final : private UpstreamHandler,
   // Stages before the upstream.
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
   void on_stages_done(const std::vector<RedisReplyPtr>& replies);
+  // The rate limit and the lookup, for the client or (`user` not null) its session's user.
+  void begin_client_stages(const std::string* user);
+  void check_as_user();
+  void on_user_stages_done(const std::vector<RedisReplyPtr>& replies);
+  // Every check passed: a write's fence, then the lookup's verdict or the upstream.
+  void after_checks(const std::vector<RedisReplyPtr>& replies);
+  // A request cachecar answers itself renews its session as the app would have.
+  void touch_session();
   // The lookup's replies (the stages' batch, or the variant's own call), or none.
   void on_lookup_done(const std::vector<RedisReplyPtr>& replies);
   // Mode http: the key holds a vary index; the request's variant is read next.
@@ -134,12 +142,14 @@ class Exchange final : private UpstreamHandler,
   const std::string method_;  // as the client sent it (head_.method may become GET, see HEAD)
   const uint64_t started_ns_;
   int64_t started_unix_ms_ = 0;  // Unix time when start() ran
+  IpAddress client_ip_;          // the client as the rate limit knows it
   Phase phase_ = Phase::Admitting;
   RequestPlan plan_;
 
   // Stages.
   RateLimitStage limit_;
   SessionStage session_;
+  bool awaiting_user_ = false;  // the limit and lookup wait for the session's user
   LookupStage lookup_{plan_};
   RedisClient::Call* redis_call_ = nullptr;  // the stages' batch
   WriteInvalidation invalidation_;

@@ -18,6 +18,7 @@ void LookupStage::begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const
                         const Config::Cache& cache) {
   request_ = &request;
   cache_ = &cache;
+  begun_ = true;
   if (!wanted() || near == nullptr) {
     return;
   }
@@ -33,7 +34,7 @@ void LookupStage::begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const
 }
 
 void LookupStage::add_commands(RedisBatch& batch) {
-  if (!wanted() || near_hit_ != nullptr) {
+  if (!begun_ || !wanted() || near_hit_ != nullptr) {
     return;
   }
   if (near_ != nullptr) {

@@ -30,7 +30,7 @@ class LookupStage final : private BatchedStage {
   // `near`, `request` and `cache` outlive the stage.
   void begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const Headers& request,
              const Config::Cache& cache);
-  // The Redis lookup, unless the near cache had the entry.
+  // The Redis lookup, unless the near cache had the entry; nothing before begin().
   void add_commands(RedisBatch& batch);
   // After finish() said Varies (mode http): the next add_commands() and finish() read the
   // variant of the primary key that `request` selects by `vary`, from Redis alone.
@@ -51,6 +51,7 @@ class LookupStage final : private BatchedStage {
   RequestPlan variant_plan_;              // after begin_variant()
   const RequestPlan* current_ = &plan_;  // what is looked up
   const Headers* request_ = nullptr;
+  bool begun_ = false;
   const Config::Cache* cache_ = nullptr;
   NearCache* near_ = nullptr;
   NearCache::Response near_hit_;

@@ -7,8 +7,8 @@
 namespace cachecar {
 
 void RateLimitStage::begin(const Config& config, const RouteConfig* route, const IpAddress& client,
-                           int64_t now_ms, BatchedLimiter* batched) {
-  plan_ = plan_rate_limit(config, route, client, now_ms);
+                           int64_t now_ms, BatchedLimiter* batched, const std::string* user) {
+  plan_ = plan_rate_limit(config, route, client, now_ms, user);
   if (!plan_ || batched == nullptr || config.rate_limit.sync != RateLimitSync::Batched) {
     return;
   }

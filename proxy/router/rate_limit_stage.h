@@ -25,10 +25,11 @@ class BatchedLimiter;
 
 class RateLimitStage final : private BatchedStage {
  public:
-  // Plans the count; none is made when limiting is off for this route or client. `batched`
+  // Plans the count; none is made when limiting is off for this route or client. `user` is
+  // the user of the request's valid session (null: none), for counters keyed by it. `batched`
   // (borrowed; outlives the stage) is consulted when config says rate_limit.sync: batched.
   void begin(const Config& config, const RouteConfig* route, const IpAddress& client,
-             int64_t now_ms, BatchedLimiter* batched = nullptr);
+             int64_t now_ms, BatchedLimiter* batched = nullptr, const std::string* user = nullptr);
   void add_commands(RedisBatch& batch);
   // Decides from this stage's replies in `batch_replies` (empty: Redis was not asked or did
   // not answer). Requires: the config given to begin().

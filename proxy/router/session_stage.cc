@@ -9,13 +9,14 @@
 
 namespace cachecar {
 
-void SessionStage::begin(const Config& config, const RouteConfig* route, const Headers& request) {
+void SessionStage::begin(const Config& config, const RouteConfig* route, const Headers& request,
+                         bool wants_user) {
   config_ = &config;
   use_ = route != nullptr ? route->session : SessionUse::Off;
-  if (use_ == SessionUse::Off) {
-    return;
-  }
   const Config::Session& session = config.session;
+  if (session.secrets.empty()) {
+    return;  // sessions are not configured: cookies mean nothing to cachecar
+  }
   const auto cookie = find_cookie(request, session.cookie_name);
   if (!cookie) {
     return;
@@ -25,7 +26,10 @@ void SessionStage::begin(const Config& config, const RouteConfig* route, const H
     spdlog::debug("session cookie with a signature no configured secret made");
     return;
   }
-  key_ = session.key_prefix + *sid;
+  signed_ = true;
+  if (use_ != SessionUse::Off || wants_user) {
+    key_ = session.key_prefix + *sid;
+  }
 }
 
 void SessionStage::add_commands(RedisBatch& batch) {
@@ -34,10 +38,8 @@ void SessionStage::add_commands(RedisBatch& batch) {
   }
 }
 
-std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& batch_replies) {
-  if (use_ == SessionUse::Off) {
-    return std::nullopt;
-  }
+std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& batch_replies,
+                                            WorkerMetrics& metrics) {
   const Refusal unauthenticated{401, "authentication required", false};
   if (key_.empty()) {
     return use_ == SessionUse::Required ? std::optional(unauthenticated) : std::nullopt;
@@ -58,6 +60,7 @@ std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& ba
     }
   }
   if (reply == nullptr || is_error(reply)) {
+    metrics.session_unavailable.add();
     // The session may well be valid: a store that cannot say is not a stranger at the door.
     return use_ == SessionUse::Required
                ? std::optional(Refusal{503, "session store unavailable", false})
@@ -65,12 +68,14 @@ std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& ba
   }
   if (reply->type == REDIS_REPLY_STRING) {
     if (auto record = read_session_record(reply_text(reply), config_->session.user_field)) {
+      found_ = true;
       user_ = std::move(record->user);
       max_age_ms_ = record->original_max_age_ms;
     } else {
       spdlog::warn("a stored session is not a JSON object; treated as no session");
     }
   }
+  (user_ ? metrics.session_user : metrics.session_no_user).add();
   if (use_ == SessionUse::Required && !user_) {
     return unauthenticated;  // destroyed, expired, or never logged in
   }
@@ -79,9 +84,17 @@ std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& ba
 
 void SessionStage::prepare_upstream_request(Headers& request, const Config& config) const {
   request.remove(config.session.user_header);
-  if (user_) {
+  if (user_ && use_ != SessionUse::Off) {
     request.add(config.session.user_header, *user_);
   }
+}
+
+std::optional<RedisCommand> SessionStage::touch_command() const {
+  if (!found_ || !max_age_ms_ || !config_->session.touch) {
+    return std::nullopt;  // a browser-session cookie has no maxAge: connect-redis's own ttl
+  }
+  const int64_t seconds = (*max_age_ms_ + 999) / 1000;
+  return RedisCommand{{"EXPIRE", key_, std::to_string(seconds)}};
 }
 
 }  // namespace cachecar

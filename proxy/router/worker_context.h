@@ -17,6 +17,7 @@ class BatchedLimiter;
 class CacheStore;
 class Coalescer;
 class NearTracking;
+class SessionTouches;
 struct WorkerMetrics;
 class UpstreamPool;
 
@@ -30,6 +31,7 @@ struct WorkerContext {
   WorkerMetrics* metrics = nullptr;
   BatchedLimiter* limiter = nullptr;  // rate_limit.sync: batched's local counts
   BackgroundRefreshes* refreshes = nullptr;  // cache.mode: http's stale-while-revalidate
+  SessionTouches* touches = nullptr;         // session.touch's renewals
   int index = 0;
   // A hit's response is written here and sent from here: the capacity stays, so a hit
   // allocates nothing for its bytes. Free between two hits (one callback writes and sends).

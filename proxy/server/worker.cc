@@ -12,12 +12,13 @@
 #include "cache/near_tracking.h"
 #include "log/logging.h"
 #include "ratelimit/batched_limiter.h"
-#include "router/background_refresh.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
 #include "redis/redis_cluster.h"
 #include "redis/redis_node.h"
 #include "redis/sentinel.h"
+#include "router/background_refresh.h"
+#include "router/session_touches.h"
 #include "server/client_connection.h"
 #include "upstream/pool.h"
 
@@ -122,6 +123,8 @@ void Worker::start() {
   context_.limiter = limiter_.get();
   refreshes_ = std::make_unique<BackgroundRefreshes>(context_);
   context_.refreshes = refreshes_.get();
+  touches_ = std::make_unique<SessionTouches>(*redis_, *metrics_);
+  context_.touches = touches_.get();
   redis_->start();
 
   listener_.reset(new uv_tcp_t);
@@ -176,6 +179,7 @@ void Worker::run() {
   uv_run(&loop_, UV_RUN_DEFAULT);
   flush_access_log();
   refreshes_.reset();
+  touches_.reset();
   near_.reset();
   cache_.reset();
   coalescer_.reset();

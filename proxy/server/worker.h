@@ -32,6 +32,7 @@ class Coalescer;
 class NearTracking;
 class RedisClient;
 class SentinelDirectory;
+class SessionTouches;
 class UpstreamPool;
 
 struct ProcessState {
@@ -102,6 +103,7 @@ class Worker {
   std::unique_ptr<NearTracking> near_;  // with cache.near; stopped before redis_
   std::unique_ptr<BatchedLimiter> limiter_;
   std::unique_ptr<BackgroundRefreshes> refreshes_;  // stopped before redis_ and pool_
+  std::unique_ptr<SessionTouches> touches_;         // before redis_: cancels its calls
   UvPtr<uv_tcp_t> listener_;
   UvPtr<uv_async_t> drain_signal_;
   UvPtr<uv_async_t> config_signal_;

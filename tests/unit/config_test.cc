@@ -846,7 +846,7 @@ TEST_CASE("rate_limit errors name the key, the item, the line and the reason") {
   const ErrorCase cases[] = {
       {"unknown rate_limit key", "rate_limit:\n  limit: 5\n  burst: 10\n", "rate_limit.burst", 3,
        "unknown key; expected one of: limit, window, algorithm, key_prefix, trusted_proxies, "
-       "allow, ipv6_prefix, on_redis_error, enabled, sync, sync_interval, local_budget"},
+       "allow, ipv6_prefix, on_redis_error, enabled, sync, sync_interval, local_budget, key"},
       {"rate_limit key twice",
        "rate_limit:\n  algorithm: fixed_window\n"
        "  algorithm: sliding_window\n",
@@ -1033,7 +1033,7 @@ TEST_CASE("routes[].rate_limit errors") {
       {"unknown key inside",
        "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      limit: 5\n      burst: 10\n",
        "routes[0].rate_limit.burst", 6,
-       "unknown key; expected one of: limit, window, algorithm, scope"},
+       "unknown key; expected one of: limit, window, algorithm, key, scope"},
       {"a global-only key inside",
        "routes:\n  - path: /a\n    key: a\n    rate_limit:\n      key_prefix: x\n",
        "routes[0].rate_limit.key_prefix", 5, "unknown key"},
@@ -1329,7 +1329,7 @@ TEST_CASE("rate_limit.sync errors name the key, the line and the reason") {
       {"local_budget zero", "rate_limit:\n  local_budget: 0\n", "rate_limit.local_budget", 2,
        "must be between 1 and 1000000, got 0"},
       {"unknown key lists the sync keys", "rate_limit:\n  sync_every: 5ms\n",
-       "rate_limit.sync_every", 2, "enabled, sync, sync_interval, local_budget"},
+       "rate_limit.sync_every", 2, "enabled, sync, sync_interval, local_budget, key"},
   };
   for (const ErrorCase& c : cases) {
     check_error(c);
@@ -1494,6 +1494,33 @@ TEST_CASE("session: keys, secrets from the environment or a file, never from the
   CHECK(render_config(std::get<Config>(again)) == rendered);
 }
 
+TEST_CASE("session: per-user limits, shared and per-user routes, touch") {
+  const Config defaults = parse_ok("");
+  CHECK(defaults.rate_limit.key == RateLimitKey::Ip);
+  CHECK(defaults.session.touch);
+  const std::string yaml =
+      "session:\n  touch: false\n"
+      "rate_limit:\n  key: session_user_or_ip\n"
+      "routes:\n  - path: /catalog\n    key: catalog\n    shared: true\n"
+      "  - path: /mine\n    key: mine\n    per_user: true\n"
+      "    rate_limit: {key: session_user, limit: 5}\n";
+  auto parsed = parse_config(yaml, env_of({{"SESSION_SECRET", "s"}}));
+  REQUIRE(std::holds_alternative<Config>(parsed));
+  const Config& config = std::get<Config>(parsed);
+  CHECK_FALSE(config.session.touch);
+  CHECK(config.rate_limit.key == RateLimitKey::SessionUserOrIp);
+  CHECK(config.routes[0].shared);
+  CHECK_FALSE(config.routes[0].per_user);
+  CHECK(config.routes[1].per_user);
+  CHECK(config.routes[1].rate_limit->key == RateLimitKey::SessionUser);
+  const std::string rendered = render_config(config);
+  auto again = parse_config(rendered, env_of({{"SESSION_SECRET", "s"}}));
+  REQUIRE(std::holds_alternative<Config>(again));
+  CHECK(render_config(std::get<Config>(again)) == rendered);
+  CHECK(rendered.find("key: session_user_or_ip") != std::string::npos);
+  CHECK(rendered.find("per_user: true") != std::string::npos);
+}
+
 TEST_CASE("session.secrets_file: one secret per line, exactly as written but a CR") {
   const std::string path = (std::filesystem::temp_directory_path() /
                             ("cachecar_config_test_secrets_" + std::to_string(::getpid())))
@@ -1530,6 +1557,26 @@ TEST_CASE("session errors") {
        "session.secrets_file", 2, "cannot read /nonexistent/secrets"},
   };
   for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+  const ErrorCase with_secret[] = {
+      {"per_user needs a secret", "routes:\n  - path: /me\n    key: me\n    per_user: true\n",
+       "routes[0].per_user", 4, "sessions need a secret"},
+      {"a user-keyed limit needs a secret", "rate_limit:\n  limit: 5\n  key: session_user\n",
+       "rate_limit.key", 3, "sessions need a secret"},
+      {"a route's user-keyed limit needs a secret",
+       "routes:\n  - path: /me\n    key: me\n    rate_limit:\n      key: session_user_or_ip\n",
+       "routes[0].rate_limit.key", 5, "sessions need a secret"},
+      {"an unknown limit key", "rate_limit:\n  key: cookie\n", "rate_limit.key", 2,
+       "expected ip, session_user or session_user_or_ip"},
+      {"shared and per user",
+       "routes:\n  - path: /me\n    key: me\n    shared: true\n    per_user: true\n",
+       "routes[0].per_user", 5, "shared or per user, not both"},
+      {"per user in the app's own format",
+       "routes:\n  - path: /me\n    key: me\n    format: body\n    per_user: true\n",
+       "routes[0].per_user", 5, "per-user entries need cachecar's envelope"},
+  };
+  for (const ErrorCase& c : with_secret) {
     check_error(c);
   }
   const ConfigError empty_env =

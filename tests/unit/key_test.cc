@@ -287,6 +287,12 @@ TEST_CASE("tracked_prefixes in cache.mode: http: every path, and every key's Var
                                                              "{path:", "{product:"});
 }
 
+TEST_CASE("user_variant_key: in the key's slot, apart from Vary variants") {
+  CHECK(user_variant_key("me", "ab") == "{me}#user=ab");
+  CHECK(user_variant_key("{app}:me", "ab") == "{app}:me#user=ab");
+  CHECK(user_variant_key("me", "ab") != vary_variant_key("me", "ab"));
+}
+
 TEST_CASE("vary_variant_key: in the key's slot") {
   CHECK(vary_variant_key("product:1", "ab") == "{product:1}#vary=ab");
   CHECK(vary_variant_key("{search}?q=a", "ab") == "{search}?q=a#vary=ab");

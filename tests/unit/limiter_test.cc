@@ -164,6 +164,58 @@ TEST_CASE("plan_rate_limit: the global limit and its key") {
   }
 }
 
+// Sessions configured (a secret from the environment), so counters may be keyed by user.
+Config parse_with_sessions(std::string_view yaml) {
+  auto result = parse_config(yaml, [](std::string_view name) -> std::optional<std::string> {
+    if (name == "SESSION_SECRET") {
+      return "a secret";
+    }
+    return std::nullopt;
+  });
+  REQUIRE(std::holds_alternative<Config>(result));
+  return std::get<Config>(std::move(result));
+}
+
+TEST_CASE("plan_rate_limit: counters keyed by the session's user") {
+  const IpAddress client = ip("192.0.2.1");
+  const std::string alice = "alice";
+  const std::string numeric = "192.0.2.1";  // a user named like an address
+  const Config or_ip = parse_with_sessions(
+      "rate_limit:\n  key: session_user_or_ip\n"
+      "routes:\n  - path: /a\n    key: a\n    rate_limit: {key: ip}\n"
+      "  - path: /b\n    key: b\n    rate_limit: {limit: 5, algorithm: sliding_window}\n"
+      "  - path: /c\n    key: c\n    rate_limit: off\n");
+  CHECK(plan_rate_limit(or_ip, nullptr, client, kNow, &alice)->key == "rl:global:user:alice");
+  CHECK(plan_rate_limit(or_ip, nullptr, client, kNow, nullptr)->key == "rl:global:192.0.2.1");
+  CHECK(plan_rate_limit(or_ip, nullptr, client, kNow, &numeric)->key == "rl:global:user:192.0.2.1");
+  CHECK(rate_limit_by_user(or_ip, nullptr));
+  // A route's key wins over the global one.
+  CHECK(plan_rate_limit(or_ip, &or_ip.routes[0], client, kNow, &alice)->key == "rl:/a:192.0.2.1");
+  CHECK_FALSE(rate_limit_by_user(or_ip, &or_ip.routes[0]));
+  // A route that keeps the global key: the user's counter in the route's scope, both windows
+  // of a sliding one in the user's slot.
+  const auto sliding = plan_rate_limit(or_ip, &or_ip.routes[1], client, kNow, &alice);
+  REQUIRE(sliding);
+  CHECK(sliding->key == "rl:{/b:user:alice}:28333333");
+  CHECK(sliding->previous_key == "rl:{/b:user:alice}:28333332");
+  CHECK(rate_limit_by_user(or_ip, &or_ip.routes[1]));
+  // No limit, no session to read for it.
+  CHECK_FALSE(rate_limit_by_user(or_ip, &or_ip.routes[2]));
+  CHECK_FALSE(plan_rate_limit(or_ip, &or_ip.routes[2], client, kNow, &alice));
+
+  const Config users_only = parse_with_sessions("rate_limit:\n  key: session_user\n");
+  CHECK(plan_rate_limit(users_only, nullptr, client, kNow, &alice)->key == "rl:global:user:alice");
+  CHECK_FALSE(plan_rate_limit(users_only, nullptr, client, kNow, nullptr));
+  // The allow list is by address, users included.
+  const Config allowed =
+      parse_with_sessions("rate_limit:\n  key: session_user\n  allow: [192.0.2.0/24]\n");
+  CHECK_FALSE(plan_rate_limit(allowed, nullptr, client, kNow, &alice));
+
+  const Config by_ip = parse_with_sessions("");
+  CHECK(plan_rate_limit(by_ip, nullptr, client, kNow, &alice)->key == "rl:global:192.0.2.1");
+  CHECK_FALSE(rate_limit_by_user(by_ip, nullptr));
+}
+
 TEST_CASE("plan_rate_limit: a route's own limit inherits what it leaves unset") {
   const std::string routes(kRoutes);
   const std::string with_global = std::string(kRoutes) +

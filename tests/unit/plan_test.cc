@@ -570,6 +570,15 @@ TEST_CASE("plan_request in cache.mode: http") {
     const RequestPlan both = vary_variant_plan(query, "d", "");
     CHECK(both.key == "{search}?q=a#vary=d");
     CHECK(both.variants_key == query.variants_key);
+    // A user's entry: in the key's slot and set, named by a digest, never by the user.
+    const RequestPlan own = per_user_plan(routed, "alice", "");
+    CHECK(own.key.rfind("{product:7}#user=", 0) == 0);
+    CHECK(own.key.size() == std::string_view("{product:7}#user=").size() + 32);
+    CHECK(own.key.find("alice") == std::string::npos);
+    CHECK(own.key != per_user_plan(routed, "bob", "").key);
+    CHECK(own.key == per_user_plan(routed, "alice", "").key);
+    CHECK(own.guard_key == routed.guard_key);
+    CHECK(own.variants_key == variants_key_for("", "product:7"));
   }
   SUBCASE("mode routes: a write's answer adds nothing") {
     const Config routes = parse_ok("cache:\n  default: {ttl: 10s}\n");

@@ -44,6 +44,24 @@ async function main() {
   };
   app.get('/me', whoami);
   app.get('/feed', whoami);
+  // The same for everyone (a route cachecar may mark shared), and each answer numbered, so a
+  // test tells a stored answer from a fresh one.
+  let served = 0;
+  app.get('/catalog', (req, res) => {
+    served += 1;
+    res.json({catalog: ['tea', 'cake'], answer: served});
+  });
+  // Its user's alone (per_user), numbered likewise; a write to it changes every user's.
+  app.get('/mine', (req, res) => {
+    served += 1;
+    res.json({user: (req.session.passport && req.session.passport.user) || null, answer: served});
+  });
+  app.put('/mine', (req, res) => res.json({ok: true}));
+  // Writes to the session, so express-session sets the cookie on the answer.
+  app.get('/visit', (req, res) => {
+    req.session.visits = (req.session.visits || 0) + 1;
+    res.json({visits: req.session.visits});
+  });
   const server = app.listen(0, '127.0.0.1', () => {
     console.log(`listening on ${server.address().port}`);
   });
