@@ -1016,7 +1016,7 @@ void check_sessions(Config& config) {
   }
   const std::string no_secret =
       "sessions need a secret: set SESSION_SECRET or session.secrets_file";
-  if (config.rate_limit.key != RateLimitKey::Ip) {
+  if (config.rate_limit.enabled && config.rate_limit.key != RateLimitKey::Ip) {
     throw Invalid{{"rate_limit.key", config.rate_limit.key_line, no_secret}};
   }
   for (size_t i = 0; i < config.routes.size(); ++i) {

@@ -51,7 +51,7 @@ bool normalize_escapes(std::string_view path, std::string& out, std::string& rea
 }  // namespace
 
 bool is_canonical_target(std::string_view target) {
-  if (target.empty() || target.front() != '/') {
+  if (target.empty() || target.front() != '/' || target.find('#') != std::string_view::npos) {
     return false;
   }
   // One pass over the path, on every request.
@@ -75,6 +75,10 @@ std::optional<std::string> normalize_target(std::string_view target, std::string
     reason = "the request target must be a path (origin-form)";
     return std::nullopt;
   }
+  // Origin-form has no fragment (RFC 9112 §3.2); a client that sends one anyway loses it, as
+  // nginx drops it. Kept, it would reach keys, where "#" marks a Vary or a user's entry:
+  // "/mine?q=a#user=<digest>" must not name some user's "/mine?q=a".
+  target = target.substr(0, target.find('#'));
   if (is_canonical_target(target)) {
     return std::string(target);
   }

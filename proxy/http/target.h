@@ -5,7 +5,8 @@
 //
 // The path is normalised: percent-escapes of unreserved characters are decoded and every other
 // escape is written in upper case (RFC 3986 §6.2.2), dot segments are removed (§5.2.4) and
-// repeated slashes merged, as nginx's merge_slashes does. The query is kept as sent.
+// repeated slashes merged, as nginx's merge_slashes does. The query is kept as sent; a
+// fragment, which origin-form does not have, is dropped.
 // Refused (400): targets that are not origin-form ("/path?query"), broken escapes, NUL bytes,
 // and dot segments that would climb above the root.
 

@@ -98,7 +98,6 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
     head.headers.remove("Range");
     head.headers.remove("If-Range");
     copy_.ask_about_copy(head.headers);
-    head.headers.remove(config_->session.user_header);  // never the client's (router/session_stage.h)
     prepare_upstream_request_headers(head.headers, ForwardingInfo{client_address_, "http"});
     const std::string& prefix = config_->upstream.url.path_prefix;
     const std::string& target = plan_.upstream_target.empty() ? head.target : plan_.upstream_target;

@@ -256,6 +256,13 @@ void Exchange::on_stages_done(const std::vector<RedisReplyPtr>& replies) {
 // requests whose limit or cache entry is their user's alone.
 void Exchange::check_as_user() {
   awaiting_user_ = false;
+  if (session_.unavailable() &&
+      rate_limit_key_for(*config_, plan_.route) == RateLimitKey::SessionUser &&
+      config_->rate_limit.deny_on_redis_error) {
+    // Without the user there is no counter to charge, and the limiter fails closed.
+    refuse(Refusal{503, "rate limiter unavailable", false});
+    return;
+  }
   begin_client_stages(session_.user() ? &*session_.user() : nullptr);
   RedisBatch batch;
   if (context_.cache->available()) {
@@ -347,7 +354,11 @@ void Exchange::touch_session() {
 
 void Exchange::refresh_in_background(const LookupResult& lookup) {
   if (lookup.refresh && lookup.seen_guard) {
-    context_.refreshes->start(config_, plan_, lookup_.key(), head_, vary_request_,
+    // As this request would have been forwarded: the session's user named, as on the route's
+    // own misses, or a user's entry would be refreshed with an anonymous answer.
+    RequestHead request = head_;
+    session_.prepare_upstream_request(request.headers, *config_);
+    context_.refreshes->start(config_, plan_, lookup_.key(), request, vary_request_,
                               client_.peer_address(), lookup.view(), lookup.http,
                               *lookup.seen_guard, lookup.epoch);
   }
@@ -463,6 +474,7 @@ void Exchange::answer_from_copy() {
   } else {
     cache_status_ = CacheStatus::Stale;
     flight_.abandon();  // the followers ask the upstream themselves
+    touch_session();    // the app, failing, renewed nothing
   }
   const int64_t age = stored_copy_.age(now_ms / 1000);
   if (stored_copy_.use() == StoredCopy::Use::Confirmed && stored_copy_.client_has_it()) {

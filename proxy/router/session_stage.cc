@@ -61,6 +61,7 @@ std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& ba
   }
   if (reply == nullptr || is_error(reply)) {
     metrics.session_unavailable.add();
+    unavailable_ = true;
     // The session may well be valid: a store that cannot say is not a stranger at the door.
     return use_ == SessionUse::Required
                ? std::optional(Refusal{503, "session store unavailable", false})

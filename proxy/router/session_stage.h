@@ -46,6 +46,8 @@ class SessionStage final : private BatchedStage {
   // whatever its route), the session's user added where the route uses sessions.
   void prepare_upstream_request(Headers& request, const Config& config) const;
   const std::optional<std::string>& user() const { return user_; }
+  // The session was to be read and Redis could not say what it holds.
+  bool unavailable() const { return unavailable_; }
   // What renews the session when cachecar answers the request itself, as express-session's
   // touch would have renewed it had the app answered (connect-redis: EXPIRE by
   // cookie.originalMaxAge, rounded up to seconds); nullopt when there is nothing to renew, or
@@ -58,6 +60,7 @@ class SessionStage final : private BatchedStage {
   bool signed_ = false;
   std::string key_;     // sess:<sid> of a verified cookie, when the session is read
   bool found_ = false;  // the session exists
+  bool unavailable_ = false;
   std::optional<std::string> user_;
   std::optional<int64_t> max_age_ms_;
 };

@@ -231,6 +231,18 @@ TEST_CASE("sessions: rate_limit.key session_user counts signed-in requests only"
   CHECK(get(stack, "/feed", carol).status == 429);
 }
 
+TEST_CASE("sessions: a limit by user fails closed when Redis cannot name the user") {
+  SessionStack stack(kDefaultRoutes,
+                     "rate_limit:\n  limit: 100\n  window: 60s\n  key: session_user\n"
+                     "  on_redis_error: deny\n");
+  const std::string erin = stack.log_in("erin");
+  CHECK(get(stack, "/feed", erin).status == 200);
+  stack.redis.stop();
+  const auto answer = get(stack, "/feed", erin);
+  CHECK(answer.status == 503);
+  CHECK(answer.body == R"({"error":"rate limiter unavailable"})");
+}
+
 TEST_CASE("sessions: shared routes serve signed-in requests from the cache; others bypass it") {
   SessionStack stack(
       "  - path: /catalog\n    key: catalog\n    ttl: 60s\n    shared: true\n"
@@ -304,6 +316,30 @@ TEST_CASE("sessions: per_user routes keep each user's answer apart; a write clea
   const auto gone = get(stack, "/mine", alice);
   CHECK(gone.header("X-Cache") == "BYPASS");
   CHECK(gone.body.find(R"("user":null)") != std::string::npos);
+}
+
+TEST_CASE("sessions: a user's entry is refreshed in the background as that user") {
+  SessionStack stack(
+      "  - path: /mine-fresh\n    key: mine-fresh\n    per_user: true\n"
+      "    session: optional\n",
+      "cache:\n  mode: http\n");
+  const std::string frank = stack.log_in("frank");
+  const auto first = get(stack, "/mine-fresh", frank);
+  CHECK(first.header("X-Cache") == "MISS");
+  CHECK(first.body.find(R"("header":"frank")") != std::string::npos);
+  std::this_thread::sleep_for(1500ms);  // past max-age=1: stale, and served while revalidating
+  CHECK(get(stack, "/mine-fresh", frank).body == first.body);
+  std::string refreshed;
+  for (int i = 0; i < 100 && refreshed.empty(); ++i) {
+    const auto answer = get(stack, "/mine-fresh", frank);
+    if (answer.body != first.body) {
+      refreshed = answer.body;
+    } else {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  CAPTURE(refreshed);
+  CHECK(refreshed.find(R"("header":"frank")") != std::string::npos);
 }
 
 TEST_CASE("sessions: a hit renews the session as the app would; logs and metrics name the user") {

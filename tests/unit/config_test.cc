@@ -1507,6 +1507,9 @@ TEST_CASE("session: per-user limits, shared and per-user routes, touch") {
   auto parsed = parse_config(yaml, env_of({{"SESSION_SECRET", "s"}}));
   REQUIRE(std::holds_alternative<Config>(parsed));
   const Config& config = std::get<Config>(parsed);
+  // With limiting off, a key by user asks for no secret.
+  CHECK(parse_ok("rate_limit:\n  enabled: false\n  key: session_user\n").rate_limit.key ==
+        RateLimitKey::SessionUser);
   CHECK_FALSE(config.session.touch);
   CHECK(config.rate_limit.key == RateLimitKey::SessionUserOrIp);
   CHECK(config.routes[0].shared);

@@ -32,6 +32,12 @@ TEST_CASE("normalize_target: one spelling per resource") {
       {"/a/", "/a/"},
       {"/a/..", "/"},
       {"/products/42;.css", "/products/42;.css"},  // parameters are part of the segment
+      // A fragment is no part of a request target: dropped, wherever it starts.
+      {"/mine#user=0123", "/mine"},
+      {"/search?q=a#user=0123", "/search?q=a"},
+      {"/search?q=a#b#c", "/search?q=a"},
+      {"/a/../b#x", "/b"},
+      {"/#", "/"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.target);

@@ -57,6 +57,13 @@ async function main() {
     res.json({user: (req.session.passport && req.session.passport.user) || null, answer: served});
   });
   app.put('/mine', (req, res) => res.json({ok: true}));
+  // The same, fresh for a second and then served stale while it is refreshed, telling whom
+  // the app was told about (cachecar's user header).
+  app.get('/mine-fresh', (req, res) => {
+    served += 1;
+    res.set('Cache-Control', 'max-age=1, stale-while-revalidate=60');
+    res.json({header: req.get('X-Session-User') || null, answer: served});
+  });
   // Writes to the session, so express-session sets the cookie on the answer.
   app.get('/visit', (req, res) => {
     req.session.visits = (req.session.visits || 0) + 1;
