@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/purge_command.h"
 #include "config/config_file.h"
 #include "log/logging.h"
 #include "server/supervisor.h"
@@ -19,6 +20,7 @@ constexpr int kExitUsage = 2;
 
 constexpr const char* kUsage = R"(usage: cachecar [--config FILE]
        cachecar --check-config FILE
+       cachecar purge [--config FILE] [--key KEY]... [--prefix PREFIX] [--tag TAG]...
        cachecar --version | --help
 
 A reverse caching proxy in front of an HTTP API, with its cache and rate limits in Redis.
@@ -28,8 +30,12 @@ A reverse caching proxy in front of an HTTP API, with its cache and rate limits 
                        configuration and exit: 0 valid, 2 invalid
   --version            print the version and exit
   --help               print this text and exit
+  purge                purge cached entries through the admin API (POST /purge) of the
+                       cachecar that FILE configures, with ADMIN_TOKEN: exit 0 purged, 3 owed
+                       until Redis answers, 1 refused or unreachable
 
-Environment overrides: REDIS_URL, UPSTREAM_URL, LISTEN, ADMIN_LISTEN, LOG_LEVEL.
+Environment overrides: REDIS_URL, UPSTREAM_URL, LISTEN, ADMIN_LISTEN, ADMIN_TOKEN, LOG_LEVEL,
+SESSION_SECRET.
 Signals: SIGTERM or SIGINT drain in-flight requests (up to drain_timeout) and exit 0, a second
 one exits at once; SIGHUP reloads the configuration file.
 )";
@@ -38,6 +44,9 @@ int run_main(int argc, char** argv) {
   std::string config_path = "config.yaml";
   bool check_only = false;
   const std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args.front() == "purge") {
+    return run_purge_command(std::vector<std::string>(args.begin() + 1, args.end()));
+  }
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {

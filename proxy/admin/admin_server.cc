@@ -2,16 +2,20 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
+#include <string>
+
 #include "http/error_page.h"
 #include "http/parser.h"
 #include "net/listener.h"
+#include "uv/handle.h"
 
 namespace cachecar {
 namespace {
 
 constexpr size_t kMaxHeaderBytes = 8 * 1024;
-// No endpoint takes a body; this only lets a stray one be read so the answer can be a 405.
-constexpr size_t kMaxBodyBytes = 64 * 1024;
+// A purge's JSON: ten thousand keys (cache/purge_order.h) fit.
+constexpr size_t kMaxBodyBytes = 1024 * 1024;
 
 struct AdminWrite {
   uv_write_t request{};
@@ -48,19 +52,29 @@ class AdminConnection final : private RequestParser::Listener {
   explicit AdminConnection(AdminServer& server)
       : server_(server),
         parser_(*this, RequestParser::Limits{kMaxHeaderBytes, 50, kMaxBodyBytes}) {}
-  ~AdminConnection() { server_.forget(this); }
+  ~AdminConnection() {
+    *alive_ = false;
+    server_.forget(this);
+  }
 
   ParseStep on_request_head(RequestHead& head) override {
     head_ = std::move(head);
+    body_.clear();
     return ParseStep::Continue;
   }
-  ParseStep on_request_body(std::string_view) override { return ParseStep::Continue; }
+  ParseStep on_request_body(std::string_view chunk) override {
+    body_ += chunk;
+    return ParseStep::Continue;
+  }
   ParseStep on_request_complete() override {
     respond();
-    return ParseStep::Continue;
+    // An answer still to come: nothing after this request is read until it is sent.
+    return awaiting_reply_ ? ParseStep::Pause : ParseStep::Continue;
   }
 
   void respond();
+  void on_bytes(std::string_view bytes);
+  void purge(bool keep_alive);
   void send(std::string bytes);
   // uv_timer_start, not uv_timer_again: the latter restarts only a repeating timer.
   void arm_idle_timer();
@@ -70,6 +84,13 @@ class AdminConnection final : private RequestParser::Listener {
   uv_timer_t timer_{};
   RequestParser parser_;
   RequestHead head_;
+  std::string body_;
+  // A purge's answer is awaited: the bytes received meanwhile wait here, unparsed.
+  bool awaiting_reply_ = false;
+  bool paused_ = false;  // the parser stopped after that request
+  std::string unparsed_;
+  // Lets a purge's late answer find out whether its connection is still there.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   int open_handles_ = 0;
   bool closing_ = false;
   bool close_after_write_ = false;
@@ -98,16 +119,57 @@ void AdminConnection::accept(AdminServer& server, uv_stream_t* listener) {
         auto* self = owner_of<AdminConnection>(stream);
         if (nread > 0 && !self->closing_) {
           self->arm_idle_timer();
-          const ParseResult result =
-              self->parser_.execute(std::string_view(buf->base, static_cast<size_t>(nread)));
-          if (result.kind == ParseResult::Kind::Error) {
-            self->close_after_write_ = true;
-            self->send(error_response(result.status, result.reason, false));
-          }
+          self->on_bytes(std::string_view(buf->base, static_cast<size_t>(nread)));
         } else if (nread < 0) {
           self->close();
         }
         delete[] buf->base;
+      });
+}
+
+void AdminConnection::on_bytes(std::string_view bytes) {
+  if (awaiting_reply_) {
+    unparsed_ += bytes;
+    return;
+  }
+  const ParseResult result = parser_.execute(bytes);
+  if (result.kind == ParseResult::Kind::Error) {
+    close_after_write_ = true;
+    send(error_response(result.status, result.reason, false));
+  } else if (result.kind == ParseResult::Kind::Paused) {
+    paused_ = true;
+    unparsed_.assign(bytes.substr(result.consumed));
+  }
+}
+
+void AdminConnection::purge(bool keep_alive) {
+  awaiting_reply_ = true;
+  std::weak_ptr<bool> alive = alive_;
+  server_.hooks().purge(
+      head_, body_, peer_address_text(&socket_),
+      [this, alive, keep_alive](int status, std::string body, std::string extra_headers) {
+        if (alive.expired() || closing_) {
+          return;  // the asker left; the purge ran all the same
+        }
+        std::string out = "HTTP/1.1 " + std::to_string(status) + " ";
+        out += reason_phrase(status);
+        out += "\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n";
+        out += extra_headers;
+        out += "Content-Length: " + std::to_string(body.size());
+        out += keep_alive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n";
+        out += body;
+        send(std::move(out));
+        awaiting_reply_ = false;
+        if (closing_ || !paused_) {
+          return;  // answered within the request's own callback: parsing simply goes on
+        }
+        paused_ = false;
+        parser_.resume();
+        const std::string rest = std::move(unparsed_);
+        unparsed_.clear();
+        if (!rest.empty()) {
+          on_bytes(rest);
+        }
       });
 }
 
@@ -123,7 +185,16 @@ void AdminConnection::respond() {
   const bool keep_alive = head_.keep_alive;
   close_after_write_ = !keep_alive;
   const std::string_view path = head_.path();
-  if (head_.method != "GET" && !head_only) {
+  if (path == "/purge") {
+    if (head_.method != "POST") {
+      send(error_response(405, "purge with POST and a JSON body", keep_alive, "Allow: POST\r\n",
+                          head_only));
+    } else if (!hooks.purge) {
+      send(error_response(404, "purge is not available", keep_alive, {}, head_only));
+    } else {
+      purge(keep_alive);
+    }
+  } else if (head_.method != "GET" && !head_only) {
     send(error_response(405, "admin endpoints answer GET and HEAD", keep_alive, {}, head_only));
   } else if (path == "/healthz") {
     const bool healthy = hooks.healthy();
@@ -137,8 +208,8 @@ void AdminConnection::respond() {
     send(plain_response(200, "text/plain; version=0.0.4; charset=utf-8", hooks.metrics(),
                         keep_alive, head_only));
   } else {
-    send(error_response(404, "not found: try /healthz, /readyz or /metrics", keep_alive, {},
-                        head_only));
+    send(error_response(404, "not found: try /healthz, /readyz, /metrics or POST /purge",
+                        keep_alive, {}, head_only));
   }
 }
 

@@ -7,6 +7,7 @@
 //   /readyz   200 once start-up is complete; 503 before, and while draining after SIGTERM.
 //             Redis being down does not make cachecar unready: it degrades to the upstream.
 //   /metrics  the Prometheus text exposition
+//   /purge    POST: purge keys, a prefix or tags (issue 18; admin/purge_endpoint.h)
 //
 // A connection is closed after the idle timeout passes with nothing received, so a scraper
 // that keeps its connection alive keeps it for as long as it scrapes.
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "config/duration.h"
+#include "http/message.h"
 #include "net/endpoints.h"
 #include "net/resolver.h"
 #include "uv/handle.h"
@@ -31,10 +33,19 @@ class AdminConnection;
 
 class AdminServer {
  public:
+  // An answer the hook gives when it is ready: status, JSON body, and extra header lines
+  // ("Name: value\r\n"). Called at most once, on the admin loop.
+  using Reply = std::function<void(int status, std::string body, std::string extra_headers)>;
+
   struct Hooks {
     std::function<bool()> ready;
     std::function<bool()> healthy;
     std::function<std::string()> metrics;
+    // POST /purge: the request, its body and the peer's address. The connection reads no
+    // further request until `reply` runs (or it closes; the purge still runs).
+    std::function<void(const RequestHead& head, std::string_view body, const std::string& peer,
+                       Reply reply)>
+        purge;
   };
 
   AdminServer(uv_loop_t* loop, Hooks hooks);

@@ -76,6 +76,22 @@ void counter(std::string& out, const std::vector<const WorkerMetrics*>& workers,
 
 }  // namespace
 
+std::string render_purge_metrics(const PurgeStats& stats) {
+  std::string out;
+  family(out, "cachecar_purges_total", "counter",
+         "Purges through the admin API, by what they named (one purge may name several).");
+  sample(out, "cachecar_purges_total", "kind=\"keys\"", stats.by_keys);
+  sample(out, "cachecar_purges_total", "kind=\"prefix\"", stats.by_prefix);
+  sample(out, "cachecar_purges_total", "kind=\"tags\"", stats.by_tags);
+  family(out, "cachecar_purged_keys_total", "counter",
+         "Keys purges deleted from Redis, variants included.");
+  sample(out, "cachecar_purged_keys_total", {}, stats.keys_removed);
+  family(out, "cachecar_purges_owed_total", "counter",
+         "Purges Redis did not confirm, left to the journal or a cache epoch bump.");
+  sample(out, "cachecar_purges_owed_total", {}, stats.owed);
+  return out;
+}
+
 void Histogram::observe(double seconds) {
   size_t i = 0;
   while (i < kBounds.size() && seconds > kBounds[i]) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cache/cache_status.h"
+#include "cache/purge_order.h"
 
 namespace cachecar {
 
@@ -111,6 +112,9 @@ struct WorkerMetrics {
 
   void record_request(std::string_view method, int status, CacheStatus cache, double seconds);
 };
+
+// The admin loop's purges (cache/purger.h): by kind, and the keys they removed.
+std::string render_purge_metrics(const PurgeStats& stats);
 
 // The whole exposition: every family with its HELP and TYPE, summed across workers (Redis
 // connection state per worker).

@@ -7,6 +7,7 @@
 
 #include "cache/http_semantics.h"
 #include "cache/journal_replay.h"
+#include "cache/key.h"
 #include "cache/scripts.h"
 #include "cache/vary.h"
 #include "redis/cluster_slots.h"
@@ -15,6 +16,8 @@ namespace cachecar {
 namespace {
 
 constexpr uint64_t kFillTag = 1;
+// Tag-recording calls carry this bit and a count: each finds its waiting fills by it.
+constexpr uint64_t kTaggedFillBit = uint64_t{1} << 63;
 // Owed keys named in one log line; the rest are counted.
 constexpr size_t kLoggedKeys = 10;
 
@@ -46,25 +49,77 @@ void CacheStore::register_scripts(RedisClient& redis) {
   redis.register_script(&kFillScript);
   redis.register_script(&kInvalidateScript);
   redis.register_script(&kBumpEpochScript);
+  redis.register_script(&kTagScript);
+  redis.register_script(&kPurgeTagScript);
 }
 
 void CacheStore::store_response(const RequestPlan& plan, const Headers& request,
                                 const std::string& seen_guard, uint64_t epoch,
                                 const CachedResponse& response, Duration ttl,
-                                std::string_view key_prefix) {
+                                std::string_view key_prefix, int64_t lookup_unix_ms) {
+  TaggedFill pending{{}, seen_guard, epoch, ttl};
   std::string value = plan.route != nullptr && plan.route->format == StoredFormat::Body
                           ? response.body
                           : encode_envelope(response, epoch);
   const VaryFields vary =
       plan.http_semantics ? parse_vary(parse_head_lines(response.head_lines)) : VaryFields{};
   if (vary.names.empty()) {
-    fill(plan, seen_guard, epoch, std::move(value), ttl);
+    pending.fills.emplace_back(plan, std::move(value));
+  } else {
+    // The variant under its own key, and the index that leads lookups of the key to it.
+    const std::string digest = selector_digest(variant_selector(vary, request));
+    pending.fills.emplace_back(vary_variant_plan(plan, digest, key_prefix), std::move(value));
+    pending.fills.emplace_back(plan, encode_vary_index(vary));
+  }
+  if (response.tags.empty()) {
+    for (auto& [fill_plan, fill_value] : pending.fills) {
+      fill(fill_plan, seen_guard, epoch, std::move(fill_value), ttl);
+    }
     return;
   }
-  // The variant under its own key, and the index that leads lookups of the key to it.
-  const std::string digest = selector_digest(variant_selector(vary, request));
-  fill(vary_variant_plan(plan, digest, key_prefix), seen_guard, epoch, std::move(value), ttl);
-  fill(plan, seen_guard, epoch, encode_vary_index(vary), ttl);
+  // The entry the tags name: the response itself (a variant's key, not its index).
+  const RequestPlan& tagged = pending.fills.front().first;
+  const std::string member = tagged.key + "\n" + tagged.guard_key;
+  const std::string ttl_ms = std::to_string(std::max<int64_t>(1000, ttl.count()));
+  std::vector<RedisCommand> commands;
+  for (const std::string& tag : response.tags) {
+    RedisCommand command;
+    command.script = &kTagScript;
+    command.num_keys = 2;
+    command.args = {
+        tag_set_key_for(key_prefix, tag), tag_purged_key_for(key_prefix, tag),  member, ttl_ms,
+        std::to_string(lookup_unix_ms),   std::to_string(kTagClockSkew.count())};
+    commands.push_back(std::move(command));
+  }
+  const uint64_t call_tag = kTaggedFillBit | ++tagged_fill_count_;
+  if (redis_.submit(std::move(commands), *this, call_tag) == nullptr) {
+    ++stats_.fill_errors;  // an entry whose tags are not recorded could not be purged by them
+    return;
+  }
+  tagged_fills_.emplace(call_tag, std::move(pending));
+}
+
+void CacheStore::on_tags_recorded(TaggedFill pending, const std::vector<RedisReplyPtr>& replies) {
+  if (replies.empty()) {
+    ++stats_.fill_errors;
+    return;
+  }
+  for (const RedisReplyPtr& reply : replies) {
+    if (is_error(reply.get())) {
+      ++stats_.fill_errors;
+      spdlog::warn("recording a tag, Redis answered {}; the entry is not stored",
+                   reply_text(reply.get()));
+      return;
+    }
+    if (reply_integer(reply.get()) != 1) {
+      ++stats_.fills_refused;
+      spdlog::debug("cache fill skipped: one of its tags was purged while it was fetched");
+      return;
+    }
+  }
+  for (auto& [fill_plan, fill_value] : pending.fills) {
+    fill(fill_plan, pending.seen_guard, pending.epoch, std::move(fill_value), pending.ttl);
+  }
 }
 
 void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, uint64_t epoch,
@@ -223,7 +278,16 @@ void CacheStore::on_journal_emptied(std::function<void()> callback) {
 
 void CacheStore::stop() { replay_->stop(); }
 
-void CacheStore::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
+void CacheStore::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
+  if ((tag & kTaggedFillBit) != 0) {
+    auto found = tagged_fills_.find(tag);
+    if (found != tagged_fills_.end()) {
+      TaggedFill pending = std::move(found->second);
+      tagged_fills_.erase(found);
+      on_tags_recorded(std::move(pending), replies);
+    }
+    return;
+  }
   if (replies.empty()) {
     ++stats_.fill_errors;
     return;

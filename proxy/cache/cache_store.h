@@ -12,6 +12,8 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "cache/invalidation_journal.h"
@@ -48,9 +50,12 @@ class CacheStore final : private RedisWaiter {
   // Stores `response`, fetched for a request with `request` fields, as fill() does: in the
   // plan's stored form, and in cache.mode: http under its Vary variant when it varies (the key
   // then holds the vary index that leads lookups to it).
+  // A response with tags (response.tags) is first recorded under each (kTagScript) and stored
+  // only if every tag took it and none was purged since `lookup_unix_ms`, when the lookup read
+  // `seen_guard` (cache/scripts.h says why).
   void store_response(const RequestPlan& plan, const Headers& request,
-                      const std::string& seen_guard, uint64_t epoch,
-                      const CachedResponse& response, Duration ttl, std::string_view key_prefix);
+                      const std::string& seen_guard, uint64_t epoch, const CachedResponse& response,
+                      Duration ttl, std::string_view key_prefix, int64_t lookup_unix_ms);
 
   // Deletes the plan's invalidate_keys and moves their guards, lifting `lifting` (a fence token
   // of this write's, or empty); `waiter` hears when it is done.
@@ -96,7 +101,16 @@ class CacheStore final : private RedisWaiter {
                                                   std::string_view fence_token = {});
 
  private:
+  // Fills of one response, waiting for its tags to be recorded.
+  struct TaggedFill {
+    std::vector<std::pair<RequestPlan, std::string>> fills;  // plan, value
+    std::string seen_guard;
+    uint64_t epoch = 0;
+    Duration ttl{0};
+  };
+
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
+  void on_tags_recorded(TaggedFill fill, const std::vector<RedisReplyPtr>& replies);
 
   RedisClient& redis_;
   std::string token_prefix_;  // random per process, so guard tokens are unique fleet-wide
@@ -106,6 +120,8 @@ class CacheStore final : private RedisWaiter {
   InvalidationJournal journal_;
   std::unique_ptr<JournalReplay> replay_;
   NearCache* near_ = nullptr;
+  std::unordered_map<uint64_t, TaggedFill> tagged_fills_;  // by call tag
+  uint64_t tagged_fill_count_ = 0;
 };
 
 }  // namespace cachecar

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/message.h"
 
@@ -41,6 +42,9 @@ struct CachedResponse {
   // Mode http, in memory only: the Vary selector of the request it was fetched for, so that a
   // coalesced request with another selector does not take it. Empty: unknown.
   std::string variant_selector{};
+  // In memory only: the tags the origin named (cache/surrogate_keys.h), recorded with the
+  // stored key when it is stored.
+  std::vector<std::string> tags{};
 
   CachedView view() const { return CachedView{status, head_lines, body, stored_at_ms}; }
 };

@@ -169,6 +169,18 @@ std::string lease_key_for(std::string_view prefix, std::string_view key) {
   return companion_key(prefix, "lease:", key);
 }
 
+std::string tag_set_key_for(std::string_view prefix, std::string_view tag) {
+  std::string out(prefix);
+  out += "tag:{";
+  out += tag;
+  out += '}';
+  return out;
+}
+
+std::string tag_purged_key_for(std::string_view prefix, std::string_view tag) {
+  return tag_set_key_for(prefix, tag) + ":purged";
+}
+
 std::string epoch_key_for(std::string_view prefix) {
   // Companions carry a hash tag, so only a route key spelled "cachecar:epoch" could collide.
   std::string out(prefix);

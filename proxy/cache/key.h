@@ -69,6 +69,12 @@ std::string fence_set_key_for(std::string_view prefix, std::string_view key);
 // the fleet holds it while it refreshes the key ("lease:{product:42}").
 std::string lease_key_for(std::string_view prefix, std::string_view key);
 
+// A tag's set of the keys stored under it, "<prefix>tag:{<tag>}" (a sorted set scored by each
+// entry's expiry), and the time of the tag's last purge, "<prefix>tag:{<tag>}:purged": both in
+// the tag's own Redis Cluster slot, whatever slots their members are in (cache/scripts.h).
+std::string tag_set_key_for(std::string_view prefix, std::string_view tag);
+std::string tag_purged_key_for(std::string_view prefix, std::string_view tag);
+
 // The cache epoch (cache/invalidation_journal.h): one integer that every lookup reads with its
 // guard; a bump makes every entry stored before it a miss. Absent means 0.
 std::string epoch_key_for(std::string_view prefix);

@@ -25,6 +25,7 @@ class ResponseRecording {
   void set_variant_selector(std::string selector) {
     response_.variant_selector = std::move(selector);
   }
+  void set_tags(std::vector<std::string> tags) { response_.tags = std::move(tags); }
   // False once the body outgrew max_bytes: nothing is kept from then on.
   bool add_body(std::string_view chunk);
   // Stops keeping (the response turned out unshareable, or failed).

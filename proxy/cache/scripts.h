@@ -106,6 +106,51 @@ redis.call('SET', KEYS[1], epoch)
 return epoch
 )lua"};
 
+// Tags (issue 18). KEYS[1] a tag's set (cache/key.h: tag_set_key_for), KEYS[2] the time of its
+// last purge. ARGV[1] the member: the stored key, "\n", the guard its fill checks; ARGV[2] the
+// entry's TTL in milliseconds; ARGV[3] the Unix time in milliseconds when the fill's lookup read
+// the guard, ARGV[4] the clock skew allowed between cachecar and Redis, in milliseconds.
+// Returns 1 when the member is recorded, 0 when the tag was purged after the lookup: the fill
+// must then not store.
+//
+// Why the fill asks first: a purge reads the tag's members, then moves their guards. A fill
+// begun before the purge whose key joins the set only after the purge read it would otherwise
+// store after the purge, unseen by it. Run before the fill, this script either records the key
+// before the purge reads the set (the purge then moves its guard: the fill is refused, or its
+// entry deleted) or finds the purge's time, later than the lookup, and stops the fill.
+inline const RedisScript kTagScript{"tag", R"lua(
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local purged = tonumber(redis.call('GET', KEYS[2]) or '')
+if purged and purged >= tonumber(ARGV[3]) - tonumber(ARGV[4]) then
+  return 0
+end
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+)lua"};
+
+// KEYS[1] a tag's set, KEYS[2] the time of its last purge; ARGV[1] how long that time is kept,
+// in milliseconds (longer than any fill may take: kMaxFillAge). Records the purge, and returns
+// the members of entries that may still exist and empties the set; the caller then invalidates
+// them (kInvalidateScript, per slot).
+inline const RedisScript kPurgeTagScript{"purge_tag", R"lua(
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('SET', KEYS[2], now, 'PX', ARGV[1])
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+redis.call('DEL', KEYS[1])
+return members
+)lua"};
+
+// How far cachecar's clock may run ahead of Redis's for kTagScript: a purge within this of a
+// fill's lookup stops the fill (one more miss, never a stale entry).
+inline constexpr std::chrono::milliseconds kTagClockSkew{1000};
+
 // A guard token that fences a key: a write in on_invalidation_failure: reject mode moved the
 // guard to it before the write was forwarded. A lookup that sees it never serves nor fills
 // the key (the write may be committing upstream); the invalidation after the answer of the

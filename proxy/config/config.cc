@@ -514,6 +514,11 @@ RouteConfig route(const YAML::Node& node, const std::string& key) {
   return out;
 }
 
+// A header name cachecar sets: a token, so it cannot split the request it is added to.
+bool valid_field_name(const std::string& name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), is_tchar);
+}
+
 void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& cache) {
   read_map(
       node, key,
@@ -532,10 +537,8 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
         [&](const YAML::Node& v, const std::string& k) {
           cache.heuristic_max = duration(v, k, Duration(0));
         }},
-       {"max_ttl",
-        [&](const YAML::Node& v, const std::string& k) {
-          cache.max_ttl = duration(v, k, Duration(1000));
-        }},
+       {"max_ttl", [&](const YAML::Node& v,
+                       const std::string& k) { cache.max_ttl = duration(v, k, Duration(1000)); }},
        {"revalidate_window",
         [&](const YAML::Node& v, const std::string& k) {
           cache.revalidate_window = duration(v, k, Duration(0));
@@ -637,6 +640,26 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
                        cache.near.tracking = boolean(v2, k2);
                      }}});
         }},
+       {"tags",
+        [&](const YAML::Node& v, const std::string& k) {
+          if (is_off(v)) {
+            cache.tags.fields.clear();
+            return;
+          }
+          read_map(v, k,
+                   {{"fields",
+                     [&](const YAML::Node& v2, const std::string& k2) {
+                       cache.tags.fields = string_list(v2, k2);
+                       for (const std::string& field : cache.tags.fields) {
+                         if (!valid_field_name(field)) {
+                           fail(k2, v2, "'" + field + "' is not a header field name");
+                         }
+                       }
+                     }},
+                    {"strip", [&](const YAML::Node& v2, const std::string& k2) {
+                       cache.tags.strip = boolean(v2, k2);
+                     }}});
+        }},
        {"default", [&](const YAML::Node& v, const std::string& k) {
           if (v.IsScalar() && (v.Scalar() == "off" || v.Scalar() == "false")) {
             cache.default_ttl.reset();
@@ -654,11 +677,6 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
           }
           cache.default_ttl = ttl;
         }}});
-}
-
-// A header name cachecar sets: a token, so it cannot split the request it is added to.
-bool valid_field_name(const std::string& name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), is_tchar);
 }
 
 // Fields whose meaning HTTP fixes, that cachecar sets itself, or that frame or route the
@@ -837,9 +855,26 @@ void read_document(const YAML::Node& root, Config& config) {
            [&](const YAML::Node& v, const std::string& k) { read_session(v, k, config.session); }},
           {"admin",
            [&](const YAML::Node& v, const std::string& k) {
-             read_map(v, k, {{"listen", [&](const YAML::Node& v2, const std::string& k2) {
-                                config.admin.listen = host_port(v2, k2);
-                              }}});
+             read_map(v, k,
+                      {{"listen",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          config.admin.listen = host_port(v2, k2);
+                          config.admin.listen_line = line_of(v2);
+                        }},
+                       {"purge",
+                        [&](const YAML::Node& v2, const std::string& k2) {
+                          if (v2.IsScalar() && v2.Scalar() == "auto") {
+                            config.admin.purge.reset();
+                          } else {
+                            config.admin.purge = boolean(v2, k2);
+                          }
+                          config.admin.purge_line = line_of(v2);
+                        }},
+                       {"token", [&](const YAML::Node& v2, const std::string& k2) {
+                          fail(k2, v2,
+                               "the admin token is never written in this file: set "
+                               "ADMIN_TOKEN");
+                        }}});
            }},
           {"limits",
            [&](const YAML::Node& v, const std::string& k) {
@@ -960,6 +995,12 @@ void apply_environment(Config& config, const EnvLookup& env) {
     }
     config.admin.listen = std::move(*address);
   }
+  if (auto value = env("ADMIN_TOKEN")) {
+    if (value->empty() || value->find_first_of("\r\n") != std::string::npos) {
+      fail_env("ADMIN_TOKEN", "expected a token on one line");
+    }
+    config.admin.token = *value;
+  }
   if (auto value = env("LOG_LEVEL")) {
     if (!valid_log_level(*value)) {
       fail_env("LOG_LEVEL", "expected one of: " + join(log_levels()));
@@ -1034,6 +1075,20 @@ void check_sessions(Config& config) {
   }
 }
 
+bool loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+// After the environment: purging from an address others can reach takes the token.
+void check_admin(const Config& config) {
+  if (config.admin.purge.value_or(false) && config.admin.token.empty() &&
+      !loopback_host(config.admin.listen.host)) {
+    throw Invalid{{"admin.purge", config.admin.purge_line,
+                   "purge on a non-loopback admin.listen (" + config.admin.listen.to_string() +
+                       ") needs a token: set ADMIN_TOKEN, or admin.purge: auto or false"}};
+  }
+}
+
 // A YAML double-quoted scalar that reads back as exactly `text` (YAML would fold a raw line
 // break into a space). JSON's string escapes are all valid in YAML double quotes.
 std::string quoted(const std::string& text) {
@@ -1068,6 +1123,13 @@ std::string cidrs(const std::vector<Cidr>& ranges) {
 
 }  // namespace
 
+bool Config::Admin::purge_enabled() const {
+  if (purge) {
+    return *purge;
+  }
+  return !token.empty() || loopback_host(listen.host);
+}
+
 std::string ConfigError::describe(std::string_view file_name) const {
   std::string out(file_name);
   if (line > 0) {
@@ -1093,6 +1155,7 @@ std::variant<Config, ConfigError> parse_config(std::string_view yaml_text, const
     apply_environment(config, env);
     check_redis_tls(config.redis);
     check_sessions(config);
+    check_admin(config);
   } catch (const Invalid& invalid) {
     return invalid.error;
   } catch (const YAML::Exception& e) {
@@ -1143,6 +1206,15 @@ std::string render_config(const Config& config) {
       << (cache.on_invalidation_failure == InvalidationFailure::Reject ? "reject" : "journal")
       << "\n";
   out << "  invalidation_journal:\n    max_keys: " << cache.journal_max_keys << "\n";
+  if (cache.tags.fields.empty()) {
+    out << "  tags: off\n";
+  } else {
+    out << "  tags:\n    fields: [";
+    for (size_t i = 0; i < cache.tags.fields.size(); ++i) {
+      out << (i == 0 ? "" : ", ") << cache.tags.fields[i];
+    }
+    out << "]\n    strip: " << (cache.tags.strip ? "true" : "false") << "\n";
+  }
   if (cache.near.enabled) {
     out << "  near:\n    max_bytes: " << format_size(cache.near.max_bytes) << "\n";
     out << "    max_ttl: " << format_duration(cache.near.max_ttl) << "\n";
@@ -1253,6 +1325,8 @@ std::string render_config(const Config& config) {
   }
   out << "admin:\n";
   out << "  listen: " << quoted(config.admin.listen.to_string()) << "\n";
+  out << "  purge: " << (config.admin.purge ? (*config.admin.purge ? "true" : "false") : "auto")
+      << "\n";
   out << "limits:\n";
   out << "  max_header_bytes: " << format_size(config.limits.max_header_bytes) << "\n";
   out << "  max_headers: " << config.limits.max_headers << "\n";

@@ -182,6 +182,12 @@ struct Config {
       // served stale for up to max_ttl after another replica's write.
       bool tracking = true;
     } near;
+    // Tags (issue 18, cache/surrogate_keys.h): the response fields that name an answer's
+    // tags, recorded with its key for purges; empty: tags are not read.
+    struct Tags {
+      std::vector<std::string> fields{"Surrogate-Key", "Cache-Tag"};
+      bool strip = true;  // removed from what clients receive, as CDNs do
+    } tags;
     // mode http: the longest heuristic lifetime (10% of the time since Last-Modified).
     Duration heuristic_max{24 * 3600 * 1000};
     // mode http: no entry stays in Redis longer, whatever the origin allows.
@@ -232,6 +238,16 @@ struct Config {
 
   struct Admin {
     HostPort listen{"127.0.0.1", 9901};
+    int listen_line = 0;
+    // POST /purge (issue 18): on, off, or auto (unset): on where only this host can reach the
+    // admin listener (loopback) or with a token, off elsewhere. On, off loopback, it needs the
+    // token.
+    std::optional<bool> purge;
+    int purge_line = 0;
+    // From ADMIN_TOKEN, never from the file: purge requests must carry
+    // "Authorization: Bearer <token>". Never rendered or logged.
+    std::string token;
+    bool purge_enabled() const;
   } admin;
 
   // The sessions express-session keeps in Redis through connect-redis (session/).

@@ -1,5 +1,6 @@
 #include "net/listener.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -57,6 +58,21 @@ std::optional<ListenSockets> bind_listen_sockets(const SocketAddress& address, i
     out.fds.push_back(fd);
   }
   return out;
+}
+
+std::string peer_address_text(const uv_tcp_t* socket) {
+  sockaddr_storage storage{};
+  int length = sizeof(storage);
+  if (uv_tcp_getpeername(socket, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
+    return "unknown";
+  }
+  char host[INET6_ADDRSTRLEN] = {0};
+  if (storage.ss_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&storage), host, sizeof(host));
+  } else {
+    uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&storage), host, sizeof(host));
+  }
+  return host;
 }
 
 }  // namespace cachecar

@@ -6,6 +6,8 @@
 // spreads connections across them and the workers share no accept queue and no lock. libuv
 // 1.44 has no flag for it, so the option is set on the fd before uv_tcp_open.
 
+#include <uv.h>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,5 +25,9 @@ struct ListenSockets {
 // every socket made so far is closed and `error` says why.
 std::optional<ListenSockets> bind_listen_sockets(const SocketAddress& address, int count,
                                                  bool reuse_port, std::string& error);
+
+// The address of an accepted connection's peer, as text ("203.0.113.7", "2001:db8::1"), or
+// "unknown".
+std::string peer_address_text(const uv_tcp_t* socket);
 
 }  // namespace cachecar

@@ -283,9 +283,11 @@ void RedisNode::on_handshake_done(std::vector<RedisReplyPtr>& replies) {
   state_ = State::Ready;
   attempt_ = 0;
   if (logged_down_) {
-    spdlog::info("redis {}: connected again; caching resumes", label());
+    spdlog::log(settings_.quiet_connects ? spdlog::level::debug : spdlog::level::info,
+                "redis {}: connected again; caching resumes", label());
   } else {
-    spdlog::info("redis {}: connected", label());
+    spdlog::log(settings_.quiet_connects ? spdlog::level::debug : spdlog::level::info,
+                "redis {}: connected", label());
   }
   logged_down_ = false;
   if (expects_master()) {

@@ -60,6 +60,9 @@ struct RedisSettings {
   std::string tls_peer_name;
   // What the connection is for, in log lines ("" for the worker's main connection).
   std::string role;
+  // Connects are logged at debug level, not info: a connection beside the workers' (the admin
+  // loop's purges), whose "connected" must not be taken for theirs. Losses still warn.
+  bool quiet_connects = false;
   Duration command_timeout{100};
   Duration connect_timeout{1'000};
   BackoffPolicy backoff;

@@ -9,6 +9,7 @@
 #include "cache/cacheability.h"
 #include "cache/key.h"
 #include "cache/recording.h"
+#include "cache/surrogate_keys.h"
 #include "http/headers.h"
 #include "http/writer.h"
 #include "redis/redis_client.h"
@@ -43,7 +44,8 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
         vary_request_(vary_request),
         client_address_(client_address),
         seen_guard_(std::move(seen_guard)),
-        epoch_(epoch) {
+        epoch_(epoch),
+        looked_up_unix_ms_(unix_now_seconds() * 1000) {
     copy_.keep(entry, verdict);
   }
 
@@ -119,6 +121,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
   void on_upstream_head(ResponseHead& head) override {
     const int64_t now = unix_now_seconds();
     prepare_client_response_headers(head.headers);
+    std::vector<std::string> tags = take_tags(head.headers, config_->cache.tags);
     if (copy_.absorbs(head, request_.headers, request_time_, now, config_->cache)) {
       return;  // confirmed by a 304 (stored on completion), or a failure: the entry stays
     }
@@ -130,6 +133,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
     }
     recording_.begin(head.status, stored_head_lines(head.headers), decision.ttl,
                      config_->cache.max_object_size, decision.initial_age * 1000);
+    recording_.set_tags(std::move(tags));
   }
 
   void on_upstream_body(std::string_view chunk) override {
@@ -163,7 +167,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
   void store(const CachedResponse& response, Duration ttl) {
     if (context_.cache->available()) {
       context_.cache->store_response(plan_, vary_request_, seen_guard_, epoch_, response, ttl,
-                                     config_->cache.key_prefix);
+                                     config_->cache.key_prefix, looked_up_unix_ms_);
     }
   }
 
@@ -179,6 +183,9 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
   const std::string client_address_;
   const std::string seen_guard_;
   const uint64_t epoch_;
+  // About when the request that started this refresh read seen_guard_ (just before; the tag
+  // check allows for more skew than that).
+  const int64_t looked_up_unix_ms_;
   StoredCopy copy_;
   ResponseRecording recording_;
   RedisClient::Call* call_ = nullptr;

@@ -12,6 +12,7 @@
 #include "cache/cacheability.h"
 #include "cache/near_tracking.h"
 #include "cache/scripts.h"
+#include "cache/surrogate_keys.h"
 #include "cache/vary.h"
 #include "http/byte_range.h"
 #include "http/error_page.h"
@@ -587,7 +588,7 @@ void Exchange::store_and_land(std::shared_ptr<const CachedResponse> response, Du
       uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
   if (seen_guard_ && fresh_enough && context_.cache->available()) {
     context_.cache->store_response(plan_, vary_request_, *seen_guard_, seen_epoch_, *response, ttl,
-                                   config_->cache.key_prefix);
+                                   config_->cache.key_prefix, started_unix_ms_);
   }
   flight_.land(response);
 }
@@ -751,6 +752,7 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   body_.stop_replay();
 
   prepare_client_response_headers(head.headers);
+  std::vector<std::string> tags = take_tags(head.headers, config_->cache.tags);
   if (stored_copy_.absorbs(head, head_.headers, started_unix_ms_ / 1000, unix_now_ms() / 1000,
                            config_->cache)) {
     return;  // the stored copy answers when this response is complete
@@ -760,6 +762,7 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   }
   if (cache_status_ == CacheStatus::Miss) {
     begin_recording(head);
+    recording_.set_tags(std::move(tags));
   }
   head.headers.add("X-Cache", std::string(x_cache_value(cache_status_)));
   if (config_->cache.cache_status() != CacheStatusField::Off) {

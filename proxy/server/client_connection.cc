@@ -7,6 +7,7 @@
 #include "admin/metrics.h"
 #include "http/error_page.h"
 #include "log/logging.h"
+#include "net/listener.h"
 #include "net/resolver.h"
 #include "server/worker.h"
 #include "uv/handle.h"
@@ -28,21 +29,6 @@ struct ClientWrite {
   uv_write_t request{};
   std::string bytes;
 };
-
-std::string peer_text(const uv_tcp_t* socket) {
-  sockaddr_storage storage{};
-  int length = sizeof(storage);
-  if (uv_tcp_getpeername(socket, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
-    return "unknown";
-  }
-  char host[INET6_ADDRSTRLEN] = {0};
-  if (storage.ss_family == AF_INET6) {
-    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&storage), host, sizeof(host));
-  } else {
-    uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&storage), host, sizeof(host));
-  }
-  return host;
-}
 
 RequestParser::Limits parser_limits(const Config& config) {
   return RequestParser::Limits{config.limits.max_header_bytes, config.limits.max_headers,
@@ -87,7 +73,7 @@ void ClientConnection::accept(Worker& worker, uv_stream_t* listener) {
   }
   connection->admitted_ = true;
   uv_tcp_nodelay(&connection->socket_, 1);
-  connection->peer_address_ = peer_text(&connection->socket_);
+  connection->peer_address_ = peer_address_text(&connection->socket_);
   connection->peer_ip_ = parse_ip(connection->peer_address_).value_or(IpAddress{});
   const uint64_t now = uv_now(loop);
   connection->last_activity_ms_ = now;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "admin/metrics.h"
+#include "admin/purge_endpoint.h"
 #include "config/config_file.h"
 #include "log/logging.h"
 #include "net/listener.h"
@@ -102,7 +103,12 @@ int Supervisor::run() {
   uv_check("uv_loop_init", uv_loop_init(&loop_));
   admin_ = std::make_unique<AdminServer>(
       &loop_, AdminServer::Hooks{[this] { return phase_.load() == Phase::Ready; },
-                                 [this] { return healthy(); }, [this] { return metrics(); }});
+                                 [this] { return healthy(); }, [this] { return metrics(); },
+                                 [this](const RequestHead& head, std::string_view body,
+                                        const std::string& peer, AdminServer::Reply reply) {
+                                   handle_purge(*purger_, *config_, head, body, peer,
+                                                std::move(reply));
+                                 }});
   admin_->set_idle_timeout(config_->limits.idle_timeout);
   auto admin_address = admin_->listen(config_->admin.listen, error);
   if (!admin_address) {
@@ -113,6 +119,8 @@ int Supervisor::run() {
     uv_loop_close(&loop_);
     return kExitFailure;
   }
+
+  purger_ = std::make_unique<Purger>(&loop_, config_);
 
   exit_signal_.reset(new uv_async_t);
   uv_check("uv_async_init", uv_async_init(&loop_, exit_signal_.get(), [](uv_async_t* async) {
@@ -188,6 +196,7 @@ void Supervisor::on_reload_signal() {
   for (auto& worker : workers_) {
     worker->apply_config(applied);
   }
+  purger_->set_config(applied);
   config_ = std::move(applied);
   spdlog::info("configuration reloaded from {}", config_path_);
 }
@@ -201,6 +210,7 @@ void Supervisor::on_worker_exit() {
       worker->join();
     }
     admin_->close();
+    purger_->stop();
     exit_signal_.reset();
     signals_.clear();
   }
@@ -222,7 +232,7 @@ std::string Supervisor::metrics() const {
   for (const auto& worker : workers_) {
     sets.push_back(&worker->metrics());
   }
-  return render_metrics(sets, CACHECAR_VERSION);
+  return render_metrics(sets, CACHECAR_VERSION) + render_purge_metrics(purger_->stats());
 }
 
 }  // namespace cachecar

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "admin/admin_server.h"
+#include "cache/purger.h"
 #include "config/config.h"
 #include "server/worker.h"
 #include "uv/handle.h"
@@ -46,6 +47,7 @@ class Supervisor {
   ProcessState process_;
   uv_loop_t loop_{};
   std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<Purger> purger_;  // POST /purge's Redis side; stopped with the admin server
   UvPtr<uv_async_t> exit_signal_;
   std::vector<UvPtr<uv_signal_t>> signals_;
   std::vector<std::unique_ptr<Worker>> workers_;

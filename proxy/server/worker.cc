@@ -14,8 +14,7 @@
 #include "ratelimit/batched_limiter.h"
 #include "ratelimit/limiter.h"
 #include "redis/redis_client.h"
-#include "redis/redis_cluster.h"
-#include "redis/redis_node.h"
+#include "redis/redis_factory.h"
 #include "redis/sentinel.h"
 #include "router/background_refresh.h"
 #include "router/session_touches.h"
@@ -39,18 +38,6 @@ UpstreamSettings upstream_settings(const Config& config) {
   settings.connect_timeout = config.upstream.connect_timeout;
   settings.timeout = config.upstream.timeout;
   settings.max_idle = config.upstream.max_idle_connections;
-  return settings;
-}
-
-RedisSettings redis_settings(const Config& config) {
-  RedisSettings settings;
-  settings.url = config.redis.url;
-  if (config.redis.url.tls) {
-    settings.tls = config.redis.tls_context;
-    settings.tls_peer_name = config.redis.tls.server_name;
-  }
-  settings.command_timeout = config.redis.command_timeout;
-  settings.connect_timeout = config.redis.connect_timeout;
   return settings;
 }
 
@@ -84,17 +71,9 @@ void Worker::start() {
   pool_ = std::make_unique<UpstreamPool>(&loop_, config.upstream.url, upstream_settings(config),
                                          upstream_address_);
   context_.upstream = pool_.get();
-  RedisSettings redis = redis_settings(config);
-  if (config.redis.url.uses_sentinel()) {
-    sentinels_ = std::make_shared<SentinelDirectory>(&loop_, redis);
-    redis.locator = sentinels_;
-    sentinels_->start();
-  }
-  if (config.redis.url.uses_cluster()) {
-    redis_ = std::make_unique<RedisCluster>(&loop_, redis);
-  } else {
-    redis_ = std::make_unique<RedisNode>(&loop_, redis);
-  }
+  RedisConnection redis = make_redis_connection(&loop_, config);
+  sentinels_ = std::move(redis.sentinels);
+  redis_ = std::move(redis.client);
   CacheStore::register_scripts(*redis_);
   redis_->register_script(&kFixedWindowScript);
   redis_->register_script(&kSlidingWindowScript);

@@ -542,8 +542,8 @@ TEST_CASE("environment overrides are applied over the file") {
   CHECK(c.log.format == LogFormat::Json);
   // Exactly the documented variables are consulted.
   std::sort(asked.begin(), asked.end());
-  CHECK(asked == std::vector<std::string>{"ADMIN_LISTEN", "LISTEN", "LOG_LEVEL", "REDIS_URL",
-                                          "SESSION_SECRET", "UPSTREAM_URL"});
+  CHECK(asked == std::vector<std::string>{"ADMIN_LISTEN", "ADMIN_TOKEN", "LISTEN", "LOG_LEVEL",
+                                          "REDIS_URL", "SESSION_SECRET", "UPSTREAM_URL"});
 }
 
 // The four fields the environment can override, as one line.
@@ -1492,6 +1492,47 @@ TEST_CASE("session: keys, secrets from the environment or a file, never from the
   CHECK(std::get<Config>(again).session.user_header == "X-User");
   CHECK(std::get<Config>(again).routes[0].session == SessionUse::Required);
   CHECK(render_config(std::get<Config>(again)) == rendered);
+}
+
+TEST_CASE("admin purge and cache tags") {
+  const Config defaults = parse_ok("");
+  CHECK_FALSE(defaults.admin.purge.has_value());  // auto
+  CHECK(defaults.admin.purge_enabled());          // on loopback
+  CHECK(defaults.admin.token.empty());
+  CHECK(defaults.cache.tags.fields == std::vector<std::string>{"Surrogate-Key", "Cache-Tag"});
+  CHECK(defaults.cache.tags.strip);
+  const Config tags = parse_ok("cache:\n  tags:\n    fields: [X-Tags]\n    strip: false\n");
+  CHECK(tags.cache.tags.fields == std::vector<std::string>{"X-Tags"});
+  CHECK_FALSE(tags.cache.tags.strip);
+  CHECK(parse_ok("cache:\n  tags: off\n").cache.tags.fields.empty());
+  CHECK(render_config(tags).find("fields: [X-Tags]") != std::string::npos);
+  // Off loopback, purge takes the token, which is never rendered.
+  auto with_token =
+      parse_config("admin:\n  listen: 0.0.0.0:9901\n", env_of({{"ADMIN_TOKEN", "t0ken"}}));
+  REQUIRE(std::holds_alternative<Config>(with_token));
+  CHECK(std::get<Config>(with_token).admin.token == "t0ken");
+  CHECK(std::get<Config>(with_token).admin.purge_enabled());
+  CHECK(render_config(std::get<Config>(with_token)).find("t0ken") == std::string::npos);
+  // Auto: off where others reach the listener without a token (probes still work).
+  CHECK_FALSE(parse_ok("admin:\n  listen: 0.0.0.0:9901\n").admin.purge_enabled());
+  CHECK_FALSE(parse_ok("admin:\n  listen: 127.0.0.1:9901\n  purge: false\n").admin.purge_enabled());
+  CHECK(parse_ok("admin:\n  listen: \"[::1]:9901\"\n").admin.purge_enabled());
+  CHECK(render_config(parse_ok("")).find("purge: auto") != std::string::npos);
+
+  const ErrorCase cases[] = {
+      {"purge on, off loopback, without a token",
+       "workers: 1\nadmin:\n  listen: 0.0.0.0:9901\n  purge: true\n", "admin.purge", 4,
+       "needs a token: set ADMIN_TOKEN"},
+      {"a token in the file", "admin:\n  token: abc\n", "admin.token", 2,
+       "never written in this file"},
+      {"a tag field that is no field name", "cache:\n  tags:\n    fields: [\"a b\"]\n",
+       "cache.tags.fields", 3, "is not a header field name"},
+  };
+  for (const ErrorCase& c : cases) {
+    check_error(c);
+  }
+  const ConfigError bad_env = parse_error("workers: 1\n", env_of({{"ADMIN_TOKEN", "a\nb"}}));
+  CHECK(bad_env.key == "ADMIN_TOKEN (environment)");
 }
 
 TEST_CASE("session: per-user limits, shared and per-user routes, touch") {

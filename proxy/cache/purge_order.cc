@@ -1,0 +1,155 @@
+#include "cache/purge_order.h"
+
+#include <nlohmann/json.hpp>
+
+#include "cache/key.h"
+
+namespace cachecar {
+namespace {
+
+bool read_strings(const nlohmann::json& value, const char* name, std::vector<std::string>& out,
+                  std::string& error) {
+  if (!value.is_array()) {
+    error = std::string("\"") + name + "\" must be a list of strings";
+    return false;
+  }
+  for (const auto& item : value) {
+    if (!item.is_string() || item.get_ref<const std::string&>().empty()) {
+      error = std::string("\"") + name + "\" must hold non-empty strings";
+      return false;
+    }
+    out.push_back(item.get<std::string>());
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string PurgeOrder::kind() const {
+  std::string out;
+  const auto add = [&out](bool present, const char* name) {
+    if (present) {
+      out += out.empty() ? "" : "+";
+      out += name;
+    }
+  };
+  add(!keys.empty(), "keys");
+  add(prefix.has_value(), "prefix");
+  add(!tags.empty(), "tags");
+  return out;
+}
+
+std::optional<PurgeOrder> parse_purge_order(std::string_view json, std::string& error) {
+  const nlohmann::json body = nlohmann::json::parse(json, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) {
+    error = "expected a JSON object: {\"keys\": [...]}, {\"prefix\": \"...\"} or {\"tags\": [...]}";
+    return std::nullopt;
+  }
+  PurgeOrder order;
+  for (const auto& [name, value] : body.items()) {
+    if (name == "keys") {
+      if (!read_strings(value, "keys", order.keys, error)) {
+        return std::nullopt;
+      }
+    } else if (name == "tags") {
+      if (!read_strings(value, "tags", order.tags, error)) {
+        return std::nullopt;
+      }
+    } else if (name == "prefix") {
+      if (!value.is_string() || value.get_ref<const std::string&>().empty()) {
+        error = "\"prefix\" must be a non-empty string";
+        return std::nullopt;
+      }
+      order.prefix = value.get<std::string>();
+    } else if (name == "soft") {
+      if (!value.is_boolean()) {
+        error = "\"soft\" must be true or false";
+        return std::nullopt;
+      }
+      if (value.get<bool>()) {
+        error = "soft purges are not supported yet: purge without \"soft\"";
+        return std::nullopt;
+      }
+    } else {
+      error = "unknown member \"" + name + "\": expected keys, prefix or tags";
+      return std::nullopt;
+    }
+  }
+  if (order.keys.empty() && order.tags.empty() && !order.prefix) {
+    error = "nothing to purge: name keys, a prefix or tags";
+    return std::nullopt;
+  }
+  if (order.keys.size() + order.tags.size() > kMaxPurgeItems) {
+    error = "more than " + std::to_string(kMaxPurgeItems) + " keys and tags: send several purges";
+    return std::nullopt;
+  }
+  return order;
+}
+
+OwedInvalidation invalidation_of(std::string_view key_prefix, std::string key) {
+  OwedInvalidation owed;
+  owed.guard = guard_key_for(key_prefix, key);
+  owed.variants = variants_key_for(key_prefix, key);
+  owed.fences = fence_set_key_for(key_prefix, key);
+  owed.key = std::move(key);
+  return owed;
+}
+
+std::string base_key_of(std::string_view key) {
+  if (!key.empty() && key.front() == '{') {
+    const size_t close = key.find('}');
+    if (close != std::string_view::npos && close + 1 < key.size() &&
+        (key[close + 1] == '?' || key[close + 1] == '#')) {
+      return std::string(key.substr(1, close - 1));
+    }
+  }
+  // A key whose own prefix carries the hash tag ("{app}:search?q=a"): its variants follow it.
+  const size_t tag_end = !key.empty() && key.front() == '{' ? key.find('}') : 0;
+  const size_t mark = key.find_first_of("?#", tag_end == std::string_view::npos ? 0 : tag_end);
+  return std::string(key.substr(0, mark));
+}
+
+bool is_companion_key(std::string_view key, std::string_view key_prefix) {
+  if (key.substr(0, key_prefix.size()) != key_prefix) {
+    return false;
+  }
+  const std::string_view rest = key.substr(key_prefix.size());
+  if (rest == "cachecar:epoch") {
+    return true;
+  }
+  // Every companion carries a hash tag after its label (cache/key.h).
+  for (std::string_view label : {"gen:", "variants:", "fences:", "lease:", "epoch:", "tag:"}) {
+    if (rest.substr(0, label.size()) == label && rest.find('{') != std::string_view::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string glob_escaped(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::optional<OwedInvalidation> invalidation_of_member(std::string_view key_prefix,
+                                                       std::string_view member) {
+  const size_t newline = member.find('\n');
+  if (newline == std::string_view::npos || newline == 0 || newline + 1 == member.size()) {
+    return std::nullopt;
+  }
+  // The entry's own key (a variant is deleted alone), with the guard its fill checks and the
+  // fences that stand on it: its route key's, for a variant.
+  const std::string_view key = member.substr(0, newline);
+  OwedInvalidation owed = invalidation_of(key_prefix, std::string(key));
+  owed.guard = std::string(member.substr(newline + 1));
+  owed.fences = fence_set_key_for(key_prefix, base_key_of(key));
+  return owed;
+}
+
+}  // namespace cachecar

@@ -1,0 +1,66 @@
+#pragma once
+// What a purge (issue 18) names, read from the admin API's JSON, and the pure helpers that turn
+// what Redis holds into the keys to invalidate. No I/O.
+//
+//   {"keys": ["product:42"]}     cache keys as the routes name them (without cache.key_prefix)
+//   {"prefix": "product:"}       every cached key that starts so (SCAN, bounded)
+//   {"tags": ["catalog"]}        every entry stored with one of these tags
+// One body may name any of the three.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/invalidation_journal.h"
+
+namespace cachecar {
+
+// Bounds on one purge: a caller with more sends more purges.
+inline constexpr size_t kMaxPurgeItems = 10'000;   // keys plus tags named in one request
+inline constexpr size_t kMaxPrefixKeys = 100'000;  // keys one prefix purge invalidates
+
+struct PurgeOrder {
+  std::vector<std::string> keys;
+  std::vector<std::string> tags;
+  std::optional<std::string> prefix;
+
+  // "keys", "tags", "prefix" or a combination joined by "+", for logs and metrics.
+  std::string kind() const;
+};
+
+struct PurgeStats {
+  uint64_t by_keys = 0;
+  uint64_t by_prefix = 0;
+  uint64_t by_tags = 0;
+  uint64_t keys_removed = 0;  // keys Redis deleted
+  uint64_t owed = 0;          // purges left to the journal or an epoch bump
+};
+
+// nullopt with `error` for a body that is not such an object: unknown members, members of the
+// wrong type, nothing named, an empty key, tag or prefix, or more than kMaxPurgeItems.
+std::optional<PurgeOrder> parse_purge_order(std::string_view json, std::string& error);
+
+// The invalidation of `key` (with cache.key_prefix already in it, as stored): its guard,
+// variant set and fence set, as a write to it would move and delete them.
+OwedInvalidation invalidation_of(std::string_view key_prefix, std::string key);
+
+// The entry a key found in Redis belongs to: a query variant "{search}?q=a", a Vary variant
+// "{k}#vary=...", a user's entry "{k}#user=..." all belong to their route key, whose
+// invalidation deletes them with it and moves the guard their fills check. Anything else is
+// its own.
+std::string base_key_of(std::string_view key);
+
+// A key cachecar keeps beside entries (guards, variant and fence sets, leases, epochs, tag
+// sets): never purged as an entry, only with one.
+bool is_companion_key(std::string_view key, std::string_view key_prefix);
+
+// `text` for a SCAN MATCH pattern, its glob characters escaped.
+std::string glob_escaped(std::string_view text);
+
+// A tag set member (cache/scripts.h: kTagScript), "key\nguard", as the invalidation it asks
+// for; nullopt for a member of another shape.
+std::optional<OwedInvalidation> invalidation_of_member(std::string_view key_prefix,
+                                                       std::string_view member);
+
+}  // namespace cachecar

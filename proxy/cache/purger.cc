@@ -1,0 +1,313 @@
+#include "cache/purger.h"
+
+#include <spdlog/spdlog.h>
+
+#include <unordered_set>
+
+#include "cache/cache_store.h"
+#include "cache/key.h"
+#include "cache/plan.h"
+#include "cache/scripts.h"
+#include "redis/sentinel.h"
+
+namespace cachecar {
+namespace {
+
+// Keys per invalidation script call: a purge of many keys must not hold Redis in one script.
+constexpr size_t kKeysPerInvalidation = 256;
+// SCAN's COUNT: how much of the keyspace one call walks.
+constexpr const char* kScanCount = "1000";
+
+bool starts_with(std::string_view text, std::string_view prefix) {
+  return !prefix.empty() && text.substr(0, prefix.size()) == prefix;
+}
+
+}  // namespace
+
+struct Purger::Job {
+  uint64_t id = 0;
+  PurgeOrder order;
+  Done done;
+  std::shared_ptr<const Config> config;
+  PurgeReport report;
+  std::vector<OwedInvalidation> owed;
+  std::unordered_set<std::string> owed_keys;
+  bool tags_done = false;
+  bool scan_done = false;
+  bool keys_done = false;
+  bool invalidated = false;
+  bool epoch_needed = false;  // a tag or prefix purge could not read what it removes
+  std::vector<std::string> patterns;
+  size_t pattern = 0;
+  std::string cursor = "0";
+  RedisClient::Call* call = nullptr;
+
+  void owe(OwedInvalidation invalidation) {
+    if (owed_keys.insert(invalidation.key).second) {
+      owed.push_back(std::move(invalidation));
+    }
+  }
+};
+
+Purger::Purger(uv_loop_t* loop, std::shared_ptr<const Config> config)
+    : loop_(loop), config_(std::move(config)) {
+  redis_ = make_redis_connection(loop_, *config_, "purges");
+  CacheStore::register_scripts(*redis_.client);
+  store_ = std::make_unique<CacheStore>(loop_, *redis_.client, config_->cache.journal_max_keys);
+  redis_.client->start();
+}
+
+Purger::~Purger() { stop(); }
+
+void Purger::stop() {
+  if (stopped_) {
+    return;
+  }
+  stopped_ = true;
+  for (auto& [id, job] : jobs_) {
+    if (job->call != nullptr) {
+      redis_.client->cancel(job->call);
+    }
+  }
+  jobs_.clear();  // their askers' connections close with the loop
+  store_->stop();
+  redis_.client->stop();
+  if (redis_.sentinels) {
+    redis_.sentinels->stop();
+  }
+}
+
+void Purger::purge(PurgeOrder order, Done done) {
+  auto job = std::make_unique<Job>();
+  job->id = next_job_++;
+  job->config = config_;
+  job->report.kind = order.kind();
+  job->done = std::move(done);
+  if (order.prefix && config_->redis.url.uses_cluster()) {
+    job->report.status = 501;
+    job->report.error = "a prefix purge walks one server's keys (SCAN); not on a Redis Cluster";
+    job->done(job->report);
+    return;
+  }
+  if (stopped_) {
+    job->report.status = 503;
+    job->report.error = "shutting down";
+    job->done(job->report);
+    return;
+  }
+  if (order.prefix) {
+    const std::string start = glob_escaped(config_->cache.key_prefix + *order.prefix);
+    // Route keys, and the variants and users' entries that carry them as a hash tag.
+    job->patterns = {start + "*", "{" + start + "*"};
+  }
+  job->order = std::move(order);
+  Job& started = *job;
+  jobs_.emplace(started.id, std::move(job));
+  advance(started);
+}
+
+bool Purger::send(Job& job, Step step, std::vector<RedisCommand> commands) {
+  job.call =
+      redis_.client->submit(std::move(commands), *this, job.id * 4 + static_cast<uint64_t>(step));
+  return job.call != nullptr;
+}
+
+void Purger::advance(Job& job) {
+  const std::string& prefix = job.config->cache.key_prefix;
+  if (!job.tags_done) {
+    job.tags_done = true;
+    if (!job.order.tags.empty()) {
+      std::vector<RedisCommand> commands;
+      const std::string mark_ms = std::to_string(kGuardLifetime.count());
+      for (const std::string& tag : job.order.tags) {
+        RedisCommand command;
+        command.script = &kPurgeTagScript;
+        command.num_keys = 2;
+        command.args = {tag_set_key_for(prefix, tag), tag_purged_key_for(prefix, tag), mark_ms};
+        commands.push_back(std::move(command));
+      }
+      if (send(job, Step::Tags, std::move(commands))) {
+        return;
+      }
+      job.epoch_needed = true;
+    }
+  }
+  if (!job.scan_done) {
+    if (job.order.prefix) {
+      scan_next(job);
+      return;
+    }
+    job.scan_done = true;
+  }
+  if (!job.keys_done) {
+    job.keys_done = true;
+    for (const std::string& key : job.order.keys) {
+      job.owe(invalidation_of(prefix, prefix + key));
+    }
+  }
+  job.report.named = job.owed.size();
+  if (!job.invalidated && !job.owed.empty()) {
+    job.invalidated = true;
+    std::vector<RedisCommand> commands;
+    for (size_t first = 0; first < job.owed.size(); first += kKeysPerInvalidation) {
+      const size_t last = std::min(job.owed.size(), first + kKeysPerInvalidation);
+      const std::vector<OwedInvalidation> chunk(job.owed.begin() + static_cast<long>(first),
+                                                job.owed.begin() + static_cast<long>(last));
+      for (RedisCommand& command : store_->invalidation_commands(chunk)) {
+        commands.push_back(std::move(command));
+      }
+    }
+    if (send(job, Step::Invalidate, std::move(commands))) {
+      return;
+    }
+    owe_invalidation(job, "Redis is not connected");
+  }
+  finish(job);
+}
+
+void Purger::scan_next(Job& job) {
+  if (job.owed.size() >= kMaxPrefixKeys) {
+    job.report.complete = false;
+    job.scan_done = true;
+    advance(job);
+    return;
+  }
+  std::vector<RedisCommand> commands;
+  commands.push_back(
+      {{"SCAN", job.cursor, "MATCH", job.patterns[job.pattern], "COUNT", kScanCount}});
+  if (send(job, Step::Scan, std::move(commands))) {
+    return;
+  }
+  job.epoch_needed = true;
+  job.scan_done = true;
+  advance(job);
+}
+
+void Purger::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
+  auto found = jobs_.find(tag / 4);
+  if (found == jobs_.end()) {
+    return;
+  }
+  Job& job = *found->second;
+  job.call = nullptr;
+  switch (static_cast<Step>(tag % 4)) {
+    case Step::Tags:
+      on_tags(job, replies);
+      return;
+    case Step::Scan:
+      on_scan(job, replies);
+      return;
+    case Step::Invalidate:
+      on_invalidated(job, replies);
+      return;
+  }
+}
+
+void Purger::on_tags(Job& job, const std::vector<RedisReplyPtr>& replies) {
+  const std::string& prefix = job.config->cache.key_prefix;
+  if (replies.size() != job.order.tags.size()) {
+    job.epoch_needed = true;
+  }
+  for (const RedisReplyPtr& reply : replies) {
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
+      job.epoch_needed = true;  // this tag's members are unknown
+      continue;
+    }
+    for (size_t i = 0; i < reply->elements; ++i) {
+      if (auto owed = invalidation_of_member(prefix, reply_text(reply->element[i]))) {
+        job.owe(std::move(*owed));
+      }
+    }
+  }
+  advance(job);
+}
+
+void Purger::on_scan(Job& job, const std::vector<RedisReplyPtr>& replies) {
+  const redisReply* reply = replies.empty() ? nullptr : replies.front().get();
+  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+      reply->element[1]->type != REDIS_REPLY_ARRAY) {
+    job.epoch_needed = true;
+    job.scan_done = true;
+    advance(job);
+    return;
+  }
+  const Config& config = *job.config;
+  const std::string& prefix = config.cache.key_prefix;
+  const redisReply* keys = reply->element[1];
+  for (size_t i = 0; i < keys->elements; ++i) {
+    const std::string_view key = reply_text(keys->element[i]);
+    // The app's sessions and the limiter's counters may share the cache's namespace (an empty
+    // cache.key_prefix): never theirs to purge.
+    if (is_companion_key(key, prefix) ||
+        (starts_with(key, config.session.key_prefix) &&
+         !starts_with(prefix, config.session.key_prefix)) ||
+        (starts_with(key, config.rate_limit.key_prefix) &&
+         !starts_with(prefix, config.rate_limit.key_prefix))) {
+      continue;
+    }
+    job.owe(invalidation_of(prefix, base_key_of(key)));
+  }
+  job.cursor = std::string(reply_text(reply->element[0]));
+  if (job.cursor == "0" || job.cursor.empty()) {
+    job.cursor = "0";
+    if (++job.pattern == job.patterns.size()) {
+      job.scan_done = true;
+      advance(job);
+      return;
+    }
+  }
+  scan_next(job);
+}
+
+void Purger::on_invalidated(Job& job, const std::vector<RedisReplyPtr>& replies) {
+  if (replies.empty()) {
+    owe_invalidation(job, "Redis did not answer");
+    finish(job);
+    return;
+  }
+  for (const RedisReplyPtr& reply : replies) {
+    if (is_error(reply.get())) {
+      owe_invalidation(job, "Redis answered " + std::string(reply_text(reply.get())));
+      finish(job);
+      return;
+    }
+    job.report.deleted += static_cast<uint64_t>(reply_integer(reply.get()).value_or(0));
+  }
+  finish(job);
+}
+
+void Purger::owe_invalidation(Job& job, std::string_view why) {
+  // The journal replays what a write's invalidation would have done: the same plan shape.
+  RequestPlan plan;
+  for (const OwedInvalidation& owed : job.owed) {
+    plan.invalidate_keys.push_back(owed.key);
+    plan.invalidate_guards.push_back(owed.guard);
+    plan.invalidate_variants.push_back(owed.variants);
+    plan.invalidate_fences.push_back(owed.fences);
+  }
+  store_->owe_invalidation(plan, "purge: " + std::string(why));
+  job.report.pending = "journal";
+}
+
+void Purger::finish(Job& job) {
+  if (job.epoch_needed) {
+    store_->owe_epoch_bump(epoch_key_for(job.config->cache.key_prefix),
+                           "a purge by tag or prefix could not read its keys from Redis");
+    job.report.pending = job.report.pending.empty() ? "epoch" : job.report.pending + "+epoch";
+  }
+  PurgeReport& report = job.report;
+  if (!report.pending.empty()) {
+    report.status = 202;
+    ++stats_.owed;
+  }
+  stats_.by_keys += job.order.keys.empty() ? 0 : 1;
+  stats_.by_prefix += job.order.prefix ? 1 : 0;
+  stats_.by_tags += job.order.tags.empty() ? 0 : 1;
+  stats_.keys_removed += report.deleted;
+  const PurgeReport answer = report;
+  const Done done = std::move(job.done);
+  jobs_.erase(job.id);  // `job` is gone from here on
+  done(answer);
+}
+
+}  // namespace cachecar
