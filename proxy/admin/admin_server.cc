@@ -75,6 +75,7 @@ class AdminConnection final : private RequestParser::Listener {
   void respond();
   void on_bytes(std::string_view bytes);
   void purge(bool keep_alive);
+  void start_reading();
   void send(std::string bytes);
   // uv_timer_start, not uv_timer_again: the latter restarts only a repeating timer.
   void arm_idle_timer();
@@ -109,8 +110,12 @@ void AdminConnection::accept(AdminServer& server, uv_stream_t* listener) {
     return;
   }
   connection->arm_idle_timer();
+  connection->start_reading();
+}
+
+void AdminConnection::start_reading() {
   uv_read_start(
-      reinterpret_cast<uv_stream_t*>(&connection->socket_),
+      reinterpret_cast<uv_stream_t*>(&socket_),
       [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
         buf->base = new char[suggested];
         buf->len = suggested;
@@ -144,6 +149,10 @@ void AdminConnection::on_bytes(std::string_view bytes) {
 
 void AdminConnection::purge(bool keep_alive) {
   awaiting_reply_ = true;
+  // A purge may walk the keyspace for longer than the idle timeout; nothing more is read
+  // (and buffered) until it answers.
+  uv_timer_stop(&timer_);
+  uv_read_stop(reinterpret_cast<uv_stream_t*>(&socket_));
   std::weak_ptr<bool> alive = alive_;
   server_.hooks().purge(
       head_, body_, peer_address_text(&socket_),
@@ -160,7 +169,12 @@ void AdminConnection::purge(bool keep_alive) {
         out += body;
         send(std::move(out));
         awaiting_reply_ = false;
-        if (closing_ || !paused_) {
+        if (closing_) {
+          return;
+        }
+        arm_idle_timer();
+        start_reading();
+        if (!paused_) {
           return;  // answered within the request's own callback: parsing simply goes on
         }
         paused_ = false;

@@ -5,6 +5,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -60,6 +61,9 @@ bool post(const std::string& host, uint16_t port, const std::string& request, st
   size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n <= 0) {
       ::close(fd);
       error = "the connection closed while sending";
@@ -70,6 +74,9 @@ bool post(const std::string& host, uint16_t port, const std::string& request, st
   char buffer[16 * 1024];
   while (true) {
     const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
     if (n <= 0) {
       break;
     }
@@ -90,6 +97,10 @@ int run_purge_command(const std::vector<std::string>& args) {
   nlohmann::json body = nlohmann::json::object();
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kPurgeUsage, stdout);
+      return kPurged;
+    }
     if (i + 1 >= args.size()) {
       std::fprintf(stderr, "cachecar purge: %s needs a value\n%s", arg.c_str(), kPurgeUsage);
       return kUsage;

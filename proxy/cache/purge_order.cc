@@ -1,8 +1,10 @@
 #include "cache/purge_order.h"
 
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include "cache/key.h"
+#include "cache/scripts.h"
 
 namespace cachecar {
 namespace {
@@ -150,6 +152,41 @@ std::optional<OwedInvalidation> invalidation_of_member(std::string_view key_pref
   owed.guard = std::string(member.substr(newline + 1));
   owed.fences = fence_set_key_for(key_prefix, base_key_of(key));
   return owed;
+}
+
+RequestPlan journal_form(const RequestPlan& plan, std::string_view key_prefix) {
+  RequestPlan out;
+  out.epoch_key = plan.epoch_key.empty() ? epoch_key_for(key_prefix) : plan.epoch_key;
+  std::unordered_set<std::string> guards;
+  for (size_t i = 0; i < plan.invalidate_keys.size(); ++i) {
+    const std::string base = base_key_of(plan.invalidate_keys[i]);
+    OwedInvalidation owed = base == plan.invalidate_keys[i]
+                                ? OwedInvalidation{plan.invalidate_keys[i],
+                                                   plan.invalidate_guards[i],
+                                                   plan.invalidate_variants[i],
+                                                   plan.invalidate_fences[i],
+                                                   {}}
+                                : invalidation_of(key_prefix, base);
+    if (!guards.insert(owed.guard).second) {
+      continue;
+    }
+    out.invalidate_keys.push_back(std::move(owed.key));
+    out.invalidate_guards.push_back(std::move(owed.guard));
+    out.invalidate_variants.push_back(std::move(owed.variants));
+    out.invalidate_fences.push_back(std::move(owed.fences));
+  }
+  return out;
+}
+
+RedisCommand purge_tag_command(std::string_view key_prefix, std::string_view tag) {
+  RedisCommand command;
+  command.script = &kPurgeTagScript;
+  command.num_keys = 2;
+  // The purge's time is kept longer than any fill may take (kMaxFillAge), so every fill that
+  // began before it finds it.
+  command.args = {tag_set_key_for(key_prefix, tag), tag_purged_key_for(key_prefix, tag),
+                  std::to_string(kGuardLifetime.count())};
+  return command;
 }
 
 }  // namespace cachecar

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "cache/invalidation_journal.h"
+#include "cache/plan.h"
+#include "redis/command.h"
 
 namespace cachecar {
 
@@ -62,5 +64,14 @@ std::string glob_escaped(std::string_view text);
 // for; nullopt for a member of another shape.
 std::optional<OwedInvalidation> invalidation_of_member(std::string_view key_prefix,
                                                        std::string_view member);
+
+// `plan`'s invalidations as the journal can hold them: it keeps one entry per guard, so a
+// variant (which shares its route key's guard) is owed as its route key, whose replay deletes
+// every variant. Duplicates go.
+RequestPlan journal_form(const RequestPlan& plan, std::string_view key_prefix);
+
+// The call that purges `tag` (cache/scripts.h: kPurgeTagScript): records the purge's time and
+// takes the tag's members, to be invalidated by invalidation_of_member().
+RedisCommand purge_tag_command(std::string_view key_prefix, std::string_view tag);
 
 }  // namespace cachecar

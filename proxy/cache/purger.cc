@@ -17,6 +17,8 @@ namespace {
 constexpr size_t kKeysPerInvalidation = 256;
 // SCAN's COUNT: how much of the keyspace one call walks.
 constexpr const char* kScanCount = "1000";
+// A long prefix purge logs how far it got every so many keys.
+constexpr size_t kProgressEvery = 10'000;
 
 bool starts_with(std::string_view text, std::string_view prefix) {
   return !prefix.empty() && text.substr(0, prefix.size()) == prefix;
@@ -35,11 +37,13 @@ struct Purger::Job {
   bool tags_done = false;
   bool scan_done = false;
   bool keys_done = false;
-  bool invalidated = false;
+  size_t invalidated_count = 0;  // owed[0, this) confirmed
+  size_t sent_count = 0;         // owed[invalidated_count, this) in the call out
   bool epoch_needed = false;  // a tag or prefix purge could not read what it removes
   std::vector<std::string> patterns;
   size_t pattern = 0;
   std::string cursor = "0";
+  size_t logged_progress = 0;  // owed.size() / kProgressEvery when last logged
   RedisClient::Call* call = nullptr;
 
   void owe(OwedInvalidation invalidation) {
@@ -64,12 +68,19 @@ void Purger::stop() {
     return;
   }
   stopped_ = true;
+  std::vector<std::unique_ptr<Job>> cut_off;
   for (auto& [id, job] : jobs_) {
     if (job->call != nullptr) {
       redis_.client->cancel(job->call);
     }
+    cut_off.push_back(std::move(job));
   }
-  jobs_.clear();  // their askers' connections close with the loop
+  jobs_.clear();
+  for (const auto& job : cut_off) {
+    job->report.status = 503;
+    job->report.error = "cachecar stopped before the purge was done";
+    job->done(job->report);
+  }
   store_->stop();
   redis_.client->stop();
   if (redis_.sentinels) {
@@ -118,13 +129,8 @@ void Purger::advance(Job& job) {
     job.tags_done = true;
     if (!job.order.tags.empty()) {
       std::vector<RedisCommand> commands;
-      const std::string mark_ms = std::to_string(kGuardLifetime.count());
       for (const std::string& tag : job.order.tags) {
-        RedisCommand command;
-        command.script = &kPurgeTagScript;
-        command.num_keys = 2;
-        command.args = {tag_set_key_for(prefix, tag), tag_purged_key_for(prefix, tag), mark_ms};
-        commands.push_back(std::move(command));
+        commands.push_back(purge_tag_command(prefix, tag));
       }
       if (send(job, Step::Tags, std::move(commands))) {
         return;
@@ -146,22 +152,25 @@ void Purger::advance(Job& job) {
     }
   }
   job.report.named = job.owed.size();
-  if (!job.invalidated && !job.owed.empty()) {
-    job.invalidated = true;
-    std::vector<RedisCommand> commands;
-    for (size_t first = 0; first < job.owed.size(); first += kKeysPerInvalidation) {
-      const size_t last = std::min(job.owed.size(), first + kKeysPerInvalidation);
-      const std::vector<OwedInvalidation> chunk(job.owed.begin() + static_cast<long>(first),
-                                                job.owed.begin() + static_cast<long>(last));
-      for (RedisCommand& command : store_->invalidation_commands(chunk)) {
-        commands.push_back(std::move(command));
-      }
-    }
-    if (send(job, Step::Invalidate, std::move(commands))) {
-      return;
-    }
-    owe_invalidation(job, "Redis is not connected");
+  invalidate_next(job);
+}
+
+// One chunk a call, each under redis.command_timeout: a purge of many keys must neither hold
+// Redis in one script nor outlast the timeout in one call.
+void Purger::invalidate_next(Job& job) {
+  if (job.invalidated_count >= job.owed.size()) {
+    finish(job);
+    return;
   }
+  const size_t last = std::min(job.owed.size(), job.invalidated_count + kKeysPerInvalidation);
+  const std::vector<OwedInvalidation> chunk(
+      job.owed.begin() + static_cast<long>(job.invalidated_count),
+      job.owed.begin() + static_cast<long>(last));
+  if (send(job, Step::Invalidate, store_->invalidation_commands(chunk))) {
+    job.sent_count = last;
+    return;
+  }
+  owe_invalidation(job, "Redis is not connected");
   finish(job);
 }
 
@@ -247,6 +256,10 @@ void Purger::on_scan(Job& job, const std::vector<RedisReplyPtr>& replies) {
     }
     job.owe(invalidation_of(prefix, base_key_of(key)));
   }
+  if (job.owed.size() / kProgressEvery != job.logged_progress) {
+    job.logged_progress = job.owed.size() / kProgressEvery;
+    spdlog::info("purge by prefix '{}': {} keys found so far", *job.order.prefix, job.owed.size());
+  }
   job.cursor = std::string(reply_text(reply->element[0]));
   if (job.cursor == "0" || job.cursor.empty()) {
     job.cursor = "0";
@@ -273,19 +286,22 @@ void Purger::on_invalidated(Job& job, const std::vector<RedisReplyPtr>& replies)
     }
     job.report.deleted += static_cast<uint64_t>(reply_integer(reply.get()).value_or(0));
   }
-  finish(job);
+  job.invalidated_count = job.sent_count;
+  invalidate_next(job);
 }
 
 void Purger::owe_invalidation(Job& job, std::string_view why) {
-  // The journal replays what a write's invalidation would have done: the same plan shape.
+  // What is not confirmed yet, as a write's invalidation would have journaled it.
   RequestPlan plan;
-  for (const OwedInvalidation& owed : job.owed) {
+  for (size_t i = job.invalidated_count; i < job.owed.size(); ++i) {
+    const OwedInvalidation& owed = job.owed[i];
     plan.invalidate_keys.push_back(owed.key);
     plan.invalidate_guards.push_back(owed.guard);
     plan.invalidate_variants.push_back(owed.variants);
     plan.invalidate_fences.push_back(owed.fences);
   }
-  store_->owe_invalidation(plan, "purge: " + std::string(why));
+  const std::string& prefix = job.config->cache.key_prefix;
+  store_->owe_invalidation(journal_form(plan, prefix), "purge: " + std::string(why));
   job.report.pending = "journal";
 }
 

@@ -71,6 +71,7 @@ class Purger final : private RedisWaiter {
   void advance(Job& job);
   bool send(Job& job, Step step, std::vector<RedisCommand> commands);
   void scan_next(Job& job);
+  void invalidate_next(Job& job);
   void on_tags(Job& job, const std::vector<RedisReplyPtr>& replies);
   void on_scan(Job& job, const std::vector<RedisReplyPtr>& replies);
   void on_invalidated(Job& job, const std::vector<RedisReplyPtr>& replies);

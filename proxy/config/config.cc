@@ -519,6 +519,36 @@ bool valid_field_name(const std::string& name) {
   return !name.empty() && std::all_of(name.begin(), name.end(), is_tchar);
 }
 
+// Fields whose meaning HTTP fixes, that cachecar sets itself, or that frame or route the
+// request: never a user header.
+bool is_reserved_field(const std::string& name) {
+  static constexpr std::string_view kReserved[] = {
+      "Host",
+      "Cookie",
+      "Authorization",
+      "Connection",
+      "Keep-Alive",
+      "TE",
+      "Trailer",
+      "Transfer-Encoding",
+      "Upgrade",
+      "Content-Length",
+      "Content-Type",
+      "Expect",
+      "Via",
+      "X-Forwarded-For",
+      "X-Forwarded-Proto",
+      "X-Forwarded-Host",
+      "Forwarded",
+      "Range",
+      "If-None-Match",
+      "If-Modified-Since",
+  };
+  return starts_with_ci(name, "Proxy-") ||
+         std::any_of(std::begin(kReserved), std::end(kReserved),
+                     [&name](std::string_view reserved) { return iequals(name, reserved); });
+}
+
 void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& cache) {
   read_map(
       node, key,
@@ -654,6 +684,28 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
                          if (!valid_field_name(field)) {
                            fail(k2, v2, "'" + field + "' is not a header field name");
                          }
+                         // Stripped from answers: never a field HTTP or cachecar relies on.
+                         static constexpr std::string_view kResponseFields[] = {"Vary",
+                                                                                "ETag",
+                                                                                "Cache-Control",
+                                                                                "Expires",
+                                                                                "Last-Modified",
+                                                                                "Set-Cookie",
+                                                                                "Location",
+                                                                                "Content-Location",
+                                                                                "Content-Encoding",
+                                                                                "Date",
+                                                                                "Age",
+                                                                                "Cache-Status"};
+                         if (is_reserved_field(field) ||
+                             std::any_of(std::begin(kResponseFields), std::end(kResponseFields),
+                                         [&field](std::string_view name) {
+                                           return iequals(field, name);
+                                         })) {
+                           fail(k2, v2,
+                                "'" + field +
+                                    "' is a field HTTP or cachecar itself gives a meaning to");
+                         }
                        }
                      }},
                     {"strip", [&](const YAML::Node& v2, const std::string& k2) {
@@ -677,20 +729,6 @@ void read_cache(const YAML::Node& node, const std::string& key, Config::Cache& c
           }
           cache.default_ttl = ttl;
         }}});
-}
-
-// Fields whose meaning HTTP fixes, that cachecar sets itself, or that frame or route the
-// request: never a user header.
-bool is_reserved_field(const std::string& name) {
-  static constexpr std::string_view kReserved[] = {
-      "Host",        "Cookie",          "Authorization",     "Connection",      "Keep-Alive",
-      "TE",          "Trailer",         "Transfer-Encoding", "Upgrade",         "Content-Length",
-      "Content-Type", "Expect",         "Via",               "X-Forwarded-For", "X-Forwarded-Proto",
-      "X-Forwarded-Host", "Forwarded",  "Range",             "If-None-Match",   "If-Modified-Since",
-  };
-  return starts_with_ci(name, "Proxy-") ||
-         std::any_of(std::begin(kReserved), std::end(kReserved),
-                     [&name](std::string_view reserved) { return iequals(name, reserved); });
 }
 
 void read_session(const YAML::Node& node, const std::string& key, Config::Session& session) {
@@ -1075,8 +1113,19 @@ void check_sessions(Config& config) {
   }
 }
 
+// Only an address literal says where a listener is: a name like "127.example" may not be.
 bool loopback_host(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") {
+    return true;
+  }
+  const auto address = parse_ip(host);
+  if (!address) {
+    return false;
+  }
+  std::string reason;
+  static const auto v4 = parse_cidr("127.0.0.0/8", reason);
+  static const auto v6 = parse_cidr("::1/128", reason);
+  return (v4 && v4->contains(*address)) || (v6 && v6->contains(*address));
 }
 
 // After the environment: purging from an address others can reach takes the token.

@@ -789,7 +789,7 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   if (plan_.action == CacheAction::Invalidate) {
     add_response_invalidations(head, head_, *config_, plan_);
   }
-  if (invalidation_.after_response(head.status)) {
+  if (invalidation_.after_response(head.status, tags, config_->cache.key_prefix)) {
     // The next read must not see the old entry: the answer waits until Redis confirms (or
     // the keys are journaled).
     phase_ = Phase::Holding;

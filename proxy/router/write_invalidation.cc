@@ -2,6 +2,9 @@
 
 #include <string>
 
+#include "cache/key.h"
+#include "cache/purge_order.h"
+
 namespace cachecar {
 namespace {
 
@@ -30,7 +33,11 @@ std::string failure(const std::vector<RedisReplyPtr>& replies) {
 WriteInvalidation::~WriteInvalidation() {
   if (call_ != nullptr) {
     store_.redis().cancel(call_);
-    store_.owe_invalidation(plan_, "the request ended before Redis answered", fence_token_);
+    owe("the request ended before Redis answered");
+    if (tag_count_ > 0 && invalidated_ == &plan_) {
+      store_.owe_epoch_bump(epoch_key_for(key_prefix_),
+                            "a write's tags were never read from Redis");
+    }
   } else if (!settled_ && (forwarded_ || fenced_)) {
     store_.owe_invalidation(plan_, "the client left before the write was answered",
                             fence_token_);
@@ -53,7 +60,8 @@ void WriteInvalidation::on_forwarded() {
   forwarded_ = invalidates();
 }
 
-bool WriteInvalidation::after_response(int status) {
+bool WriteInvalidation::after_response(int status, const std::vector<std::string>& tags,
+                                       std::string_view key_prefix) {
   if (!invalidates() || settled_) {
     return false;
   }
@@ -63,13 +71,69 @@ bool WriteInvalidation::after_response(int status) {
   if (!success && !fenced_) {
     return false;
   }
-  call_ = store_.available() ? store_.invalidate(plan_, *this, kInvalidateTag, fence_token_)
+  if (success && !tags.empty()) {
+    key_prefix_ = key_prefix;
+    tag_count_ = tags.size();
+    std::vector<RedisCommand> commands;
+    for (const std::string& tag : tags) {
+      commands.push_back(purge_tag_command(key_prefix, tag));
+    }
+    call_ =
+        store_.available() ? store_.redis().submit(std::move(commands), *this, kTagsTag) : nullptr;
+    if (call_ != nullptr) {
+      return true;
+    }
+    store_.owe_epoch_bump(epoch_key_for(key_prefix),
+                          "a write's tags could not be read: Redis "
+                          "unavailable");
+  }
+  invalidate();
+  return call_ != nullptr;
+}
+
+void WriteInvalidation::invalidate() {
+  call_ = store_.available() ? store_.invalidate(*invalidated_, *this, kInvalidateTag, fence_token_)
                              : nullptr;
   if (call_ == nullptr) {
-    store_.owe_invalidation(plan_, "Redis unavailable", fence_token_);
-    return false;
+    owe("Redis unavailable");
   }
-  return true;
+}
+
+void WriteInvalidation::owe(std::string_view why) {
+  if (invalidated_ == &with_tags_) {
+    // The tags' members may be variants sharing a guard: the journal holds their route keys.
+    store_.owe_invalidation(journal_form(with_tags_, key_prefix_), why, fence_token_);
+  } else {
+    store_.owe_invalidation(plan_, why, fence_token_);
+  }
+}
+
+void WriteInvalidation::on_tags_read(const std::vector<RedisReplyPtr>& replies) {
+  with_tags_ = plan_;
+  bool all_read = replies.size() == tag_count_;
+  for (const RedisReplyPtr& reply : replies) {
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
+      all_read = false;
+      continue;
+    }
+    for (size_t i = 0; i < reply->elements; ++i) {
+      if (auto owed = invalidation_of_member(key_prefix_, reply_text(reply->element[i]))) {
+        with_tags_.invalidate_keys.push_back(std::move(owed->key));
+        with_tags_.invalidate_guards.push_back(std::move(owed->guard));
+        with_tags_.invalidate_variants.push_back(std::move(owed->variants));
+        with_tags_.invalidate_fences.push_back(std::move(owed->fences));
+      }
+    }
+  }
+  invalidated_ = &with_tags_;
+  if (!all_read) {
+    store_.owe_epoch_bump(epoch_key_for(key_prefix_),
+                          "a write's tags could not be read from Redis");
+  }
+  invalidate();
+  if (call_ == nullptr) {
+    listener_.on_invalidation_done();
+  }
 }
 
 void WriteInvalidation::after_no_response() {
@@ -86,12 +150,16 @@ void WriteInvalidation::after_no_response() {
 
 void WriteInvalidation::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
   call_ = nullptr;
+  if (tag == kTagsTag) {
+    on_tags_read(replies);
+    return;
+  }
   const bool ok = confirmed(replies);
   if (ok) {
     // A lookup whose reply came before this one may have put the old entry in the near cache,
     // and Redis's message about the keys may come later still. (A failure is journaled below,
     // and journaling drops them too.)
-    store_.drop_from_near_cache(plan_);
+    store_.drop_from_near_cache(*invalidated_);
   }
   if (tag == kFenceTag) {
     fenced_ = ok;
@@ -103,7 +171,7 @@ void WriteInvalidation::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& 
     return;
   }
   if (!ok) {
-    store_.owe_invalidation(plan_, failure(replies), fence_token_);
+    owe(failure(replies));
   }
   listener_.on_invalidation_done();
 }

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cache/cache_store.h"
@@ -57,21 +58,33 @@ class WriteInvalidation final : private RedisWaiter {
   Start begin(const Config& config);
   // The request head went to the upstream: from now on the write may be applied.
   void on_forwarded();
-  // The upstream answered `status`. True when the answer must wait for
-  // on_invalidation_done().
-  bool after_response(int status);
+  // The upstream answered `status`, naming `tags` (cache/surrogate_keys.h): a successful
+  // answer's tags are purged with the write's own keys (their sets read first, as a purge by
+  // tag does: cache/purger.h). True when the answer must wait for on_invalidation_done().
+  bool after_response(int status, const std::vector<std::string>& tags = {},
+                      std::string_view key_prefix = {});
   // cachecar answers instead of the upstream (an error): a forwarded or fenced write owes its
   // invalidation, through the journal.
   void after_no_response();
 
  private:
-  enum Tag : uint64_t { kFenceTag = 1, kInvalidateTag = 2 };
+  enum Tag : uint64_t { kFenceTag = 1, kInvalidateTag = 2, kTagsTag = 3 };
+
+  void invalidate();
+  // Journals what this write's invalidation covers.
+  void owe(std::string_view why);
+  void on_tags_read(const std::vector<RedisReplyPtr>& replies);
 
   bool invalidates() const { return plan_.action == CacheAction::Invalidate; }
   void on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) override;
 
   CacheStore& store_;
   const RequestPlan& plan_;
+  // What the invalidation covers: plan_, or plan_ with the members of the answer's tags.
+  const RequestPlan* invalidated_ = &plan_;
+  RequestPlan with_tags_;
+  std::string key_prefix_;
+  size_t tag_count_ = 0;
   Listener& listener_;
   RedisClient::Call* call_ = nullptr;
   std::string fence_token_;  // reject mode: this write's fence, once attempted

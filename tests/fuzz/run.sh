@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 scripts/install-deps.sh clang libclang-rt-14-dev
 
 seconds=${FUZZ_SECONDS:-30}
-targets=(request split_request response envelope redis_reply config cache_control session_cookie)
+targets=(request split_request response envelope redis_reply config cache_control session_cookie purge)
 
 cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF -DCACHECAR_FUZZ=ON -DCACHECAR_WERROR=ON \

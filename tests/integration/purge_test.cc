@@ -159,6 +159,26 @@ TEST_CASE("purge: by key and by prefix, with every variant, on a fleet of two") 
   CHECK(fleet.redis.command({"EXISTS", "sess:product-like"}) == "1");
 }
 
+TEST_CASE("purge: tags on a write's answer are purged with the write's own keys") {
+  Fleet fleet;
+  for (const auto& [target, key] :
+       std::vector<std::pair<std::string, std::string>>{{"/products/1", "product:1"},
+                                                        {"/products/2", "product:2"},
+                                                        {"/search?q=a", "{search}?q=a"}}) {
+    CHECK(cache_of(fleet.get(*fleet.a, target)) == "MISS");
+    REQUIRE(fleet.stored(key));
+  }
+  // The answer to PUT /products/1 names "product-1 catalog": every catalog entry goes, on every
+  // replica, before the answer is released.
+  const auto written = http_request(fleet.b->port(), "PUT", "/products/1", {}, "{}");
+  CHECK(written.status == 200);
+  CHECK_FALSE(written.header("Surrogate-Key"));
+  CHECK(fleet.redis.command({"EXISTS", "product:2"}) == "0");
+  CHECK(cache_of(fleet.get(*fleet.a, "/products/2")) == "MISS");
+  CHECK(cache_of(fleet.get(*fleet.a, "/search?q=a")) == "HIT");
+  CHECK(fleet.redis.command({"EXISTS", "tag:{catalog}:purged"}) == "1");
+}
+
 TEST_CASE("purge: a fill begun before a purge never stores after it") {
   Fleet fleet;
   {

@@ -1527,6 +1527,10 @@ TEST_CASE("admin purge and cache tags") {
        "never written in this file"},
       {"a tag field that is no field name", "cache:\n  tags:\n    fields: [\"a b\"]\n",
        "cache.tags.fields", 3, "is not a header field name"},
+      {"a tag field HTTP relies on", "cache:\n  tags:\n    fields: [Surrogate-Key, vary]\n",
+       "cache.tags.fields", 3, "gives a meaning to"},
+      {"a name that only looks like loopback",
+       "admin:\n  listen: 127.example:9901\n  purge: true\n", "admin.purge", 3, "needs a token"},
   };
   for (const ErrorCase& c : cases) {
     check_error(c);

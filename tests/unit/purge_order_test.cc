@@ -107,6 +107,24 @@ TEST_CASE("invalidation_of_member: the entry, the guard its fill checks, its rou
   CHECK(plain.variants == variants_key_for("", "product:1"));
 }
 
+TEST_CASE("journal_form: variants are owed as their route key, one entry per guard") {
+  RequestPlan plan;
+  for (const std::string& key :
+       {std::string("{search}?q=a"), std::string("{search}?q=b"), std::string("product:1")}) {
+    const OwedInvalidation owed = invalidation_of("", key);
+    plan.invalidate_keys.push_back(owed.key);
+    plan.invalidate_guards.push_back(guard_key_for("", base_key_of(key)));
+    plan.invalidate_variants.push_back(owed.variants);
+    plan.invalidate_fences.push_back(owed.fences);
+  }
+  const RequestPlan journaled = journal_form(plan, "");
+  CHECK(journaled.invalidate_keys == std::vector<std::string>{"search", "product:1"});
+  CHECK(journaled.invalidate_guards ==
+        std::vector<std::string>{guard_key_for("", "search"), guard_key_for("", "product:1")});
+  CHECK(journaled.invalidate_variants[0] == variants_key_for("", "search"));
+  CHECK(journaled.epoch_key == epoch_key_for(""));
+}
+
 TEST_CASE("read_tags: either list form, each tag once, bounded") {
   Headers headers;
   headers.add("Surrogate-Key", "product-1  catalog\tsale");
