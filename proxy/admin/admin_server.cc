@@ -52,10 +52,7 @@ class AdminConnection final : private RequestParser::Listener {
   explicit AdminConnection(AdminServer& server)
       : server_(server),
         parser_(*this, RequestParser::Limits{kMaxHeaderBytes, 50, kMaxBodyBytes}) {}
-  ~AdminConnection() {
-    *alive_ = false;
-    server_.forget(this);
-  }
+  ~AdminConnection() { server_.forget(this); }
 
   ParseStep on_request_head(RequestHead& head) override {
     head_ = std::move(head);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 
 #include "cache/http_semantics.h"
 #include "cache/journal_replay.h"
@@ -57,29 +58,32 @@ void CacheStore::store_response(const RequestPlan& plan, const Headers& request,
                                 const std::string& seen_guard, uint64_t epoch,
                                 const CachedResponse& response, Duration ttl,
                                 std::string_view key_prefix, int64_t lookup_unix_ms) {
-  TaggedFill pending{{}, seen_guard, epoch, ttl};
   std::string value = plan.route != nullptr && plan.route->format == StoredFormat::Body
                           ? response.body
                           : encode_envelope(response, epoch);
   const VaryFields vary =
       plan.http_semantics ? parse_vary(parse_head_lines(response.head_lines)) : VaryFields{};
-  if (vary.names.empty()) {
-    pending.fills.emplace_back(plan, std::move(value));
-  } else {
-    // The variant under its own key, and the index that leads lookups of the key to it.
-    const std::string digest = selector_digest(variant_selector(vary, request));
-    pending.fills.emplace_back(vary_variant_plan(plan, digest, key_prefix), std::move(value));
-    pending.fills.emplace_back(plan, encode_vary_index(vary));
+  // The response is stored under its Vary variant's key when it varies, and the key then holds
+  // the index that leads lookups to it.
+  std::optional<RequestPlan> variant;
+  if (!vary.names.empty()) {
+    variant = vary_variant_plan(plan, selector_digest(variant_selector(vary, request)), key_prefix);
   }
+  const RequestPlan& stored = variant ? *variant : plan;
   if (response.tags.empty()) {
-    for (auto& [fill_plan, fill_value] : pending.fills) {
-      fill(fill_plan, seen_guard, epoch, std::move(fill_value), ttl);
+    fill(stored, seen_guard, epoch, std::move(value), ttl);
+    if (variant) {
+      fill(plan, seen_guard, epoch, encode_vary_index(vary), ttl);
     }
     return;
   }
-  // The entry the tags name: the response itself (a variant's key, not its index).
-  const RequestPlan& tagged = pending.fills.front().first;
-  const std::string member = tagged.key + "\n" + tagged.guard_key;
+  // Tagged: the same fills, held until every tag has recorded the entry (cache/scripts.h).
+  const std::string member = stored.key + "\n" + stored.guard_key;
+  TaggedFill pending{{}, seen_guard, epoch, ttl};
+  pending.fills.emplace_back(stored, std::move(value));
+  if (variant) {
+    pending.fills.emplace_back(plan, encode_vary_index(vary));
+  }
   const std::string ttl_ms = std::to_string(std::max<int64_t>(1000, ttl.count()));
   std::vector<RedisCommand> commands;
   for (const std::string& tag : response.tags) {

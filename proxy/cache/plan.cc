@@ -95,24 +95,29 @@ void add_response_invalidations(const ResponseHead& response, const RequestHead&
   }
 }
 
-RequestPlan vary_variant_plan(const RequestPlan& plan, std::string_view digest,
-                              std::string_view key_prefix) {
+namespace {
+
+// `plan` for an entry of its key's own (`key`, in the key's slot): guarded by the key's guard and
+// listed in its variant set, so that whatever invalidates the key deletes the entry too.
+RequestPlan variant_plan(const RequestPlan& plan, std::string key, std::string_view key_prefix) {
   RequestPlan variant = plan;
-  variant.key = vary_variant_key(plan.key, digest);
   if (variant.variants_key.empty()) {
     variant.variants_key = variants_key_for(key_prefix, plan.key);
   }
+  variant.key = std::move(key);
   return variant;
+}
+
+}  // namespace
+
+RequestPlan vary_variant_plan(const RequestPlan& plan, std::string_view digest,
+                              std::string_view key_prefix) {
+  return variant_plan(plan, vary_variant_key(plan.key, digest), key_prefix);
 }
 
 RequestPlan per_user_plan(const RequestPlan& plan, std::string_view user,
                           std::string_view key_prefix) {
-  RequestPlan own = plan;
-  own.key = user_variant_key(plan.key, selector_digest(user));
-  if (own.variants_key.empty()) {
-    own.variants_key = variants_key_for(key_prefix, plan.key);
-  }
-  return own;
+  return variant_plan(plan, user_variant_key(plan.key, selector_digest(user)), key_prefix);
 }
 
 RequestPlan plan_request(const RequestHead& head, const Config& config) {

@@ -154,6 +154,31 @@ std::optional<OwedInvalidation> invalidation_of_member(std::string_view key_pref
   return owed;
 }
 
+void add_invalidation(RequestPlan& plan, OwedInvalidation owed) {
+  plan.invalidate_keys.push_back(std::move(owed.key));
+  plan.invalidate_guards.push_back(std::move(owed.guard));
+  plan.invalidate_variants.push_back(std::move(owed.variants));
+  plan.invalidate_fences.push_back(std::move(owed.fences));
+}
+
+bool read_tag_members(const std::vector<RedisReplyPtr>& replies, size_t tag_count,
+                      std::string_view key_prefix,
+                      const std::function<void(OwedInvalidation)>& each) {
+  bool all_read = replies.size() == tag_count;
+  for (const RedisReplyPtr& reply : replies) {
+    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
+      all_read = false;
+      continue;
+    }
+    for (size_t i = 0; i < reply->elements; ++i) {
+      if (auto owed = invalidation_of_member(key_prefix, reply_text(reply->element[i]))) {
+        each(std::move(*owed));
+      }
+    }
+  }
+  return all_read;
+}
+
 RequestPlan journal_form(const RequestPlan& plan, std::string_view key_prefix) {
   RequestPlan out;
   out.epoch_key = plan.epoch_key.empty() ? epoch_key_for(key_prefix) : plan.epoch_key;
@@ -167,13 +192,9 @@ RequestPlan journal_form(const RequestPlan& plan, std::string_view key_prefix) {
                                                    plan.invalidate_fences[i],
                                                    {}}
                                 : invalidation_of(key_prefix, base);
-    if (!guards.insert(owed.guard).second) {
-      continue;
+    if (guards.insert(owed.guard).second) {
+      add_invalidation(out, std::move(owed));
     }
-    out.invalidate_keys.push_back(std::move(owed.key));
-    out.invalidate_guards.push_back(std::move(owed.guard));
-    out.invalidate_variants.push_back(std::move(owed.variants));
-    out.invalidate_fences.push_back(std::move(owed.fences));
   }
   return out;
 }

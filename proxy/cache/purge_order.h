@@ -7,6 +7,7 @@
 //   {"tags": ["catalog"]}        every entry stored with one of these tags
 // One body may name any of the three.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,6 +16,7 @@
 #include "cache/invalidation_journal.h"
 #include "cache/plan.h"
 #include "redis/command.h"
+#include "redis/reply.h"
 
 namespace cachecar {
 
@@ -64,6 +66,16 @@ std::string glob_escaped(std::string_view text);
 // for; nullopt for a member of another shape.
 std::optional<OwedInvalidation> invalidation_of_member(std::string_view key_prefix,
                                                        std::string_view member);
+
+// Adds `owed` to `plan`'s invalidations (its invalidate_* lists, in step).
+void add_invalidation(RequestPlan& plan, OwedInvalidation owed);
+
+// The replies of kPurgeTagScript calls for `tag_count` tags, each member handed to `each` as
+// the invalidation it asks for (invalidation_of_member). False when some tag's members are
+// unknown (Redis did not answer for it): what it tagged is not named.
+bool read_tag_members(const std::vector<RedisReplyPtr>& replies, size_t tag_count,
+                      std::string_view key_prefix,
+                      const std::function<void(OwedInvalidation)>& each);
 
 // `plan`'s invalidations as the journal can hold them: it keeps one entry per guard, so a
 // variant (which shares its route key's guard) is owed as its route key, whose replay deletes

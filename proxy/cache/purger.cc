@@ -213,20 +213,9 @@ void Purger::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
 }
 
 void Purger::on_tags(Job& job, const std::vector<RedisReplyPtr>& replies) {
-  const std::string& prefix = job.config->cache.key_prefix;
-  if (replies.size() != job.order.tags.size()) {
+  if (!read_tag_members(replies, job.order.tags.size(), job.config->cache.key_prefix,
+                        [&job](OwedInvalidation owed) { job.owe(std::move(owed)); })) {
     job.epoch_needed = true;
-  }
-  for (const RedisReplyPtr& reply : replies) {
-    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
-      job.epoch_needed = true;  // this tag's members are unknown
-      continue;
-    }
-    for (size_t i = 0; i < reply->elements; ++i) {
-      if (auto owed = invalidation_of_member(prefix, reply_text(reply->element[i]))) {
-        job.owe(std::move(*owed));
-      }
-    }
   }
   advance(job);
 }
@@ -294,11 +283,7 @@ void Purger::owe_invalidation(Job& job, std::string_view why) {
   // What is not confirmed yet, as a write's invalidation would have journaled it.
   RequestPlan plan;
   for (size_t i = job.invalidated_count; i < job.owed.size(); ++i) {
-    const OwedInvalidation& owed = job.owed[i];
-    plan.invalidate_keys.push_back(owed.key);
-    plan.invalidate_guards.push_back(owed.guard);
-    plan.invalidate_variants.push_back(owed.variants);
-    plan.invalidate_fences.push_back(owed.fences);
+    add_invalidation(plan, job.owed[i]);
   }
   const std::string& prefix = job.config->cache.key_prefix;
   store_->owe_invalidation(journal_form(plan, prefix), "purge: " + std::string(why));

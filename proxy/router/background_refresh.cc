@@ -13,6 +13,7 @@
 #include "http/headers.h"
 #include "http/writer.h"
 #include "redis/redis_client.h"
+#include "router/session_stage.h"
 #include "router/stored_copy.h"
 #include "upstream/pool.h"
 #include "upstream/upstream_connection.h"
@@ -34,7 +35,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
                     std::string key, const RequestPlan& plan, const RequestHead& request,
                     const Headers& vary_request, std::string_view client_address,
                     const CachedView& entry, const HttpVerdict& verdict, std::string seen_guard,
-                    uint64_t epoch)
+                    uint64_t epoch, const std::optional<std::string>& user)
       : owner_(owner),
         context_(owner.context_),
         config_(std::move(config)),
@@ -45,6 +46,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
         client_address_(client_address),
         seen_guard_(std::move(seen_guard)),
         epoch_(epoch),
+        user_(user),
         looked_up_unix_ms_(unix_now_seconds() * 1000) {
     copy_.keep(entry, verdict);
   }
@@ -100,6 +102,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
     head.headers.remove("Range");
     head.headers.remove("If-Range");
     copy_.ask_about_copy(head.headers);
+    name_session_user(head.headers, *config_, user_);
     prepare_upstream_request_headers(head.headers, ForwardingInfo{client_address_, "http"});
     const std::string& prefix = config_->upstream.url.path_prefix;
     const std::string& target = plan_.upstream_target.empty() ? head.target : plan_.upstream_target;
@@ -183,6 +186,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
   const std::string client_address_;
   const std::string seen_guard_;
   const uint64_t epoch_;
+  const std::optional<std::string> user_;
   // About when the request that started this refresh read seen_guard_ (just before; the tag
   // check allows for more skew than that).
   const int64_t looked_up_unix_ms_;
@@ -201,14 +205,15 @@ void BackgroundRefreshes::start(std::shared_ptr<const Config> config, const Requ
                                 const std::string& lookup_key, const RequestHead& request,
                                 const Headers& vary_request, std::string_view client_address,
                                 const CachedView& entry, const HttpVerdict& verdict,
-                                std::string seen_guard, uint64_t epoch) {
+                                std::string seen_guard, uint64_t epoch,
+                                const std::optional<std::string>& user) {
   finished_.clear();
   if (running_.contains(lookup_key)) {
     return;
   }
-  auto refresh = std::make_unique<BackgroundRefresh>(
-      *this, std::move(config), lookup_key, plan, request, vary_request, client_address, entry,
-      verdict, std::move(seen_guard), epoch);
+  auto refresh = std::make_unique<BackgroundRefresh>(*this, std::move(config), lookup_key, plan,
+                                                     request, vary_request, client_address, entry,
+                                                     verdict, std::move(seen_guard), epoch, user);
   BackgroundRefresh& started = *refresh;
   running_.emplace(lookup_key, std::move(refresh));
   started.start();

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -37,12 +38,13 @@ class BackgroundRefreshes {
   // Refreshes `entry`, found stale by `verdict` at `lookup_key` for `plan` (made under
   // `config`) and `request` (as the client sent it, from `client_address`; `vary_request` its
   // fields as forwarded, which select a Vary variant), unless this worker is already
-  // refreshing that key. `seen_guard` and `epoch` are the lookup's.
+  // refreshing that key. `seen_guard` and `epoch` are the lookup's; `user` is the session's
+  // user the request would have named upstream (router/session_stage.h), so that a user's
+  // entry is refreshed as that user.
   void start(std::shared_ptr<const Config> config, const RequestPlan& plan,
-             const std::string& lookup_key, const RequestHead& request,
-             const Headers& vary_request, std::string_view client_address,
-             const CachedView& entry, const HttpVerdict& verdict, std::string seen_guard,
-             uint64_t epoch);
+             const std::string& lookup_key, const RequestHead& request, const Headers& vary_request,
+             std::string_view client_address, const CachedView& entry, const HttpVerdict& verdict,
+             std::string seen_guard, uint64_t epoch, const std::optional<std::string>& user);
   // Ends every refresh (the worker stops).
   void stop();
   size_t running() const { return running_.size(); }

@@ -164,9 +164,6 @@ void Exchange::start() {
       route != nullptr && route->per_user && plan_.action == CacheAction::Lookup;
   const bool user_decides = per_user_lookup || rate_limit_by_user(*config_, route);
   session_.begin(*config_, route, head_.headers, user_decides);
-  // Only cachecar names a user to the upstream: a client's own copy goes before anything (a
-  // Vary selector, a background refresh) could carry it on.
-  head_.headers.remove(config_->session.user_header);
   if (session_.has_signed_cookie() && plan_.action == CacheAction::Lookup &&
       (route == nullptr || !(route->shared || route->per_user))) {
     // A signed-in request's answer may be its user's alone: served from the cache and stored
@@ -178,6 +175,8 @@ void Exchange::start() {
     vary_request_ = head_.headers;
     const std::string client_address(client_.peer_address());
     prepare_upstream_request_headers(vary_request_, ForwardingInfo{client_address, "http"});
+    // A client's own user header can select no variant (what goes upstream has it removed).
+    vary_request_.remove(config_->session.user_header);
   }
   // A signed-in request counted or cached as its user: those stages wait for the session.
   awaiting_user_ = user_decides && session_.reads_session();
@@ -355,13 +354,9 @@ void Exchange::touch_session() {
 
 void Exchange::refresh_in_background(const LookupResult& lookup) {
   if (lookup.refresh && lookup.seen_guard) {
-    // As this request would have been forwarded: the session's user named, as on the route's
-    // own misses, or a user's entry would be refreshed with an anonymous answer.
-    RequestHead request = head_;
-    session_.prepare_upstream_request(request.headers, *config_);
-    context_.refreshes->start(config_, plan_, lookup_.key(), request, vary_request_,
+    context_.refreshes->start(config_, plan_, lookup_.key(), head_, vary_request_,
                               client_.peer_address(), lookup.view(), lookup.http,
-                              *lookup.seen_guard, lookup.epoch);
+                              *lookup.seen_guard, lookup.epoch, session_.upstream_user());
   }
 }
 

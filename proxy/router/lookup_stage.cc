@@ -18,7 +18,6 @@ void LookupStage::begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const
                         const Config::Cache& cache) {
   request_ = &request;
   cache_ = &cache;
-  begun_ = true;
   if (!wanted() || near == nullptr) {
     return;
   }
@@ -34,7 +33,7 @@ void LookupStage::begin(NearCache* near, uint64_t now_ms, int64_t unix_ms, const
 }
 
 void LookupStage::add_commands(RedisBatch& batch) {
-  if (!begun_ || !wanted() || near_hit_ != nullptr) {
+  if (request_ == nullptr || !wanted() || near_hit_ != nullptr) {  // not begun: nothing yet
     return;
   }
   if (near_ != nullptr) {

@@ -50,8 +50,7 @@ class LookupStage final : private BatchedStage {
   const RequestPlan& plan_;
   RequestPlan variant_plan_;              // after begin_variant()
   const RequestPlan* current_ = &plan_;  // what is looked up
-  const Headers* request_ = nullptr;
-  bool begun_ = false;
+  const Headers* request_ = nullptr;     // set by begin()
   const Config::Cache* cache_ = nullptr;
   NearCache* near_ = nullptr;
   NearCache::Response near_hit_;

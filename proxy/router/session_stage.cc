@@ -83,11 +83,17 @@ std::optional<Refusal> SessionStage::finish(const std::vector<RedisReplyPtr>& ba
   return std::nullopt;
 }
 
-void SessionStage::prepare_upstream_request(Headers& request, const Config& config) const {
+void name_session_user(Headers& request, const Config& config,
+                       const std::optional<std::string>& user) {
   request.remove(config.session.user_header);
-  if (user_ && use_ != SessionUse::Off) {
-    request.add(config.session.user_header, *user_);
+  if (user) {
+    request.add(config.session.user_header, *user);
   }
+}
+
+const std::optional<std::string>& SessionStage::upstream_user() const {
+  static const std::optional<std::string> kNobody;
+  return use_ != SessionUse::Off ? user_ : kNobody;
 }
 
 std::optional<RedisCommand> SessionStage::touch_command() const {

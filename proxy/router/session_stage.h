@@ -25,6 +25,11 @@
 
 namespace cachecar {
 
+// Only cachecar names a user to the upstream: `request`'s own copy of session.user_header goes,
+// and `user`, when there is one, is named.
+void name_session_user(Headers& request, const Config& config,
+                       const std::optional<std::string>& user);
+
 class SessionStage final : private BatchedStage {
  public:
   // Reads the cookie whenever a secret is configured: a signed-in request is kept from the
@@ -44,8 +49,12 @@ class SessionStage final : private BatchedStage {
                                 WorkerMetrics& metrics);
   // The request about to be forwarded: the client's user header removed (on every request,
   // whatever its route), the session's user added where the route uses sessions.
-  void prepare_upstream_request(Headers& request, const Config& config) const;
+  void prepare_upstream_request(Headers& request, const Config& config) const {
+    name_session_user(request, config, upstream_user());
+  }
   const std::optional<std::string>& user() const { return user_; }
+  // The user the upstream is told of: the session's, where the route uses sessions.
+  const std::optional<std::string>& upstream_user() const;
   // The session was to be read and Redis could not say what it holds.
   bool unavailable() const { return unavailable_; }
   // What renews the session when cachecar answers the request itself, as express-session's

@@ -110,21 +110,9 @@ void WriteInvalidation::owe(std::string_view why) {
 
 void WriteInvalidation::on_tags_read(const std::vector<RedisReplyPtr>& replies) {
   with_tags_ = plan_;
-  bool all_read = replies.size() == tag_count_;
-  for (const RedisReplyPtr& reply : replies) {
-    if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
-      all_read = false;
-      continue;
-    }
-    for (size_t i = 0; i < reply->elements; ++i) {
-      if (auto owed = invalidation_of_member(key_prefix_, reply_text(reply->element[i]))) {
-        with_tags_.invalidate_keys.push_back(std::move(owed->key));
-        with_tags_.invalidate_guards.push_back(std::move(owed->guard));
-        with_tags_.invalidate_variants.push_back(std::move(owed->variants));
-        with_tags_.invalidate_fences.push_back(std::move(owed->fences));
-      }
-    }
-  }
+  const bool all_read = read_tag_members(
+      replies, tag_count_, key_prefix_,
+      [this](OwedInvalidation owed) { add_invalidation(with_tags_, std::move(owed)); });
   invalidated_ = &with_tags_;
   if (!all_read) {
     store_.owe_epoch_bump(epoch_key_for(key_prefix_),
