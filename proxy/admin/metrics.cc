@@ -86,6 +86,12 @@ std::string render_purge_metrics(const PurgeStats& stats) {
   family(out, "cachecar_purged_keys_total", "counter",
          "Keys purges deleted from Redis, variants included.");
   sample(out, "cachecar_purged_keys_total", {}, stats.keys_removed);
+  family(out, "cachecar_soft_purges_total", "counter",
+         "Purges that marked entries stale instead of deleting them (\"soft\": true).");
+  sample(out, "cachecar_soft_purges_total", {}, stats.soft);
+  family(out, "cachecar_purge_marked_keys_total", "counter",
+         "Keys soft purges marked stale, variants included.");
+  sample(out, "cachecar_purge_marked_keys_total", {}, stats.keys_marked);
   family(out, "cachecar_purges_owed_total", "counter",
          "Purges Redis did not confirm, left to the journal or a cache epoch bump.");
   sample(out, "cachecar_purges_owed_total", {}, stats.owed);

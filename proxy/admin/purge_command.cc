@@ -21,7 +21,9 @@ constexpr int kUsage = 2;
 constexpr int kOwed = 3;
 
 constexpr const char* kPurgeUsage =
-    "usage: cachecar purge [--config FILE] [--key KEY]... [--prefix PREFIX] [--tag TAG]...\n";
+    "usage: cachecar purge [--config FILE] [--soft] [--key KEY]... [--prefix PREFIX] "
+    "[--tag TAG]...\n"
+    "  --soft  mark the entries stale instead of deleting them\n";
 
 // The admin listener as a client reaches it: a wildcard bind answers on loopback.
 std::string client_host(const std::string& host) {
@@ -101,6 +103,10 @@ int run_purge_command(const std::vector<std::string>& args) {
       std::fputs(kPurgeUsage, stdout);
       return kPurged;
     }
+    if (arg == "--soft") {
+      body["soft"] = true;
+      continue;
+    }
     if (i + 1 >= args.size()) {
       std::fprintf(stderr, "cachecar purge: %s needs a value\n%s", arg.c_str(), kPurgeUsage);
       return kUsage;
@@ -119,7 +125,7 @@ int run_purge_command(const std::vector<std::string>& args) {
       return kUsage;
     }
   }
-  if (body.empty()) {
+  if (!body.contains("keys") && !body.contains("tags") && !body.contains("prefix")) {
     std::fprintf(stderr, "cachecar purge: name a --key, a --prefix or a --tag\n%s", kPurgeUsage);
     return kUsage;
   }

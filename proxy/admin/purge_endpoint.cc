@@ -23,7 +23,11 @@ std::string purge_report_json(const PurgeReport& report) {
     out["error"] = report.error;
     return out.dump();
   }
-  out["purged"] = {{"kind", report.kind}, {"named", report.named}, {"deleted", report.deleted}};
+  out["purged"] = {{"kind", report.kind},
+                   {"named", report.named},
+                   {"deleted", report.deleted},
+                   {"marked", report.marked}};
+  out["soft"] = report.soft;
   out["complete"] = report.complete;
   out["pending"] = report.pending.empty() ? nlohmann::json() : nlohmann::json(report.pending);
   return out.dump();
@@ -66,8 +70,9 @@ void handle_purge(Purger& purger, const Config& config, const RequestHead& head,
   purger.purge(std::move(*order),
                [reply = std::move(reply), log_line, peer](const PurgeReport& report) {
                  log_line(report.status);
-                 spdlog::info("purge from {}: {} named {}, {} deleted{}{}", peer, report.kind,
-                              report.named, report.deleted, report.complete ? "" : ", more remain",
+                 spdlog::info("{}purge from {}: {} named {}, {} deleted, {} marked stale{}{}",
+                              report.soft ? "soft " : "", peer, report.kind, report.named,
+                              report.deleted, report.marked, report.complete ? "" : ", more remain",
                               report.pending.empty() ? "" : ", owed: " + report.pending);
                  reply(report.status, purge_report_json(report), "");
                });

@@ -2,7 +2,8 @@
 // POST /purge on the admin listener (issue 18): checks the caller, reads the JSON
 // (cache/purge_order.h), runs the purge (cache/purger.h) and answers what it removed, in JSON:
 //
-//   200 {"purged":{"kind":"tags","named":3,"deleted":5},"complete":true,"pending":null}
+//   200 {"purged":{"kind":"tags","named":3,"deleted":5,"marked":0},"soft":false,
+//        "complete":true,"pending":null}           ("soft": true: "marked" counts instead)
 //   202 the same, with "pending":"journal" or "epoch": Redis did not confirm; done on reconnect
 //   400 a body that names nothing purgeable; 401 a missing or wrong token; 404 admin.purge off
 //

@@ -160,6 +160,23 @@ void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, ui
 
 std::vector<RedisCommand> CacheStore::invalidation_commands(
     const std::vector<OwedInvalidation>& keys, std::string_view fence_token) {
+  if (fence_token.empty()) {
+    return invalidation_script_calls(keys, next_token(), "");
+  }
+  return invalidation_script_calls(keys, std::string(fence_token), "fence");
+}
+
+std::vector<RedisCommand> CacheStore::soft_purge_commands(
+    const std::vector<OwedInvalidation>& keys) {
+  return invalidation_script_calls(keys, next_token(), "soft");
+}
+
+std::string CacheStore::next_token() {
+  return token_prefix_ + "-" + std::to_string(++token_counter_);
+}
+
+std::vector<RedisCommand> CacheStore::invalidation_script_calls(
+    const std::vector<OwedInvalidation>& keys, const std::string& token, const char* mode) {
   // The keys of each slot, in the order their slots first appear.
   std::vector<std::pair<int, std::vector<const OwedInvalidation*>>> slots;
   for (const OwedInvalidation& owed : keys) {
@@ -172,9 +189,6 @@ std::vector<RedisCommand> CacheStore::invalidation_commands(
     }
     group->second.push_back(&owed);
   }
-  const std::string token = fence_token.empty()
-                                ? token_prefix_ + "-" + std::to_string(++token_counter_)
-                                : std::string(fence_token);
   std::vector<RedisCommand> commands;
   commands.reserve(slots.size());
   for (const auto& [slot, group] : slots) {
@@ -196,7 +210,7 @@ std::vector<RedisCommand> CacheStore::invalidation_commands(
     }
     command.args.push_back(token);
     command.args.push_back(std::to_string(kGuardLifetime.count()));
-    command.args.emplace_back(fence_token.empty() ? "" : "fence");
+    command.args.emplace_back(mode);
     for (const OwedInvalidation* owed : group) {
       command.args.push_back(owed->lifting);
     }
@@ -219,9 +233,7 @@ std::vector<OwedInvalidation> keys_of(const RequestPlan& plan, std::string_view 
 
 }  // namespace
 
-std::string CacheStore::new_fence_token() {
-  return std::string(kFenceTokenPrefix) + token_prefix_ + "-" + std::to_string(++token_counter_);
-}
+std::string CacheStore::new_fence_token() { return std::string(kFenceTokenPrefix) + next_token(); }
 
 RedisClient::Call* CacheStore::invalidate(const RequestPlan& plan, RedisWaiter& waiter,
                                           uint64_t tag, std::string_view lifting) {

@@ -99,8 +99,16 @@ class CacheStore final : private RedisWaiter {
   // may touch only one slot. Each key's guard move and delete stay atomic.
   std::vector<RedisCommand> invalidation_commands(const std::vector<OwedInvalidation>& keys,
                                                   std::string_view fence_token = {});
+  // The same script for a soft purge (issue 18): the keys' entries are marked stale instead of
+  // deleted, and their guards move.
+  std::vector<RedisCommand> soft_purge_commands(const std::vector<OwedInvalidation>& keys);
 
  private:
+  // A guard token not used before.
+  std::string next_token();
+  // kInvalidateScript for `keys`, one call per slot; `mode` its ARGV[3].
+  std::vector<RedisCommand> invalidation_script_calls(const std::vector<OwedInvalidation>& keys,
+                                                      const std::string& token, const char* mode);
   // Fills of one response, waiting for its tags to be recorded.
   struct TaggedFill {
     std::vector<std::pair<RequestPlan, std::string>> fills;  // plan, value

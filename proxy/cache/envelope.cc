@@ -11,6 +11,10 @@ namespace {
 
 constexpr std::string_view kMagic = "CCE1";
 constexpr std::string_view kEpochMagic = "CCE2";  // CCE1 plus the cache epoch
+// A soft purge's mark: the layout's third letter, and the purge's time after the body.
+constexpr size_t kSoftLetter = 2;
+constexpr char kSoftMark = 'S';
+constexpr size_t kStaleSinceSize = 8;
 constexpr size_t kFixedSize = 4 + 8 + 2 + 4 + 4;
 constexpr size_t kEpochSize = 8;
 
@@ -128,13 +132,35 @@ std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::strin
 }
 
 std::optional<CachedView> view_envelope(std::string_view bytes, std::string& error) {
-  const bool has_epoch = bytes.substr(0, kEpochMagic.size()) == kEpochMagic;
+  // A soft-purged entry reads as the layout it was marked in, its mark's time cut off.
+  const bool soft_marked = bytes.size() >= 4 + kStaleSinceSize && bytes[kSoftLetter] == kSoftMark;
+  int64_t stale_since_ms = 0;
+  if (soft_marked) {
+    stale_since_ms = static_cast<int64_t>(get_le(bytes, bytes.size() - kStaleSinceSize, 8));
+    bytes.remove_suffix(kStaleSinceSize);
+  }
+  const auto layout_is = [bytes, soft_marked](std::string_view magic) {
+    for (size_t i = 0; i < magic.size(); ++i) {
+      const char expected = soft_marked && i == kSoftLetter ? kSoftMark : magic[i];
+      if (i >= bytes.size() || bytes[i] != expected) {
+        return false;
+      }
+    }
+    return true;
+  };
+  const bool has_epoch = layout_is(kEpochMagic);
+  const bool known = has_epoch || layout_is(kMagic);
   const size_t fixed_size = kFixedSize + (has_epoch ? kEpochSize : 0);
-  if (bytes.size() < fixed_size || (!has_epoch && bytes.substr(0, kMagic.size()) != kMagic)) {
+  if (bytes.size() < fixed_size || !known) {
     error = "not a cachecar envelope";
     return std::nullopt;
   }
+  if (soft_marked && stale_since_ms <= 0) {
+    error = "soft purge mark without a time";
+    return std::nullopt;
+  }
   CachedView out;
+  out.stale_since_ms = stale_since_ms;
   size_t offset = 4;
   out.stored_at_ms = static_cast<int64_t>(get_le(bytes, offset, 8));
   offset += 8;

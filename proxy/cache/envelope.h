@@ -9,6 +9,9 @@
 //   status                                        2 bytes
 //   head length, then the header lines            4 bytes + "Name: value\r\n"...
 //   body length, then the body                    4 bytes + bytes
+//   ("CCS1"/"CCS2" only) soft-purged at, Unix ms   8 bytes
+// A soft purge (issue 18) marks an entry stale in place: "CCE" becomes "CCS" and the time of
+// the purge is appended (cache/scripts.h: kInvalidateScript), keeping the entry and its TTL.
 // The header lines are kept pre-serialised, so a hit copies them instead of rebuilding them.
 // A value read from Redis may have been written by anyone: decode() checks every length and
 // every header line, and refuses framing fields, so a crafted value cannot split a response.
@@ -32,6 +35,8 @@ struct CachedView {
   int64_t stored_at_ms = 0;
   // The cache epoch its lookup saw (cache/journal: a bump makes every older entry a miss).
   uint64_t epoch = 0;
+  // When a soft purge marked it stale (Unix ms); 0 when none did.
+  int64_t stale_since_ms = 0;
 };
 
 struct CachedResponse {

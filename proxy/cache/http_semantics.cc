@@ -165,9 +165,14 @@ HttpVerdict judge_stored(const CachedView& entry, const Headers& stored, const H
   HttpVerdict verdict;
   verdict.validator = has_validator(stored);
   verdict.age = std::max<int64_t>(0, now - stored_at);
-  const int64_t lifetime =
+  int64_t lifetime =
       freshness_lifetime(entry.status, control, stored, stored_at, seconds(cache.heuristic_max))
           .value_or(0);
+  if (entry.stale_since_ms != 0) {
+    // A soft purge ended its freshness: from then on it is a stale response like any other,
+    // its stale-while-revalidate and stale-if-error windows counted from the purge.
+    lifetime = std::min(lifetime, std::max<int64_t>(0, entry.stale_since_ms / 1000 - stored_at));
+  }
   verdict.fresh_for = lifetime - verdict.age;
   switch (servable(lifetime, verdict.age, control, asked)) {
     case Servable::Fresh:

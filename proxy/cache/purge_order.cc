@@ -68,12 +68,9 @@ std::optional<PurgeOrder> parse_purge_order(std::string_view json, std::string& 
         error = "\"soft\" must be true or false";
         return std::nullopt;
       }
-      if (value.get<bool>()) {
-        error = "soft purges are not supported yet: purge without \"soft\"";
-        return std::nullopt;
-      }
+      order.soft = value.get<bool>();
     } else {
-      error = "unknown member \"" + name + "\": expected keys, prefix or tags";
+      error = "unknown member \"" + name + "\": expected keys, prefix, tags or soft";
       return std::nullopt;
     }
   }
@@ -199,14 +196,14 @@ RequestPlan journal_form(const RequestPlan& plan, std::string_view key_prefix) {
   return out;
 }
 
-RedisCommand purge_tag_command(std::string_view key_prefix, std::string_view tag) {
+RedisCommand purge_tag_command(std::string_view key_prefix, std::string_view tag, bool soft) {
   RedisCommand command;
   command.script = &kPurgeTagScript;
   command.num_keys = 2;
   // The purge's time is kept longer than any fill may take (kMaxFillAge), so every fill that
   // began before it finds it.
   command.args = {tag_set_key_for(key_prefix, tag), tag_purged_key_for(key_prefix, tag),
-                  std::to_string(kGuardLifetime.count())};
+                  std::to_string(kGuardLifetime.count()), soft ? "soft" : ""};
   return command;
 }
 

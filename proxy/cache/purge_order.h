@@ -5,7 +5,8 @@
 //   {"keys": ["product:42"]}     cache keys as the routes name them (without cache.key_prefix)
 //   {"prefix": "product:"}       every cached key that starts so (SCAN, bounded)
 //   {"tags": ["catalog"]}        every entry stored with one of these tags
-// One body may name any of the three.
+// One body may name any of the three, and add "soft": true to mark what it names stale instead
+// of deleting it (cache/scripts.h: kInvalidateScript).
 
 #include <functional>
 #include <optional>
@@ -28,6 +29,7 @@ struct PurgeOrder {
   std::vector<std::string> keys;
   std::vector<std::string> tags;
   std::optional<std::string> prefix;
+  bool soft = false;
 
   // "keys", "tags", "prefix" or a combination joined by "+", for logs and metrics.
   std::string kind() const;
@@ -38,6 +40,8 @@ struct PurgeStats {
   uint64_t by_prefix = 0;
   uint64_t by_tags = 0;
   uint64_t keys_removed = 0;  // keys Redis deleted
+  uint64_t soft = 0;          // purges that marked entries stale instead
+  uint64_t keys_marked = 0;   // keys soft purges marked stale
   uint64_t owed = 0;          // purges left to the journal or an epoch bump
 };
 
@@ -83,7 +87,8 @@ bool read_tag_members(const std::vector<RedisReplyPtr>& replies, size_t tag_coun
 RequestPlan journal_form(const RequestPlan& plan, std::string_view key_prefix);
 
 // The call that purges `tag` (cache/scripts.h: kPurgeTagScript): records the purge's time and
-// takes the tag's members, to be invalidated by invalidation_of_member().
-RedisCommand purge_tag_command(std::string_view key_prefix, std::string_view tag);
+// takes the tag's members, to be invalidated by invalidation_of_member(). A `soft` purge leaves
+// them in the tag's set, as their entries stay.
+RedisCommand purge_tag_command(std::string_view key_prefix, std::string_view tag, bool soft);
 
 }  // namespace cachecar

@@ -93,6 +93,7 @@ void Purger::purge(PurgeOrder order, Done done) {
   job->id = next_job_++;
   job->config = config_;
   job->report.kind = order.kind();
+  job->report.soft = order.soft;
   job->done = std::move(done);
   if (order.prefix && config_->redis.url.uses_cluster()) {
     job->report.status = 501;
@@ -130,7 +131,7 @@ void Purger::advance(Job& job) {
     if (!job.order.tags.empty()) {
       std::vector<RedisCommand> commands;
       for (const std::string& tag : job.order.tags) {
-        commands.push_back(purge_tag_command(prefix, tag));
+        commands.push_back(purge_tag_command(prefix, tag, job.order.soft));
       }
       if (send(job, Step::Tags, std::move(commands))) {
         return;
@@ -166,7 +167,9 @@ void Purger::invalidate_next(Job& job) {
   const std::vector<OwedInvalidation> chunk(
       job.owed.begin() + static_cast<long>(job.invalidated_count),
       job.owed.begin() + static_cast<long>(last));
-  if (send(job, Step::Invalidate, store_->invalidation_commands(chunk))) {
+  if (send(job, Step::Invalidate,
+           job.order.soft ? store_->soft_purge_commands(chunk)
+                          : store_->invalidation_commands(chunk))) {
     job.sent_count = last;
     return;
   }
@@ -273,7 +276,8 @@ void Purger::on_invalidated(Job& job, const std::vector<RedisReplyPtr>& replies)
       finish(job);
       return;
     }
-    job.report.deleted += static_cast<uint64_t>(reply_integer(reply.get()).value_or(0));
+    const auto count = static_cast<uint64_t>(reply_integer(reply.get()).value_or(0));
+    (job.order.soft ? job.report.marked : job.report.deleted) += count;
   }
   job.invalidated_count = job.sent_count;
   invalidate_next(job);
@@ -305,6 +309,8 @@ void Purger::finish(Job& job) {
   stats_.by_prefix += job.order.prefix ? 1 : 0;
   stats_.by_tags += job.order.tags.empty() ? 0 : 1;
   stats_.keys_removed += report.deleted;
+  stats_.soft += job.order.soft ? 1 : 0;
+  stats_.keys_marked += report.marked;
   const PurgeReport answer = report;
   const Done done = std::move(job.done);
   jobs_.erase(job.id);  // `job` is gone from here on

@@ -11,10 +11,14 @@
 //           purge recorded and does not store (cache/scripts.h)
 //   prefix  SCAN (bounded by kMaxPrefixKeys: the report says when more remain), each key's
 //           route key invalidated; one Redis server only (a cluster needs every primary's SCAN)
+//   soft    any of the above marking entries stale in place instead (kInvalidateScript), so
+//           that mode http may still serve them as RFC 9111 and RFC 5861 allow a stale
+//           response: revalidated (a 304 keeps the body), while revalidating, on error
 //
 // When Redis does not confirm: named keys go to this process's invalidation journal and are
 // replayed on reconnect; a tag or prefix purge that could not read its keys bumps the cache
 // epoch instead (every entry becomes a miss), since nothing else names what it would remove.
+// Either is a hard purge: what a soft purge owes is settled by deleting, never by waiting.
 //
 // Ownership: the Supervisor owns it on its loop and calls stop() before the loop ends; a
 // purge's `done` runs exactly once, on that loop.
@@ -43,6 +47,9 @@ struct PurgeReport {
   std::string kind;      // PurgeOrder::kind()
   size_t named = 0;      // entries the purge found to remove (keys, tag members, prefix matches)
   uint64_t deleted = 0;  // keys Redis deleted, variants included
+  bool soft = false;     // marked stale rather than deleted
+  uint64_t marked =
+      0;  // soft: keys marked stale (or deleted, where no mark fits), variants included
   bool complete = true;  // false: a prefix purge stopped at kMaxPrefixKeys; purge again
   std::string pending;   // "" | "journal" | "epoch": what is owed until Redis confirms
   std::string error;     // with 501 and 503

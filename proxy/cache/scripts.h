@@ -53,9 +53,9 @@ return 1
 
 // KEYS: n cache keys, their n guards, their n variant sets, then their n fence sets. ARGV[1] a
 // token not used before, ARGV[2] the guard lifetime in milliseconds, ARGV[3] "fence" to fence
-// the keys (the token is then a fence token) or "" to invalidate them, ARGV[3 + i] the fence
-// tokens (comma-separated, maybe none) that this call lifts from key i. Returns the number of
-// cache keys deleted, variants included.
+// the keys (the token is then a fence token), "soft" to mark them stale (a soft purge) or "" to
+// invalidate them, ARGV[3 + i] the fence tokens (comma-separated, maybe none) that this call
+// lifts from key i. Returns the number of cache keys deleted (soft: marked), variants included.
 //
 // Every call deletes each key and its variants (their names are read from the set: a Redis
 // Cluster would need them in the key's slot). The guard moves to the new token unless another
@@ -65,16 +65,74 @@ return 1
 // fail. The time is Redis's own (TIME), so replicas with skewed clocks agree on expiry.
 // The DEL comes first: under maxmemory with noeviction Redis refuses a script only before its
 // first write, so an invalidation still runs (and frees memory) when Redis is full.
+//
+// A soft purge keeps the entries and their variant sets, and marks each envelope stale in place
+// (cache/envelope.h: "CCE" becomes "CCS", the purge's time appended; SETRANGE and APPEND keep
+// the TTL and tell near caches that track the key). The guard moves all the same: a fill begun
+// before the purge does not store. A value that is not a whole envelope (a route's bare body)
+// cannot carry the mark and is deleted; a vary index ("CCV1") stays, as its variants are marked;
+// an entry marked before keeps its first mark.
 inline const RedisScript kInvalidateScript{"invalidate", R"lua(
 local n = #KEYS / 4
 local token = ARGV[1]
 local lifetime = tonumber(ARGV[2])
 local fencing = ARGV[3] == 'fence'
+local soft = ARGV[3] == 'soft'
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local function little_endian(bytes)
+  local value = 0
+  for i = #bytes, 1, -1 do
+    value = value * 256 + string.byte(bytes, i)
+  end
+  return value
+end
+local stale_since = ''
+if soft then
+  local bytes, rest = {}, now
+  for i = 1, 8 do
+    bytes[i] = rest % 256
+    rest = math.floor(rest / 256)
+  end
+  stale_since = string.char(unpack(bytes))
+end
+-- Whether the value's lengths add up as an envelope's do, read in place.
+local function whole_envelope(key, with_epoch)
+  local size = redis.call('STRLEN', key)
+  local at = with_epoch and 22 or 14
+  if size < at + 4 then
+    return false
+  end
+  at = at + 4 + little_endian(redis.call('GETRANGE', key, at, at + 3))
+  if size < at + 4 then
+    return false
+  end
+  return at + 4 + little_endian(redis.call('GETRANGE', key, at, at + 3)) == size
+end
+local function mark_stale(key)
+  local magic = redis.pcall('GETRANGE', key, 0, 3)
+  if type(magic) ~= 'string' then
+    return redis.call('DEL', key)  -- not a string: no entry of ours
+  elseif magic == '' then
+    return 0
+  elseif magic == 'CCS1' or magic == 'CCS2' then
+    return 1
+  elseif magic == 'CCV1' then
+    return 0
+  elseif (magic == 'CCE1' or magic == 'CCE2') and whole_envelope(key, magic == 'CCE2') then
+    redis.call('SETRANGE', key, 2, 'S')
+    redis.call('APPEND', key, stale_since)
+    return 1
+  end
+  return redis.call('DEL', key)
+end
 local deleted = 0
 for i = 1, n do
-  deleted = deleted + redis.call('DEL', KEYS[i])
+  if soft then
+    deleted = deleted + mark_stale(KEYS[i])
+  else
+    deleted = deleted + redis.call('DEL', KEYS[i])
+  end
   local guard = KEYS[n + i]
   local fences = KEYS[3 * n + i]
   for lifted in string.gmatch(ARGV[3 + i] or '', '[^,]+') do
@@ -89,10 +147,16 @@ for i = 1, n do
     redis.call('SET', guard, token, 'PX', lifetime)
   end
   local variants = redis.call('ZRANGE', KEYS[2 * n + i], 0, -1)
-  for first = 1, #variants, 1000 do
-    deleted = deleted + redis.call('DEL', unpack(variants, first, math.min(first + 999, #variants)))
+  if soft then
+    for _, variant in ipairs(variants) do
+      deleted = deleted + mark_stale(variant)
+    end
+  else
+    for first = 1, #variants, 1000 do
+      deleted = deleted + redis.call('DEL', unpack(variants, first, math.min(first + 999, #variants)))
+    end
+    redis.call('DEL', KEYS[2 * n + i])
   end
-  redis.call('DEL', KEYS[2 * n + i])
 end
 return deleted
 )lua"};
@@ -135,15 +199,18 @@ return 1
 )lua"};
 
 // KEYS[1] a tag's set, KEYS[2] the time of its last purge; ARGV[1] how long that time is kept,
-// in milliseconds (longer than any fill may take: kMaxFillAge). Records the purge, and returns
-// the members of entries that may still exist and empties the set; the caller then invalidates
-// them (kInvalidateScript, per slot).
+// in milliseconds (longer than any fill may take: kMaxFillAge), ARGV[2] "soft" for a soft
+// purge. Records the purge, and returns the members of entries that may still exist; the caller
+// then invalidates them (kInvalidateScript, per slot). A purge empties the set; a soft one
+// keeps it, since its entries stay (stale) and a later purge of the tag must still find them.
 inline const RedisScript kPurgeTagScript{"purge_tag", R"lua(
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('SET', KEYS[2], now, 'PX', ARGV[1])
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
-redis.call('DEL', KEYS[1])
+if ARGV[2] ~= 'soft' then
+  redis.call('DEL', KEYS[1])
+end
 return members
 )lua"};
 

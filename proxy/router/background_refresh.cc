@@ -126,6 +126,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
     prepare_client_response_headers(head.headers);
     std::vector<std::string> tags = take_tags(head.headers, config_->cache.tags);
     if (copy_.absorbs(head, request_.headers, request_time_, now, config_->cache)) {
+      copy_.tag_confirmed(std::move(tags));
       return;  // confirmed by a 304 (stored on completion), or a failure: the entry stays
     }
     const StoreDecision decision =

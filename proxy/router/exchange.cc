@@ -750,6 +750,7 @@ void Exchange::on_upstream_head(ResponseHead& head) {
   std::vector<std::string> tags = take_tags(head.headers, config_->cache.tags);
   if (stored_copy_.absorbs(head, head_.headers, started_unix_ms_ / 1000, unix_now_ms() / 1000,
                            config_->cache)) {
+    stored_copy_.tag_confirmed(std::move(tags));
     return;  // the stored copy answers when this response is complete
   }
   if (!limit_.header_lines().empty()) {

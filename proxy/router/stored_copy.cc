@@ -58,6 +58,12 @@ bool StoredCopy::absorbs(const ResponseHead& head, const Headers& request, int64
   return false;
 }
 
+void StoredCopy::tag_confirmed(std::vector<std::string> tags) {
+  if (use_ == Use::Confirmed) {
+    copy_->tags = std::move(tags);
+  }
+}
+
 bool StoredCopy::stands_in_for_failure(int64_t now, const Config::Cache& cache) {
   if (!kept() || !may_stand_in(now, cache)) {
     return false;

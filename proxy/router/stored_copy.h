@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cache/envelope.h"
 #include "cache/http_semantics.h"
@@ -37,6 +38,11 @@ class StoredCopy {
   // `request` is the request as forwarded.
   bool absorbs(const ResponseHead& head, const Headers& request, int64_t request_time,
                int64_t response_time, const Config::Cache& cache);
+  // Confirmed: the tags the 304 named (cache/surrogate_keys.h), recorded when the refreshed
+  // copy is stored, so that a tag purge still finds it for its new lifetime. The envelope keeps
+  // no tags: a 304 that names none leaves the copy out of its old tags' sets once its first
+  // lifetime ends.
+  void tag_confirmed(std::vector<std::string> tags);
   // The upstream failed before any head: whether the copy may answer instead (use() becomes
   // StandingIn).
   bool stands_in_for_failure(int64_t now, const Config::Cache& cache);

@@ -76,7 +76,7 @@ bool WriteInvalidation::after_response(int status, const std::vector<std::string
     tag_count_ = tags.size();
     std::vector<RedisCommand> commands;
     for (const std::string& tag : tags) {
-      commands.push_back(purge_tag_command(key_prefix, tag));
+      commands.push_back(purge_tag_command(key_prefix, tag, false));
     }
     call_ =
         store_.available() ? store_.redis().submit(std::move(commands), *this, kTagsTag) : nullptr;

@@ -13,49 +13,13 @@
 #include <vector>
 
 #include "harness.h"
+#include "origin.h"
 
 namespace cachecar::test {
 namespace {
 
 constexpr const char* kHttpMode =
     "cache:\n  mode: http\n  revalidate_window: 120s\n  max_ttl: 1h\n";
-
-// An origin whose answers the test sets per target; each answer may depend on the request
-// (a conditional one gets a 304 when `not_modified` is set and the tag matches).
-struct Origin {
-  std::mutex mutex;
-  std::map<std::string, UpstreamReply> replies;
-  std::map<std::string, int> served;  // 200s per target
-  bool not_modified_on_match = true;
-
-  void set(const std::string& target, UpstreamReply reply) {
-    std::lock_guard<std::mutex> lock(mutex);
-    replies[target] = std::move(reply);
-  }
-
-  UpstreamReply handle(const ReceivedRequest& request) {
-    std::lock_guard<std::mutex> lock(mutex);
-    auto found = replies.find(request.target);
-    if (found == replies.end()) {
-      return UpstreamReply{.status = 404, .body = "{}"};
-    }
-    UpstreamReply reply = found->second;
-    const auto etag = find_header(reply.headers, "ETag");
-    const auto asked = request.header("If-None-Match");
-    if (not_modified_on_match && etag && asked && *asked == *etag && reply.status == 200) {
-      UpstreamReply not_modified;
-      not_modified.status = 304;
-      for (const auto& [name, value] : reply.headers) {
-        if (name != "Content-Type") {
-          not_modified.headers.emplace_back(name, value);
-        }
-      }
-      return not_modified;
-    }
-    ++served[request.target];
-    return reply;
-  }
-};
 
 struct HttpStack : Stack {
   explicit HttpStack(const std::string& extra = "") : Stack(std::string(kHttpMode) + extra) {

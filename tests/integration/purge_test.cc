@@ -108,8 +108,9 @@ TEST_CASE("purge: tags from the upstream are recorded, stripped, and purged flee
 
   const auto purged = fleet.purge(R"({"tags":["catalog"]})");
   CHECK(purged.status == 200);
-  CHECK(purged.body ==
-        R"({"complete":true,"pending":null,"purged":{"deleted":2,"kind":"tags","named":2}})");
+  CHECK(
+      purged.body ==
+      R"({"complete":true,"pending":null,"purged":{"deleted":2,"kind":"tags","marked":0,"named":2},"soft":false})");
   for (Cachecar* replica : {fleet.a.get(), fleet.b.get()}) {
     CHECK(cache_of(fleet.get(*replica, "/search?q=tea")) == "HIT");  // another tag
   }
@@ -223,7 +224,7 @@ TEST_CASE("purge: the token, and what is not a purge") {
   CHECK(fleet.purge(R"({"keys":"product:1"})", token).status == 400);
   CHECK(fleet.purge(R"({})", token).body ==
         R"({"error":"nothing to purge: name keys, a prefix or tags"})");
-  CHECK(fleet.purge(R"({"tags":["x"],"soft":true})", token).status == 400);
+  CHECK(fleet.purge(R"({"tags":["x"],"soft":"yes"})", token).status == 400);
   CHECK(http_request(fleet.a->admin_port(), "GET", "/purge").status == 405);
   // The connection goes on after a purge: two purges and a metrics read pipelined in one write.
   const std::string body = R"({"keys":["product:2"]})";
@@ -256,6 +257,10 @@ TEST_CASE("purge: the cachecar purge command calls the admin API") {
   const auto [refused, refusal] = run({"--key", "product:3"}, "wrong");
   CHECK(refused == 1);
   CHECK(refusal.find("Bearer") != std::string::npos);
+  const auto [marked, soft_report] = run({"--soft", "--key", "product:3"}, "cli-token");
+  CHECK(marked == 0);
+  CHECK(soft_report.find(R"("soft":true)") != std::string::npos);
+  CHECK(fleet.redis.get("product:3").value_or("").substr(0, 4) == "CCS1");
   const auto [purged, report] = run({"--key", "product:3", "--tag", "nothing"}, "cli-token");
   CHECK(purged == 0);
   CHECK(report.find(R"("kind":"keys+tags")") != std::string::npos);

@@ -520,5 +520,46 @@ TEST_CASE("view_envelope sees the same response as decode_envelope, in place") {
   CHECK_FALSE(view_envelope(bytes.substr(0, bytes.size() - 1), error).has_value());
 }
 
+// A soft purge marks an entry in place (cache/scripts.h: kInvalidateScript): "CCE" becomes
+// "CCS" and the purge's time follows the body. Both layouts read back whole, with the time.
+TEST_CASE("view_envelope reads a soft purge's mark on either layout") {
+  CachedResponse response;
+  response.status = 200;
+  response.head_lines = "ETag: \"7\"\r\n";
+  response.body = "body";
+  response.stored_at_ms = 1'700'000'000'000;
+  for (const uint64_t epoch : {uint64_t{0}, uint64_t{5}}) {
+    CAPTURE(epoch);
+    std::string marked = encode_envelope(response, epoch);
+    marked[2] = 'S';
+    marked += le(1'700'000'123'456, 8);
+    std::string error;
+    const auto view = view_envelope(marked, error);
+    REQUIRE_MESSAGE(view.has_value(), error);
+    CHECK(view->stale_since_ms == 1'700'000'123'456);
+    CHECK(view->epoch == epoch);
+    CHECK(view->stored_at_ms == response.stored_at_ms);
+    CHECK(view->head_lines == response.head_lines);
+    CHECK(view->body == "body");
+    // Unmarked, nothing is stale.
+    CHECK(view_envelope(encode_envelope(response, epoch), error)->stale_since_ms == 0);
+    // The mark's time is part of the value: cut short or missing, the value is refused, not
+    // read with a body eaten into.
+    for (size_t cut = 1; cut <= 8; ++cut) {
+      CAPTURE(cut);
+      check_decode_fails(std::string_view(marked).substr(0, marked.size() - cut));
+    }
+    std::string no_time = marked;
+    no_time.replace(no_time.size() - 8, 8, le(0, 8));
+    check_decode_fails(no_time);
+    // Only the third letter marks: "CSE1" or "SCE1" are foreign.
+    for (const size_t letter : {size_t{0}, size_t{1}, size_t{3}}) {
+      std::string other = encode_envelope(response, epoch) + le(1'700'000'123'456, 8);
+      other[letter] = 'S';
+      check_decode_fails(other);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cachecar

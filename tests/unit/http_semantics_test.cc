@@ -261,6 +261,32 @@ TEST_CASE("judge_stored: fresh, stale, and what the request asks for") {
     CHECK(judge_stored(stored_view(must, kDate), {}, kDate + 20, cache).kind ==
           HttpVerdict::Kind::MustValidate);
   }
+  SUBCASE("a soft purge ends freshness then; stale windows count from the purge") {
+    const std::string swr = "Cache-Control: max-age=600, stale-while-revalidate=30\r\n";
+    CachedView purged = stored_view(swr, kDate);
+    purged.stale_since_ms = (kDate + 100) * 1000 + 999;
+    CHECK(judge_stored(purged, {}, kDate + 99, cache).kind == HttpVerdict::Kind::Fresh);
+    const HttpVerdict at_purge = judge_stored(purged, {}, kDate + 100, cache);
+    CHECK(at_purge.kind == HttpVerdict::Kind::WhileRevalidating);
+    CHECK(at_purge.fresh_for == 0);
+    CHECK(judge_stored(purged, {}, kDate + 130, cache).kind ==
+          HttpVerdict::Kind::WhileRevalidating);
+    CHECK(judge_stored(purged, {}, kDate + 131, cache).kind == HttpVerdict::Kind::MustValidate);
+    // Without stale-while-revalidate it is revalidated; a client's max-stale may still take it.
+    const std::string validated = "Cache-Control: max-age=600\r\nETag: \"v1\"\r\n";
+    CachedView plain = stored_view(validated, kDate);
+    plain.stale_since_ms = kDate * 1000;
+    const HttpVerdict verdict = judge_stored(plain, {}, kDate + 1, cache);
+    CHECK(verdict.kind == HttpVerdict::Kind::MustValidate);
+    CHECK(verdict.validator);
+    CHECK(judge_stored(plain, headers_of({{"Cache-Control", "max-stale=5"}}), kDate + 1, cache)
+              .kind == HttpVerdict::Kind::StaleAllowed);
+    // A purge never lengthens freshness: one after the entry went stale changes nothing.
+    const std::string short_lived = "Cache-Control: max-age=10\r\n";
+    CachedView late = stored_view(short_lived, kDate);
+    late.stale_since_ms = (kDate + 500) * 1000;
+    CHECK(judge_stored(late, {}, kDate + 20, cache).fresh_for == -10);
+  }
   SUBCASE("must-revalidate refuses max-stale") {
     const std::string must = "Cache-Control: max-age=1, must-revalidate\r\n";
     const HttpVerdict verdict = judge_stored(

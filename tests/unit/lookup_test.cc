@@ -320,3 +320,53 @@ TEST_CASE("read_lookup: a fenced key is never served nor filled") {
 
 }  // namespace
 }  // namespace cachecar
+
+namespace cachecar {
+namespace {
+
+// A soft purge's mark (cache/envelope.h) on an encoded entry.
+std::string soft_marked(std::string value, int64_t at_ms) {
+  value[2] = 'S';
+  for (int i = 0; i < 8; ++i) {
+    value += static_cast<char>((static_cast<uint64_t>(at_ms) >> (8 * i)) & 0xff);
+  }
+  return value;
+}
+
+TEST_CASE("read_lookup: a soft-purged entry is a miss that keeps its guard, outside mode http") {
+  const Config config = parse_ok(kRoutes);
+  const RequestPlan plan = lookup_plan(config, "/products/42");
+  const std::string marked = soft_marked(encode_envelope(kStored), kStoredAt + 5'000);
+  const LookupResult result =
+      read_lookup(plan, replies_of({mget(bulk(marked), bulk("soft-guard"))}), kStoredAt + 9'000);
+  CHECK(result.kind == LookupResult::Kind::Miss);
+  CHECK(result.seen_guard == "soft-guard");  // the refill stores over it
+  CHECK(result.problem.empty());
+
+  // Mode http judges it instead: a stale hit, whose guard a revalidation's fill must find.
+  const Config http = parse_ok("cache:\n  mode: http\n  key_prefix: \"cc:\"\n");
+  const RequestPlan http_plan = plan_for(http, "GET", "/products/42", CacheAction::Lookup);
+  REQUIRE(http_plan.http_semantics);
+  const LookupResult judged = read_lookup(
+      http_plan, replies_of({mget(bulk(marked), bulk("soft-guard"))}), kStoredAt + 9'000);
+  CHECK(judged.kind == LookupResult::Kind::Hit);
+  CHECK(judged.entry.stale_since_ms == kStoredAt + 5'000);
+  CHECK(judged.seen_guard == "soft-guard");
+
+  // A bare body that parsed as an envelope was marked like one: its bytes are not the body.
+  const RequestPlan bare = lookup_plan(config, "/bare/1");
+  const std::string body_like = soft_marked(encode_envelope(kStored), kStoredAt);
+  const LookupResult bare_result = read_lookup(
+      bare, replies_of({bare_mget(bulk(body_like), bulk("g")), ":60000\r\n"}), kStoredAt);
+  CHECK(bare_result.kind == LookupResult::Kind::Miss);
+  CHECK(bare_result.seen_guard == "g");
+  // A body that only starts like one is served as it is.
+  const std::vector<RedisReplyPtr> plain_replies =
+      replies_of({bare_mget(bulk("CCS1,csv"), bulk("g")), ":60000\r\n"});
+  const LookupResult plain_body = read_lookup(bare, plain_replies, kStoredAt);
+  CHECK(plain_body.kind == LookupResult::Kind::Hit);
+  CHECK(plain_body.entry.body == "CCS1,csv");
+}
+
+}  // namespace
+}  // namespace cachecar

@@ -25,7 +25,10 @@ TEST_CASE("parse_purge_order: keys, a prefix and tags, or a reason") {
   CHECK(all->prefix == "search");
   CHECK(all->tags == std::vector<std::string>{"catalog"});
   CHECK(all->kind() == "keys+prefix+tags");
+  CHECK_FALSE(all->soft);
   CHECK(parse_purge_order(R"({"tags":["a"]})", error)->kind() == "tags");
+  CHECK_FALSE(parse_purge_order(R"({"tags":["a"]})", error)->soft);
+  CHECK(parse_purge_order(R"({"soft":true,"keys":["a"]})", error)->soft);
 
   struct Bad {
     const char* json;
@@ -40,7 +43,7 @@ TEST_CASE("parse_purge_order: keys, a prefix and tags, or a reason") {
       {R"({"prefix":""})", "\"prefix\" must be a non-empty string"},
       {R"({"prefix":["a"]})", "\"prefix\" must be a non-empty string"},
       {R"({"key":["a"]})", "unknown member \"key\""},
-      {R"({"soft":true,"keys":["a"]})", "soft purges are not supported yet"},
+      {R"({"soft":true})", "nothing to purge"},
       {R"({"soft":"yes","keys":["a"]})", "\"soft\" must be true or false"},
       {R"({})", "nothing to purge"},
   };
