@@ -2,12 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "cache/cache_store.h"
 #include "cache/key.h"
 #include "cache/plan.h"
 #include "cache/scripts.h"
+#include "redis/redis_node.h"
 #include "redis/sentinel.h"
 
 namespace cachecar {
@@ -43,6 +45,10 @@ struct Purger::Job {
   std::vector<std::string> patterns;
   size_t pattern = 0;
   std::string cursor = "0";
+  // The servers a prefix purge reads, as they were when it began; one that leaves is nulled.
+  std::vector<RedisNode*> servers;
+  size_t server = 0;
+  RedisClient* call_client = nullptr;  // where `call` went
   size_t logged_progress = 0;  // owed.size() / kProgressEvery when last logged
   RedisClient::Call* call = nullptr;
 
@@ -57,6 +63,14 @@ Purger::Purger(uv_loop_t* loop, std::shared_ptr<const Config> config)
     : loop_(loop), config_(std::move(config)) {
   redis_ = make_redis_connection(loop_, *config_, "purges");
   CacheStore::register_scripts(*redis_.client);
+  redis_.client->watch_nodes([this](RedisNode& server) { servers_.push_back(&server); },
+                             [this](RedisNode& server) {
+                               std::erase(servers_, &server);
+                               for (auto& [id, job] : jobs_) {
+                                 std::replace(job->servers.begin(), job->servers.end(), &server,
+                                              static_cast<RedisNode*>(nullptr));
+                               }
+                             });
   store_ = std::make_unique<CacheStore>(loop_, *redis_.client, config_->cache.journal_max_keys);
   redis_.client->start();
 }
@@ -71,7 +85,7 @@ void Purger::stop() {
   std::vector<std::unique_ptr<Job>> cut_off;
   for (auto& [id, job] : jobs_) {
     if (job->call != nullptr) {
-      redis_.client->cancel(job->call);
+      job->call_client->cancel(job->call);
     }
     cut_off.push_back(std::move(job));
   }
@@ -95,12 +109,6 @@ void Purger::purge(PurgeOrder order, Done done) {
   job->report.kind = order.kind();
   job->report.soft = order.soft;
   job->done = std::move(done);
-  if (order.prefix && config_->redis.url.uses_cluster()) {
-    job->report.status = 501;
-    job->report.error = "a prefix purge walks one server's keys (SCAN); not on a Redis Cluster";
-    job->done(job->report);
-    return;
-  }
   if (stopped_) {
     job->report.status = 503;
     job->report.error = "shutting down";
@@ -111,6 +119,9 @@ void Purger::purge(PurgeOrder order, Done done) {
     const std::string start = glob_escaped(config_->cache.key_prefix + *order.prefix);
     // Route keys, and the variants and users' entries that carry them as a hash tag.
     job->patterns = {start + "*", "{" + start + "*"};
+    job->servers = servers_;
+    // No server known yet (a cluster whose map has not come): nothing can be read.
+    job->epoch_needed = job->servers.empty();
   }
   job->order = std::move(order);
   Job& started = *job;
@@ -119,8 +130,12 @@ void Purger::purge(PurgeOrder order, Done done) {
 }
 
 bool Purger::send(Job& job, Step step, std::vector<RedisCommand> commands) {
+  job.call_client = redis_.client.get();
+  if (step == Step::Scan) {
+    job.call_client = job.servers[job.server];  // SCAN reads one server's keys
+  }
   job.call =
-      redis_.client->submit(std::move(commands), *this, job.id * 4 + static_cast<uint64_t>(step));
+      job.call_client->submit(std::move(commands), *this, job.id * 4 + static_cast<uint64_t>(step));
   return job.call != nullptr;
 }
 
@@ -184,6 +199,11 @@ void Purger::scan_next(Job& job) {
     advance(job);
     return;
   }
+  if (scan_server(job) == nullptr) {
+    job.scan_done = true;
+    advance(job);
+    return;
+  }
   std::vector<RedisCommand> commands;
   commands.push_back(
       {{"SCAN", job.cursor, "MATCH", job.patterns[job.pattern], "COUNT", kScanCount}});
@@ -193,6 +213,15 @@ void Purger::scan_next(Job& job) {
   job.epoch_needed = true;
   job.scan_done = true;
   advance(job);
+}
+
+RedisNode* Purger::scan_server(Job& job) {
+  while (job.server < job.servers.size() && job.servers[job.server] == nullptr) {
+    // It left before its keys were read (a failover): nothing names what it held.
+    job.epoch_needed = true;
+    ++job.server;
+  }
+  return job.server < job.servers.size() ? job.servers[job.server] : nullptr;
 }
 
 void Purger::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& replies) {
@@ -256,9 +285,8 @@ void Purger::on_scan(Job& job, const std::vector<RedisReplyPtr>& replies) {
   if (job.cursor == "0" || job.cursor.empty()) {
     job.cursor = "0";
     if (++job.pattern == job.patterns.size()) {
-      job.scan_done = true;
-      advance(job);
-      return;
+      job.pattern = 0;
+      ++job.server;  // scan_next() ends the walk after the last server
     }
   }
   scan_next(job);

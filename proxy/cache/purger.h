@@ -9,15 +9,17 @@
 //   tags    kPurgeTagScript records the purge and hands over the tag's members; a fill that
 //           races it either joins the set first (and is invalidated with it) or finds the
 //           purge recorded and does not store (cache/scripts.h)
-//   prefix  SCAN (bounded by kMaxPrefixKeys: the report says when more remain), each key's
-//           route key invalidated; one Redis server only (a cluster needs every primary's SCAN)
+//   prefix  SCAN of every server commands go to (one, or each primary of a Redis Cluster),
+//           bounded by kMaxPrefixKeys (the report says when more remain), each key's route key
+//           invalidated, per slot
 //   soft    any of the above marking entries stale in place instead (kInvalidateScript), so
 //           that mode http may still serve them as RFC 9111 and RFC 5861 allow a stale
 //           response: revalidated (a 304 keeps the body), while revalidating, on error
 //
 // When Redis does not confirm: named keys go to this process's invalidation journal and are
 // replayed on reconnect; a tag or prefix purge that could not read its keys bumps the cache
-// epoch instead (every entry becomes a miss), since nothing else names what it would remove.
+// epoch instead (every entry becomes a miss), since nothing else names what it would remove;
+// so does a prefix purge that a server left (a cluster's failover) before it was read.
 // Either is a hard purge: what a soft purge owes is settled by deleting, never by waiting.
 //
 // Ownership: the Supervisor owns it on its loop and calls stop() before the loop ends; a
@@ -43,7 +45,7 @@ namespace cachecar {
 class CacheStore;
 
 struct PurgeReport {
-  int status = 200;      // 200 done; 202 owed to Redis (see pending); 501, 503 refused
+  int status = 200;      // 200 done; 202 owed to Redis (see pending); 503 refused
   std::string kind;      // PurgeOrder::kind()
   size_t named = 0;      // entries the purge found to remove (keys, tag members, prefix matches)
   uint64_t deleted = 0;  // keys Redis deleted, variants included
@@ -52,7 +54,7 @@ struct PurgeReport {
       0;  // soft: keys marked stale (or deleted, where no mark fits), variants included
   bool complete = true;  // false: a prefix purge stopped at kMaxPrefixKeys; purge again
   std::string pending;   // "" | "journal" | "epoch": what is owed until Redis confirms
-  std::string error;     // with 501 and 503
+  std::string error;     // with 503
 };
 
 class Purger final : private RedisWaiter {
@@ -78,6 +80,9 @@ class Purger final : private RedisWaiter {
   void advance(Job& job);
   bool send(Job& job, Step step, std::vector<RedisCommand> commands);
   void scan_next(Job& job);
+  // The server a prefix purge's SCAN reads next, nullptr when none is left; marks the job when
+  // one it was to read has left.
+  RedisNode* scan_server(Job& job);
   void invalidate_next(Job& job);
   void on_tags(Job& job, const std::vector<RedisReplyPtr>& replies);
   void on_scan(Job& job, const std::vector<RedisReplyPtr>& replies);
@@ -88,6 +93,7 @@ class Purger final : private RedisWaiter {
   uv_loop_t* loop_;
   std::shared_ptr<const Config> config_;
   RedisConnection redis_;
+  std::vector<RedisNode*> servers_;    // as watch_nodes() reports them: one, or the primaries
   std::unique_ptr<CacheStore> store_;  // its invalidation commands, journal and replay
   std::unordered_map<uint64_t, std::unique_ptr<Job>> jobs_;
   uint64_t next_job_ = 1;

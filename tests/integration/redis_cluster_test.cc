@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <map>
 #include <set>
 #include <thread>
@@ -355,6 +356,65 @@ TEST_CASE("redis cluster: the near cache is tracked on every primary") {
     REQUIRE(writes.request("PUT", path, {}, "v1").status == 200);
     CHECK(eventually([&] { return reads.request("GET", path).body == "v1"; }, 1s));
   }
+}
+
+TEST_CASE("redis cluster: purges by key, tag and prefix reach every primary") {
+  RedisCluster cluster(3);
+  TestUpstream upstream;
+  std::atomic<int> answers{0};
+  upstream.set_handler([&answers](const ReceivedRequest& request) {
+    UpstreamReply reply;
+    const std::string id = request.target.substr(request.target.rfind('/') + 1);
+    reply.headers = {{"Surrogate-Key", "p" + id + " catalog"}};
+    reply.body = request.target + " answer " + std::to_string(++answers);
+    return reply;
+  });
+  Cachecar cachecar(cluster_yaml(cluster, upstream));
+  REQUIRE(connected_to_every_primary(cachecar, cluster));
+  std::set<int> primaries_used;
+  for (int id = 0; id < 30; ++id) {
+    const std::string key = "product:" + std::to_string(id);
+    CHECK(
+        http_request(cachecar.port(), "GET", "/products/" + std::to_string(id)).header("X-Cache") ==
+        "MISS");
+    REQUIRE(eventually([&] { return cluster.get(key).has_value(); }));
+    primaries_used.insert(cluster.primary_for(key).port());
+  }
+  CHECK(primaries_used.size() == 3);
+  const auto purge = [&](const std::string& json) {
+    return http_request(cachecar.admin_port(), "POST", "/purge",
+                        {{"Content-Type", "application/json"}}, json)
+        .body;
+  };
+  const auto products_left = [&] {
+    int left = 0;
+    for (int id = 0; id < 30; ++id) {
+      left += cluster.get("product:" + std::to_string(id)).has_value() ? 1 : 0;
+    }
+    return left;
+  };
+
+  // By key and by tag: deletes in each key's slot; the tag's set in the tag's own.
+  CHECK(purge(R"({"keys":["product:0"],"tags":["p1"]})").find(R"("deleted":2)") !=
+        std::string::npos);
+  CHECK(products_left() == 28);
+  // By prefix, softly: every primary's keys are walked; product:1 is gone already.
+  const std::string soft = purge(R"({"prefix":"product:1","soft":true})");
+  CHECK(soft.find(R"("marked":10)") != std::string::npos);
+  CHECK(soft.find(R"("complete":true)") != std::string::npos);
+  std::set<int> marked_on;
+  for (int id = 10; id < 20; ++id) {
+    const std::string key = "product:" + std::to_string(id);
+    CHECK(cluster.get(key).value_or("").substr(0, 4) == "CCS1");
+    marked_on.insert(cluster.primary_for(key).port());
+  }
+  CHECK(marked_on.size() > 1);
+  CHECK(cluster.get("product:2").value_or("").substr(0, 4) == "CCE1");
+  CHECK(http_request(cachecar.port(), "GET", "/products/12").header("X-Cache") == "MISS");
+  // By prefix: everything left, from all three primaries.
+  CHECK(purge(R"({"prefix":"product:"})").find(R"("named":28)") != std::string::npos);
+  CHECK(products_left() == 0);
+  CHECK(http_request(cachecar.port(), "GET", "/products/2").header("X-Cache") == "MISS");
 }
 
 TEST_CASE("redis cluster: over TLS (rediss+cluster://), every primary verified by the CA") {
