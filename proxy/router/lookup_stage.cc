@@ -79,7 +79,10 @@ LookupResult LookupStage::finish(const std::vector<RedisReplyPtr>& batch_replies
   if (result.kind == LookupResult::Kind::Varies && current_ != &plan_) {
     result.kind = LookupResult::Kind::Miss;  // an index where a variant belongs: never followed
   }
-  if (intact && result.kind == LookupResult::Kind::Hit && result.ttl_left_ms > 0) {
+  // A soft-purged entry is stale for every request from now on: Redis's copy, which the next
+  // fill replaces, is the one to judge.
+  if (intact && result.kind == LookupResult::Kind::Hit && result.ttl_left_ms > 0 &&
+      result.entry.stale_since_ms == 0) {
     keep_in_near_cache(result, unix_ms, now_ms);
   }
   if (plan_.http_semantics) {

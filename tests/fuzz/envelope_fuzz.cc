@@ -1,5 +1,6 @@
 // Fuzz target: values read from Redis as cache entries. Whatever decodes must encode back to
-// the same bytes and render to a response; nothing may crash or read out of bounds.
+// the same bytes (marked again, when a soft purge marked it) and render to a response; nothing
+// may crash or read out of bounds.
 
 #include <cstddef>
 #include <cstdint>
@@ -21,7 +22,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!decoded) {
     return 0;
   }
-  if (encode_envelope(*decoded, view->epoch) != input) {
+  std::string encoded = encode_envelope(*decoded, view->epoch);
+  if (view->stale_since_ms != 0) {
+    // A soft purge's mark (cache/scripts.h: kInvalidateScript): the third letter, the time after.
+    encoded[2] = 'S';
+    for (int i = 0; i < 8; ++i) {
+      encoded += static_cast<char>((static_cast<uint64_t>(view->stale_since_ms) >> (8 * i)) & 0xff);
+    }
+  }
+  if (encoded != input) {
     std::abort();  // a decoded envelope must be exactly what encodes to it
   }
   std::string out;

@@ -162,6 +162,26 @@ TEST_CASE("soft purge, mode http: the stale entry stands in for a failing origin
   CHECK(fleet.redis.command({"EXISTS", "path:/c"}) == "0");
 }
 
+TEST_CASE("soft purge, mode http: a near cache never keeps a marked entry as fresh") {
+  Fleet fleet("cache:\n  mode: http\n  max_ttl: 1h\n  near: {max_bytes: 1MiB, max_ttl: 60s}\n");
+  fleet.origin->set("/n", answer("near", "max-age=300, stale-if-error=60", "\"v1\""));
+  CHECK(http_request(fleet.a->port(), "GET", "/n").header("X-Cache") == "MISS");
+  REQUIRE(fleet.stored_as("path:/n", "CCE1"));
+  CHECK(http_request(fleet.a->port(), "GET", "/n").header("X-Cache") == "HIT");
+  REQUIRE(fleet.purge(R"({"keys":["path:/n"],"soft":true})").status == 200);
+
+  // Every read of the marked entry asks the origin, which fails: the entry stands in each time,
+  // never as a fresh hit from a worker's memory.
+  fleet.origin->set("/n", UpstreamReply{.status = 503, .body = "down"});
+  const size_t asked = fleet.upstream.request_count();
+  for (int i = 1; i <= 3; ++i) {
+    const auto standing_in = http_request(fleet.a->port(), "GET", "/n");
+    CHECK(standing_in.body == "near");
+    CHECK(cache_status(standing_in).find("stale-if-error") != std::string::npos);
+    CHECK(fleet.upstream.request_count() == asked + static_cast<size_t>(i));
+  }
+}
+
 TEST_CASE("soft purge, routes: a miss, whose answer replaces the marked entry") {
   Fleet fleet(
       "routes:\n"
