@@ -131,6 +131,20 @@ std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::strin
                         view->stored_at_ms};
 }
 
+bool carries_soft_purge_mark(std::string_view bytes) {
+  if (bytes.size() < 4 + kStaleSinceSize || bytes.substr(0, kSoftLetter) != kMagic.substr(0, 2) ||
+      bytes[kSoftLetter] != kSoftMark || (bytes[3] != kMagic[3] && bytes[3] != kEpochMagic[3])) {
+    return false;
+  }
+  bytes.remove_suffix(kStaleSinceSize);
+  size_t at = kFixedSize - 8 + (bytes[3] == kEpochMagic[3] ? kEpochSize : 0);  // the head length
+  if (bytes.size() < at + 4) {
+    return false;
+  }
+  at += 4 + get_le(bytes, at, 4);
+  return bytes.size() >= at + 4 && at + 4 + get_le(bytes, at, 4) == bytes.size();
+}
+
 std::optional<CachedView> view_envelope(std::string_view bytes, std::string& error) {
   // A soft-purged entry reads as the layout it was marked in, its mark's time cut off.
   const bool soft_marked = bytes.size() >= 4 + kStaleSinceSize && bytes[kSoftLetter] == kSoftMark;

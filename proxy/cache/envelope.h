@@ -64,6 +64,12 @@ std::string encode_envelope(const CachedResponse& response, uint64_t epoch = 0);
 // nullopt (with `error` set) for a truncated, foreign or malformed value. The view points
 // into `bytes`: a hit is served without copying the entry.
 std::optional<CachedView> view_envelope(std::string_view bytes, std::string& error);
+// Whether `bytes` carry a soft purge's mark on lengths that add up: what the purge's script
+// checks before it marks a value (cache/scripts.h: kInvalidateScript), and no more. A route's
+// bare body that merely looked like an envelope was marked all the same, and is no longer the
+// body stored.
+bool carries_soft_purge_mark(std::string_view bytes);
+
 // The same, copied out of `bytes`.
 std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::string& error);
 

@@ -170,8 +170,10 @@ HttpVerdict judge_stored(const CachedView& entry, const Headers& stored, const H
           .value_or(0);
   if (entry.stale_since_ms != 0) {
     // A soft purge ended its freshness: from then on it is a stale response like any other,
-    // its stale-while-revalidate and stale-if-error windows counted from the purge.
-    lifetime = std::min(lifetime, std::max<int64_t>(0, entry.stale_since_ms / 1000 - stored_at));
+    // its stale-while-revalidate and stale-if-error windows counted from the purge. The mark
+    // has Redis's time; should it be ahead of this clock, the entry is stale from now.
+    const int64_t purged_at = std::min(entry.stale_since_ms / 1000, now);
+    lifetime = std::min(lifetime, std::max<int64_t>(0, purged_at - stored_at));
   }
   verdict.fresh_for = lifetime - verdict.age;
   switch (servable(lifetime, verdict.age, control, asked)) {

@@ -43,14 +43,6 @@ bool is_fence(const redisReply* guard) {
          reply_text(guard).starts_with(kFenceTokenPrefix);
 }
 
-// A bare body that a soft purge took for an envelope and marked (kInvalidateScript marks
-// only values that parse as one): its bytes are no longer the body stored.
-bool looks_soft_purged(std::string_view body) {
-  std::string error;
-  const auto view = body.size() > 2 && body[2] == 'S' ? view_envelope(body, error) : std::nullopt;
-  return view && view->stale_since_ms != 0;
-}
-
 }  // namespace
 
 std::vector<RedisCommand> lookup_commands(const RequestPlan& plan, bool want_ttl) {
@@ -127,7 +119,7 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
     return result;
   }
   if (is_bare_body(plan)) {
-    if (read_epoch(mget_element(mget, 3)) != epoch || looks_soft_purged(reply_text(value))) {
+    if (read_epoch(mget_element(mget, 3)) != epoch || carries_soft_purge_mark(reply_text(value))) {
       return miss({});  // stored before the last epoch bump (or a stamp not ours)
     }
     // No stored time in a bare body: the age is how much of the TTL has run out.
@@ -148,6 +140,7 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
   if (decoded->epoch != *epoch) {
     return miss({});  // stored before the last epoch bump
   }
+  result.after_purge_ms = decoded->stale_since_ms;
   if (decoded->stale_since_ms != 0 && !plan.http_semantics) {
     return miss({});  // soft-purged: only mode http knows how a stale entry may still serve
   }

@@ -49,6 +49,10 @@ struct LookupResult {
   std::optional<std::string> seen_guard;
   // Miss: the cache epoch the lookup saw, which a fill stamps on the entry.
   uint64_t epoch = 0;
+  // The entry read carried a soft purge's mark of this time (Redis's clock, Unix ms): the
+  // lookup came after that purge, which a fill's tag check then need not fear (scripts.h:
+  // tag_check_lookup_ms). 0 for none.
+  int64_t after_purge_ms = 0;
   // Why a value that was there is not served (an error reply, a foreign or corrupt value),
   // for the log; empty when there was nothing to say.
   std::string problem;

@@ -8,7 +8,9 @@
 // lookup saw. A fill older than half the guard's lifetime is not attempted at all, so a guard
 // that expired meanwhile cannot be mistaken for one that never existed.
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string_view>
 
 #include "redis/command.h"
@@ -217,6 +219,20 @@ return members
 // How far cachecar's clock may run ahead of Redis's for kTagScript: a purge within this of a
 // fill's lookup stops the fill (one more miss, never a stale entry).
 inline constexpr std::chrono::milliseconds kTagClockSkew{1000};
+
+// The lookup time a fill gives kTagScript (its ARGV[3]): `looked_up_unix_ms` on cachecar's
+// clock, or later when the lookup read a soft purge's mark made at `after_purge_ms` (Redis's
+// clock; 0 for none). Such a lookup came after that purge, so only purges after the mark's
+// millisecond stop the fill: without this, the refresh of a soft-purged entry would be refused
+// for the skew allowed above, and the entry served stale meanwhile by the whole fleet. (The
+// tag purge and its mark are often one millisecond; another purge in that very millisecond,
+// after this lookup, is the one taken for earlier.)
+inline int64_t tag_check_lookup_ms(int64_t looked_up_unix_ms, int64_t after_purge_ms) {
+  if (after_purge_ms == 0) {
+    return looked_up_unix_ms;
+  }
+  return std::max(looked_up_unix_ms, after_purge_ms + kTagClockSkew.count() + 1);
+}
 
 // A guard token that fences a key: a write in on_invalidation_failure: reject mode moved the
 // guard to it before the write was forwarded. A lookup that sees it never serves nor fills

@@ -9,6 +9,7 @@
 #include "cache/cacheability.h"
 #include "cache/key.h"
 #include "cache/recording.h"
+#include "cache/scripts.h"
 #include "cache/surrogate_keys.h"
 #include "http/headers.h"
 #include "http/writer.h"
@@ -21,11 +22,13 @@
 namespace cachecar {
 namespace {
 
-int64_t unix_now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
+int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
+
+int64_t unix_now_seconds() { return unix_now_ms() / 1000; }
 
 }  // namespace
 
@@ -47,7 +50,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
         seen_guard_(std::move(seen_guard)),
         epoch_(epoch),
         user_(user),
-        looked_up_unix_ms_(unix_now_seconds() * 1000) {
+        looked_up_unix_ms_(tag_check_lookup_ms(unix_now_ms(), entry.stale_since_ms)) {
     copy_.keep(entry, verdict);
   }
 
@@ -152,7 +155,7 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
       if (copy_.refreshed_storable()) {
         store(*copy_.response(), copy_.refreshed_ttl());
       }
-    } else if (auto response = recording_.finish(unix_now_seconds() * 1000)) {
+    } else if (auto response = recording_.finish(unix_now_ms())) {
       store(*response, recording_.ttl());
     }
     end();
@@ -188,8 +191,8 @@ class BackgroundRefresh final : private RedisWaiter, private UpstreamHandler {
   const std::string seen_guard_;
   const uint64_t epoch_;
   const std::optional<std::string> user_;
-  // About when the request that started this refresh read seen_guard_ (just before; the tag
-  // check allows for more skew than that).
+  // About when the request that started this refresh read seen_guard_ (just before, in the
+  // same turn of the loop; the tag check allows for more skew than that).
   const int64_t looked_up_unix_ms_;
   StoredCopy copy_;
   ResponseRecording recording_;

@@ -343,6 +343,7 @@ void Exchange::on_lookup_done(const std::vector<RedisReplyPtr>& replies) {
   }
   lookup_ms_ = uv_now(context_.loop);
   seen_epoch_ = lookup.epoch;
+  fill_lookup_unix_ms_ = tag_check_lookup_ms(started_unix_ms_, lookup.after_purge_ms);
   miss(std::move(lookup.seen_guard));
 }
 
@@ -583,7 +584,7 @@ void Exchange::store_and_land(std::shared_ptr<const CachedResponse> response, Du
       uv_now(context_.loop) - lookup_ms_ < static_cast<uint64_t>(kMaxFillAge.count());
   if (seen_guard_ && fresh_enough && context_.cache->available()) {
     context_.cache->store_response(plan_, vary_request_, *seen_guard_, seen_epoch_, *response, ttl,
-                                   config_->cache.key_prefix, started_unix_ms_);
+                                   config_->cache.key_prefix, fill_lookup_unix_ms_);
   }
   flight_.land(response);
 }

@@ -159,6 +159,7 @@ class Exchange final : private UpstreamHandler,
   Flight flight_;
   std::optional<std::string> seen_guard_;  // a miss that may be filled: the guard it saw
   uint64_t seen_epoch_ = 0;                // and the cache epoch, stamped on what it stores
+  int64_t fill_lookup_unix_ms_ = 0;        // when its lookup read seen_guard_, for tag checks
   uint64_t lookup_ms_ = 0;
   StoredCopy stored_copy_;                     // mode http: a stale entry asked about
   // Mode http: the request's fields as the upstream sees them (hop-by-hop and Connection-named

@@ -552,6 +552,19 @@ TEST_CASE("view_envelope reads a soft purge's mark on either layout") {
     std::string no_time = marked;
     no_time.replace(no_time.size() - 8, 8, le(0, 8));
     check_decode_fails(no_time);
+    // What the purge's script checks before marking: the mark, and lengths that add up.
+    CHECK(carries_soft_purge_mark(marked));
+    CHECK_FALSE(carries_soft_purge_mark(encode_envelope(response, epoch)));
+    CHECK_FALSE(carries_soft_purge_mark(marked.substr(0, marked.size() - 1)));
+    CHECK_FALSE(carries_soft_purge_mark(marked + "x"));
+    CHECK_FALSE(carries_soft_purge_mark("CCS1,csv"));
+    // Lengths that add up are enough: a bare body the script marked is told apart even when
+    // it is no valid envelope (here: status 0).
+    std::string no_status = marked;
+    no_status[epoch == 0 ? 12 : 20] = '\0';
+    no_status[epoch == 0 ? 13 : 21] = '\0';
+    check_decode_fails(no_status);
+    CHECK(carries_soft_purge_mark(no_status));
     // Only the third letter marks: "CSE1" or "SCE1" are foreign.
     for (const size_t letter : {size_t{0}, size_t{1}, size_t{3}}) {
       std::string other = encode_envelope(response, epoch) + le(1'700'000'123'456, 8);

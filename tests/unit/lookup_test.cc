@@ -342,6 +342,12 @@ TEST_CASE("read_lookup: a soft-purged entry is a miss that keeps its guard, outs
   CHECK(result.kind == LookupResult::Kind::Miss);
   CHECK(result.seen_guard == "soft-guard");  // the refill stores over it
   CHECK(result.problem.empty());
+  // The lookup came after the purge that marked it: a fill's tag check starts there.
+  CHECK(result.after_purge_ms == kStoredAt + 5'000);
+  CHECK(tag_check_lookup_ms(kStoredAt + 5'500, result.after_purge_ms) ==
+        kStoredAt + 5'001 + kTagClockSkew.count());
+  CHECK(tag_check_lookup_ms(kStoredAt + 9'000, result.after_purge_ms) == kStoredAt + 9'000);
+  CHECK(tag_check_lookup_ms(kStoredAt + 5'500, 0) == kStoredAt + 5'500);
 
   // Mode http judges it instead: a stale hit, whose guard a revalidation's fill must find.
   const Config http = parse_ok("cache:\n  mode: http\n  key_prefix: \"cc:\"\n");
