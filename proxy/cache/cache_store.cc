@@ -12,6 +12,7 @@
 #include "cache/scripts.h"
 #include "cache/vary.h"
 #include "redis/cluster_slots.h"
+#include "uv/unix_clock.h"
 
 namespace cachecar {
 namespace {
@@ -129,9 +130,7 @@ void CacheStore::on_tags_recorded(TaggedFill pending, const std::vector<RedisRep
 void CacheStore::fill(const RequestPlan& plan, const std::string& seen_guard, uint64_t epoch,
                       std::string value, Duration ttl) {
   const int64_t seconds = std::max<int64_t>(1, ttl.count() / 1000);
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now_ms = unix_now_ms();
   RedisCommand command;
   command.script = &kFillScript;
   command.args = {plan.key, plan.guard_key};

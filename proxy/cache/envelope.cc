@@ -89,6 +89,17 @@ bool valid_head_lines(std::string_view lines, std::string& error) {
   return true;
 }
 
+// The layout `bytes` start with, "CCE1"/"CCE2" or, when `soft_marked`, "CCS1"/"CCS2": its
+// version digit, '1' or '2'; 0 for any other start.
+char layout_version(std::string_view bytes, bool soft_marked) {
+  if (bytes.size() < kMagic.size() ||
+      bytes.substr(0, kSoftLetter) != kMagic.substr(0, kSoftLetter) ||
+      bytes[kSoftLetter] != (soft_marked ? kSoftMark : kMagic[kSoftLetter])) {
+    return 0;
+  }
+  return bytes[3] == kMagic[3] || bytes[3] == kEpochMagic[3] ? bytes[3] : 0;
+}
+
 }  // namespace
 
 std::string stored_head_lines(const Headers& headers) {
@@ -132,12 +143,13 @@ std::optional<CachedResponse> decode_envelope(std::string_view bytes, std::strin
 }
 
 bool carries_soft_purge_mark(std::string_view bytes) {
-  if (bytes.size() < 4 + kStaleSinceSize || bytes.substr(0, kSoftLetter) != kMagic.substr(0, 2) ||
-      bytes[kSoftLetter] != kSoftMark || (bytes[3] != kMagic[3] && bytes[3] != kEpochMagic[3])) {
+  const char version = layout_version(bytes, true);
+  if (version == 0 || bytes.size() < 4 + kStaleSinceSize) {
     return false;
   }
   bytes.remove_suffix(kStaleSinceSize);
-  size_t at = kFixedSize - 8 + (bytes[3] == kEpochMagic[3] ? kEpochSize : 0);  // the head length
+  // Where the head length is: after the magic, the stored time, the epoch (CCE2) and the status.
+  size_t at = 4 + 8 + (version == kEpochMagic[3] ? kEpochSize : 0) + 2;
   if (bytes.size() < at + 4) {
     return false;
   }
@@ -153,19 +165,10 @@ std::optional<CachedView> view_envelope(std::string_view bytes, std::string& err
     stale_since_ms = static_cast<int64_t>(get_le(bytes, bytes.size() - kStaleSinceSize, 8));
     bytes.remove_suffix(kStaleSinceSize);
   }
-  const auto layout_is = [bytes, soft_marked](std::string_view magic) {
-    for (size_t i = 0; i < magic.size(); ++i) {
-      const char expected = soft_marked && i == kSoftLetter ? kSoftMark : magic[i];
-      if (i >= bytes.size() || bytes[i] != expected) {
-        return false;
-      }
-    }
-    return true;
-  };
-  const bool has_epoch = layout_is(kEpochMagic);
-  const bool known = has_epoch || layout_is(kMagic);
+  const char version = layout_version(bytes, soft_marked);
+  const bool has_epoch = version == kEpochMagic[3];
   const size_t fixed_size = kFixedSize + (has_epoch ? kEpochSize : 0);
-  if (bytes.size() < fixed_size || !known) {
+  if (version == 0 || bytes.size() < fixed_size) {
     error = "not a cachecar envelope";
     return std::nullopt;
   }

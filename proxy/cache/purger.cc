@@ -130,10 +130,8 @@ void Purger::purge(PurgeOrder order, Done done) {
 }
 
 bool Purger::send(Job& job, Step step, std::vector<RedisCommand> commands) {
-  job.call_client = redis_.client.get();
-  if (step == Step::Scan) {
-    job.call_client = job.servers[job.server];  // SCAN reads one server's keys
-  }
+  // SCAN reads one server's keys; the rest go where their keys' slots are.
+  job.call_client = step == Step::Scan ? job.servers[job.server] : redis_.client.get();
   job.call =
       job.call_client->submit(std::move(commands), *this, job.id * 4 + static_cast<uint64_t>(step));
   return job.call != nullptr;

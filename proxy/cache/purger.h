@@ -50,8 +50,8 @@ struct PurgeReport {
   size_t named = 0;      // entries the purge found to remove (keys, tag members, prefix matches)
   uint64_t deleted = 0;  // keys Redis deleted, variants included
   bool soft = false;     // marked stale rather than deleted
-  uint64_t marked =
-      0;  // soft: keys marked stale (or deleted, where no mark fits), variants included
+  // soft: keys marked stale (or deleted, where no mark fits), variants included
+  uint64_t marked = 0;
   bool complete = true;  // false: a prefix purge stopped at kMaxPrefixKeys; purge again
   std::string pending;   // "" | "journal" | "epoch": what is owed until Redis confirms
   std::string error;     // with 503

@@ -18,15 +18,10 @@
 #include "router/stored_copy.h"
 #include "upstream/pool.h"
 #include "upstream/upstream_connection.h"
+#include "uv/unix_clock.h"
 
 namespace cachecar {
 namespace {
-
-int64_t unix_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 int64_t unix_now_seconds() { return unix_now_ms() / 1000; }
 

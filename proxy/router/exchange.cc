@@ -24,6 +24,7 @@
 #include "router/background_refresh.h"
 #include "router/session_touches.h"
 #include "upstream/pool.h"
+#include "uv/unix_clock.h"
 
 namespace cachecar {
 namespace {
@@ -38,12 +39,6 @@ constexpr size_t kMaxKeptScratch = 64 * 1024;
 
 double elapsed_ms(uint64_t from_ns, uint64_t to_ns) {
   return static_cast<double>(to_ns - from_ns) / 1e6;
-}
-
-int64_t unix_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
 }
 
 // An exchange lives for one request and is larger than glibc's per-thread cache serves (1032
