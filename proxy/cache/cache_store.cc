@@ -37,8 +37,10 @@ std::string random_hex(size_t bytes) {
 
 }  // namespace
 
-CacheStore::CacheStore(uv_loop_t* loop, RedisClient& redis, size_t journal_max_keys)
+CacheStore::CacheStore(uv_loop_t* loop, RedisClient& redis, size_t journal_max_keys,
+                       bool epoch_per_slot)
     : redis_(redis),
+      epoch_per_slot_(epoch_per_slot),
       token_prefix_(random_hex(8)),
       journal_(journal_max_keys),
       replay_(std::make_unique<JournalReplay>(loop, *this, journal_)) {
@@ -285,6 +287,18 @@ void CacheStore::owe_epoch_bump(const std::string& epoch_key, std::string_view w
   spdlog::warn("{}: the cache epoch will be bumped and nothing is served from Redis until it is",
                why);
   replay_->kick();
+}
+
+std::vector<RedisCommand> CacheStore::epoch_bump_commands(const std::string& epoch_key) const {
+  std::vector<RedisCommand> commands;
+  for (std::string& key : epoch_bump_keys(epoch_key, epoch_per_slot_)) {
+    RedisCommand bump;
+    bump.script = &kBumpEpochScript;
+    bump.num_keys = 1;
+    bump.args = {std::move(key)};
+    commands.push_back(std::move(bump));
+  }
+  return commands;
 }
 
 void CacheStore::on_journal_emptied(std::function<void()> callback) {

@@ -34,7 +34,9 @@ struct CacheStats {
 
 class CacheStore final : private RedisWaiter {
  public:
-  CacheStore(uv_loop_t* loop, RedisClient& redis, size_t journal_max_keys);
+  // `epoch_per_slot`: Redis is a cluster, with a copy of the cache epoch in every slot
+  // (cache/key.h).
+  CacheStore(uv_loop_t* loop, RedisClient& redis, size_t journal_max_keys, bool epoch_per_slot);
   ~CacheStore();
 
   // Registers the scripts; call before the client starts.
@@ -99,6 +101,9 @@ class CacheStore final : private RedisWaiter {
   // may touch only one slot. Each key's guard move and delete stay atomic.
   std::vector<RedisCommand> invalidation_commands(const std::vector<OwedInvalidation>& keys,
                                                   std::string_view fence_token = {});
+  // The bump of `epoch_key` (kBumpEpochScript), one call per key it moves: on a Redis Cluster
+  // 16,384, each to its slot's primary.
+  std::vector<RedisCommand> epoch_bump_commands(const std::string& epoch_key) const;
   // The same script for a soft purge (issue 18): the keys' entries are marked stale instead of
   // deleted, and their guards move.
   std::vector<RedisCommand> soft_purge_commands(const std::vector<OwedInvalidation>& keys);
@@ -121,6 +126,7 @@ class CacheStore final : private RedisWaiter {
   void on_tags_recorded(TaggedFill fill, const std::vector<RedisReplyPtr>& replies);
 
   RedisClient& redis_;
+  bool epoch_per_slot_;
   std::string token_prefix_;  // random per process, so guard tokens are unique fleet-wide
   uint64_t token_counter_ = 0;
   CacheStats stats_;

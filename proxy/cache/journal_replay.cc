@@ -2,12 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
 #include <random>
 
-#include "redis/backoff.h"
-
 #include "cache/cache_store.h"
-#include "cache/scripts.h"
+#include "redis/backoff.h"
 
 namespace cachecar {
 namespace {
@@ -42,20 +42,32 @@ void JournalReplay::kick() {
     return;  // backing off after a refusal
   }
   batch_ = journal_.next_batch(kBatchKeys);
-  std::vector<RedisCommand> commands;
+  unsent_.clear();
+  next_unsent_ = 0;
   for (const std::string& epoch_key : batch_.epoch_keys) {
-    RedisCommand bump;
-    bump.script = &kBumpEpochScript;
-    bump.num_keys = 1;
-    bump.args = {epoch_key};
-    commands.push_back(std::move(bump));
+    for (RedisCommand& bump : store_.epoch_bump_commands(epoch_key)) {
+      unsent_.push_back(std::move(bump));
+    }
   }
   if (!batch_.keys.empty()) {
     for (RedisCommand& command : store_.invalidation_commands(batch_.keys)) {
-      commands.push_back(std::move(command));
+      unsent_.push_back(std::move(command));
     }
   }
+  if (!send_next_call()) {
+    batch_ = {};  // Redis went away meanwhile: its return kicks again
+  }
+}
+
+bool JournalReplay::send_next_call() {
+  const size_t count = std::min(kCallCommands, unsent_.size() - next_unsent_);
+  const auto first = unsent_.begin() + static_cast<std::ptrdiff_t>(next_unsent_);
+  std::vector<RedisCommand> commands(
+      std::make_move_iterator(first),
+      std::make_move_iterator(first + static_cast<std::ptrdiff_t>(count)));
+  next_unsent_ += count;
   call_ = store_.redis().submit(std::move(commands), *this, 0);
+  return call_ != nullptr;
 }
 
 void JournalReplay::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& replies) {
@@ -72,6 +84,13 @@ void JournalReplay::on_redis_done(uint64_t /*tag*/, std::vector<RedisReplyPtr>& 
       return;
     }
   }
+  if (next_unsent_ < unsent_.size()) {
+    if (!send_next_call()) {
+      batch_ = {};
+    }
+    return;
+  }
+  unsent_.clear();
   journal_.confirm(batch_);
   if (batch_.epoch_record != 0) {
     spdlog::info("cache epoch bumped: every entry stored before it is now a miss");

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "redis/cluster_slots.h"
+
 namespace cachecar {
 namespace {
 
@@ -186,6 +188,51 @@ std::string epoch_key_for(std::string_view prefix) {
   std::string out(prefix);
   out += "cachecar:epoch";
   return out;
+}
+
+namespace {
+
+std::string epoch_copy_key(std::string_view epoch_key, int slot) {
+  // Whatever cache.key_prefix is, this copy is the one of the epoch_bump_keys() for `slot`,
+  // so reading it is right even where a '{' in the prefix puts it in another slot.
+  std::string out(epoch_key);
+  out += '{';
+  out += slot_hash_tag(slot);
+  out += '}';
+  return out;
+}
+
+}  // namespace
+
+std::string epoch_read_key_for(std::string_view epoch_key, std::string_view guard_key,
+                               bool per_slot) {
+  if (!per_slot) {
+    return std::string(epoch_key);
+  }
+  return epoch_copy_key(epoch_key, key_hash_slot(guard_key));
+}
+
+std::vector<std::string> epoch_bump_keys(std::string_view epoch_key, bool per_slot) {
+  if (!per_slot) {
+    return {std::string(epoch_key)};
+  }
+  std::vector<std::string> keys;
+  keys.reserve(kClusterSlots + 1);
+  // The epoch itself too, which cachecars before the copies read: a fleet halfway through an
+  // upgrade still sees this one's bumps.
+  keys.emplace_back(epoch_key);
+  for (int slot = 0; slot < kClusterSlots; ++slot) {
+    keys.push_back(epoch_copy_key(epoch_key, slot));
+  }
+  return keys;
+}
+
+bool is_epoch_key(std::string_view epoch_key, std::string_view key) {
+  if (!key.starts_with(epoch_key)) {
+    return false;
+  }
+  const std::string_view rest = key.substr(epoch_key.size());
+  return rest.empty() || (rest.size() > 2 && rest.front() == '{' && rest.back() == '}');
 }
 
 std::string epoch_stamp_key_for(std::string_view prefix, std::string_view key) {

@@ -79,6 +79,18 @@ std::string tag_purged_key_for(std::string_view prefix, std::string_view tag);
 // guard; a bump makes every entry stored before it a miss. Absent means 0.
 std::string epoch_key_for(std::string_view prefix);
 
+// On a Redis Cluster the epoch is kept in every hash slot, "cachecar:epoch{<a tag of the
+// slot>}" (redis/cluster_slots.h), and a lookup reads the copy in its guard's slot: with the
+// entry and guard in one MGET, on one primary, instead of a second command to whichever primary
+// holds the epoch, which would also take the whole cache down with it. A bump moves every copy.
+// `per_slot` false: the epoch itself.
+std::string epoch_read_key_for(std::string_view epoch_key, std::string_view guard_key,
+                               bool per_slot);
+// What a bump of `epoch_key` moves: the epoch itself, and on a cluster its 16,384 copies.
+std::vector<std::string> epoch_bump_keys(std::string_view epoch_key, bool per_slot);
+// Whether `key` is `epoch_key` or one of its per-slot copies: a change to it is a bump.
+bool is_epoch_key(std::string_view epoch_key, std::string_view key);
+
 // For format: body, whose value has no room for it: the epoch the entry was stored under, in
 // the key's slot ("epoch:{product:42}"). Absent means 0.
 std::string epoch_stamp_key_for(std::string_view prefix, std::string_view key);

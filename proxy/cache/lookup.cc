@@ -48,9 +48,9 @@ bool is_fence(const redisReply* guard) {
 std::vector<RedisCommand> lookup_commands(const RequestPlan& plan, bool want_ttl) {
   std::vector<RedisCommand> commands;
   commands.reserve(2);
-  // One command for all: MGET costs Redis less than separate GETs. The guard and stamp carry
-  // the key's hash tag; the epoch does not, so on a Redis Cluster this MGET is split in two.
-  RedisCommand mget{{"MGET", plan.key, plan.guard_key, plan.epoch_key}};
+  // One command for all: MGET costs Redis less than separate GETs. On a Redis Cluster every
+  // key of it is in the guard's slot, the epoch's copy too, so it goes to one primary whole.
+  RedisCommand mget{{"MGET", plan.key, plan.guard_key, plan.epoch_read_key}};
   if (!plan.epoch_stamp_key.empty()) {
     mget.args.push_back(plan.epoch_stamp_key);
   }
@@ -102,7 +102,7 @@ LookupResult read_lookup(const RequestPlan& plan, StageReplies replies, int64_t 
     return miss(std::move(problem));
   }
   if (!epoch) {
-    return miss("the cache epoch " + plan.epoch_key +
+    return miss("the cache epoch " + plan.epoch_read_key +
                 " is not a number; nothing is served or stored until it is deleted");
   }
   if (is_nil(value) || is_fence(guard)) {

@@ -165,7 +165,7 @@ void NearTracking::on_link_message(const redisReply& keys) {
   }
   for (size_t i = 0; i < keys.elements; ++i) {
     const std::string_view key = reply_text(keys.element[i]);
-    if (key == epoch_key_) {
+    if (is_epoch_key(epoch_key_, key)) {
       cache_.clear();  // every entry stored before the bump is a miss now
       return;
     }

@@ -215,6 +215,8 @@ void plan_request(const RequestHead& head, const Config& config, RequestPlan& pl
     plan.guard_key = guard_key_for(prefix, plan.key);
   }
   plan.epoch_key = epoch_key_for(prefix);
+  plan.epoch_read_key =
+      epoch_read_key_for(plan.epoch_key, plan.guard_key, config.redis.url.uses_cluster());
   if (route != nullptr && route->format == StoredFormat::Body) {
     plan.epoch_stamp_key = epoch_stamp_key_for(prefix, plan.key);
   }

@@ -24,7 +24,8 @@ struct RequestPlan {
   std::string key;                     // Lookup: the cache key
   std::string guard_key;               // Lookup: its invalidation guard (the route key's)
   std::string variants_key;            // Lookup of a query variant: the route key's variant set
-  std::string epoch_key;               // the cache epoch: read with the guard, bumped for writes
+  std::string epoch_key;               // the cache epoch, bumped when writes cannot name keys
+  std::string epoch_read_key;          // Lookup: the epoch as read with the guard (cache/key.h)
   std::string epoch_stamp_key;         // Lookup with format: body: the entry's epoch
   Duration ttl{0};  // mode http: the longest an entry may stay (cache.max_ttl)
   // cache.mode: http. Lookup: the stored response's own headers say whether it may be served,

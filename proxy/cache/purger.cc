@@ -71,7 +71,8 @@ Purger::Purger(uv_loop_t* loop, std::shared_ptr<const Config> config)
                                               static_cast<RedisNode*>(nullptr));
                                }
                              });
-  store_ = std::make_unique<CacheStore>(loop_, *redis_.client, config_->cache.journal_max_keys);
+  store_ = std::make_unique<CacheStore>(loop_, *redis_.client, config_->cache.journal_max_keys,
+                                        config_->redis.url.uses_cluster());
   redis_.client->start();
 }
 

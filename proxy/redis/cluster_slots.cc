@@ -78,6 +78,24 @@ int key_hash_slot(std::string_view key) {
   return crc16(key) & (kClusterSlots - 1);
 }
 
+std::string_view slot_hash_tag(int slot) {
+  // Built at first use: ~110,000 CRCs of at most six bytes, well under a millisecond.
+  static const std::vector<std::string> tags = [] {
+    std::vector<std::string> table(kClusterSlots);
+    int found = 0;
+    for (uint32_t number = 0; found < kClusterSlots; ++number) {
+      std::string tag = std::to_string(number);
+      std::string& slot_tag = table[crc16(tag) & (kClusterSlots - 1)];
+      if (slot_tag.empty()) {
+        slot_tag = std::move(tag);
+        ++found;
+      }
+    }
+    return table;
+  }();
+  return tags[static_cast<size_t>(slot)];
+}
+
 uint16_t SlotMap::shard_index(const HostPort& primary) {
   for (size_t i = 0; i < shards_.size(); ++i) {
     if (same_address(shards_[i].primary, primary)) {

@@ -22,6 +22,12 @@ inline constexpr int kClusterSlots = 16384;
 // that is not empty, else of the whole key; modulo 16384.
 int key_hash_slot(std::string_view key);
 
+// A short hash tag of `slot`'s own: "{" + slot_hash_tag(s) + "}" in a key puts it in slot s.
+// The smallest decimal number that hashes there (at most six digits). For a value kept in
+// every slot, such as the cache epoch, so that a key's copy is read with the key in one command.
+// Requires: 0 <= slot < kClusterSlots.
+std::string_view slot_hash_tag(int slot);
+
 // One primary and the replicas that follow it.
 struct ClusterShard {
   HostPort primary;

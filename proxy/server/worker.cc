@@ -78,7 +78,8 @@ void Worker::start() {
   redis_->register_script(&kFixedWindowScript);
   redis_->register_script(&kSlidingWindowScript);
   redis_->register_script(&kSettleScript);
-  cache_ = std::make_unique<CacheStore>(&loop_, *redis_, config.cache.journal_max_keys);
+  cache_ = std::make_unique<CacheStore>(&loop_, *redis_, config.cache.journal_max_keys,
+                                        config.redis.url.uses_cluster());
   // Between a replica's promotion and the old primary's demotion, the old one still takes this
   // fleet's invalidations, then replaces its data with the new one's, which never saw them.
   // Any key may be stale on the new primary, so the move bumps the cache epoch before anything

@@ -15,6 +15,7 @@
 #include "catalog.h"
 #include "harness.h"
 #include "load.h"
+#include "redis/cluster_slots.h"
 #include "support/free_port.h"
 #include "support/test_ca.h"
 
@@ -135,16 +136,9 @@ TEST_CASE("redis cluster: a primary down: its keys go without Redis, the others'
     REQUIRE(eventually([&] { return client.request("GET", path).header("X-Cache") == "HIT"; }));
     owner[id] = cluster.primary_for("product:" + std::to_string(id)).port();
   }
-  // Down: a primary that holds neither the cache epoch, which every lookup reads, nor all
-  // thirty keys.
-  const int epoch_owner = cluster.primary_for("cachecar:epoch").port();
-  RedisServer* down = nullptr;
-  for (RedisServer* primary : cluster.primaries()) {
-    if (primary->port() != epoch_owner) {
-      down = primary;
-    }
-  }
-  REQUIRE(down != nullptr);
+  // Down: the primary of the slot a single server's cache epoch would live in. Each lookup
+  // reads the epoch's copy in its own key's slot, so no primary holds the whole cache's.
+  RedisServer* down = &cluster.primary_for("cachecar:epoch");
   const int down_port = down->port();
   down->kill();
   CHECK(eventually([&] { return metric(cachecar, connected) == 2; }));
@@ -323,6 +317,76 @@ long long total_calls(RedisCluster& cluster, const std::string& command) {
     calls += primary->command_calls(command);
   }
   return calls;
+}
+
+TEST_CASE("redis cluster: the cache epoch lives in every slot: one MGET a hit, every copy bumped") {
+  RedisCluster cluster(3);
+  TestUpstream upstream;
+  Catalog catalog(upstream);
+  set_products(catalog, 30, "v0");
+  const std::string journal = "cache:\n  invalidation_journal:\n    max_keys: 2\n";
+  Cachecar a(cluster_yaml(cluster, upstream, journal));
+  Cachecar b(cluster_yaml(cluster, upstream, journal));
+  REQUIRE(connected_to_every_primary(a, cluster));
+  REQUIRE(connected_to_every_primary(b, cluster));
+  HttpConnection reads(b.port());
+  std::set<int> primaries_used;
+  for (int id = 10; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    REQUIRE(eventually([&] { return reads.request("GET", path).header("X-Cache") == "HIT"; }));
+    primaries_used.insert(cluster.primary_for("product:" + std::to_string(id)).port());
+    // The entry, its guard and the epoch in one MGET to one primary, and nothing else read.
+    const long long mgets = total_calls(cluster, "mget");
+    const long long gets = total_calls(cluster, "get");
+    CHECK(reads.request("GET", path).header("X-Cache") == "HIT");
+    CHECK(total_calls(cluster, "mget") == mgets + 1);
+    CHECK(total_calls(cluster, "get") == gets);
+  }
+  CHECK(primaries_used.size() == 3);
+
+  // Redis refuses every script on every primary: invalidations, and then the epoch bump.
+  for (RedisServer* primary : cluster.primaries()) {
+    REQUIRE(primary->command({"ACL", "SETUSER", "default", "-@scripting"}) == "OK");
+  }
+  HttpConnection writes(a.port());
+  for (int id = 0; id < 3; ++id) {
+    CHECK(writes.request("PUT", "/products/" + std::to_string(id), {}, "v1").status == 200);
+  }
+  CHECK(a.process().wait_for_output("the journal is full", 5s));
+  for (RedisServer* primary : cluster.primaries()) {
+    REQUIRE(primary->command({"ACL", "SETUSER", "default", "+@all"}) == "OK");
+  }
+  CHECK(a.process().wait_for_output("cache epoch bumped", 10s));
+
+  // Every slot's copy moved, on the primary that serves it.
+  size_t copies = 0;
+  for (RedisServer* primary : cluster.primaries()) {
+    const RespReply keys = primary->command_reply({"KEYS", "cachecar:epoch{*}"});
+    REQUIRE(keys.type == RespReply::Type::Array);
+    copies += keys.elements.size();
+    REQUIRE_FALSE(keys.elements.empty());
+    CHECK(primary->get(keys.elements.front().text) == "1");
+    CHECK(primary->get(keys.elements.back().text) == "1");
+  }
+  CHECK(copies == kClusterSlots);
+  CHECK(cluster.get("cachecar:epoch") == "1");  // for cachecars that read no copy
+
+  // B, which never lost Redis, serves nothing stored before the bump, on any primary, stores
+  // it again under the new epoch and serves that.
+  for (int id = 10; id < 30; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CAPTURE(path);
+    CHECK(reads.request("GET", path).header("X-Cache") == "MISS");
+    CHECK(eventually([&] { return reads.request("GET", path).header("X-Cache") == "HIT"; }));
+  }
+  // The writes the journal gave up naming are fresh everywhere.
+  for (int id = 0; id < 3; ++id) {
+    const std::string path = "/products/" + std::to_string(id);
+    CHECK(reads.request("GET", path).body == "v1");
+    CHECK(writes.request("GET", path).body == "v1");
+  }
+  CHECK(a.output().find("CROSSSLOT") == std::string::npos);
 }
 
 TEST_CASE("redis cluster: the near cache is tracked on every primary") {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <initializer_list>
+#include <set>
 #include <string>
 
 #include "unit_support.h"
@@ -69,6 +70,22 @@ TEST_CASE("key_hash_slot: CRC16 of the key or of its hash tag (the Cluster speci
     CHECK(key_hash_slot(c.key) < kClusterSlots);
   }
   CHECK(key_hash_slot("foo{}{bar}") != key_hash_slot("bar"));
+}
+
+TEST_CASE("slot_hash_tag: a short tag of every slot's own, that hashes to it") {
+  std::set<std::string_view> tags;
+  for (int slot = 0; slot < kClusterSlots; ++slot) {
+    const std::string_view tag = slot_hash_tag(slot);
+    CAPTURE(slot);
+    REQUIRE_FALSE(tag.empty());
+    CHECK(tag.size() <= 6);
+    CHECK(tag.find_first_not_of("0123456789") == std::string_view::npos);
+    CHECK(key_hash_slot("{" + std::string(tag) + "}") == slot);
+    CHECK(key_hash_slot("anything{" + std::string(tag) + "}after") == slot);
+    tags.insert(tag);
+  }
+  CHECK(tags.size() == kClusterSlots);
+  CHECK(slot_hash_tag(key_hash_slot("0")) == "0");  // the smallest number of its slot
 }
 
 TEST_CASE("SlotMap::from_shards: primaries, their replicas and their slot ranges") {

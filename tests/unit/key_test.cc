@@ -4,9 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "redis/cluster_slots.h"
 
 namespace cachecar {
 namespace {
@@ -249,6 +252,54 @@ TEST_CASE("braces from the request are percent-encoded in keys") {
 
 namespace cachecar {
 namespace {
+
+TEST_CASE("epoch_read_key_for: on a cluster, the epoch's copy in the guard's slot") {
+  CHECK(epoch_read_key_for("cachecar:epoch", "gen:{product:42}", false) == "cachecar:epoch");
+  for (std::string_view prefix : {"", "cc:", "{t}:", "a{b", "x}y{"}) {
+    const std::string epoch = epoch_key_for(prefix);
+    for (std::string_view key : {"product:42", "search?q=1", "{a}b", "", "{}x", "p:{"}) {
+      CAPTURE(prefix);
+      CAPTURE(key);
+      const std::string guard = guard_key_for(prefix, std::string(prefix) + std::string(key));
+      const std::string copy = epoch_read_key_for(epoch, guard, true);
+      CHECK(is_epoch_key(epoch, copy));
+      // The copy is always one a bump moves...
+      const std::vector<std::string> bumped = epoch_bump_keys(epoch, true);
+      CHECK(std::find(bumped.begin(), bumped.end(), copy) != bumped.end());
+      // ...and, unless a stray '{' in the prefix takes the hash tag, in the guard's slot (a
+      // prefix's own tag puts every key and copy in its one slot).
+      if (prefix != "a{b" && prefix != "x}y{") {
+        CHECK(key_hash_slot(copy) == key_hash_slot(guard));
+      }
+    }
+  }
+}
+
+TEST_CASE("epoch_bump_keys: the epoch, and on a cluster one copy in each of the 16384 slots") {
+  CHECK(epoch_bump_keys("cc:cachecar:epoch", false) ==
+        std::vector<std::string>{"cc:cachecar:epoch"});
+  std::vector<std::string> copies = epoch_bump_keys("cc:cachecar:epoch", true);
+  REQUIRE(copies.size() == kClusterSlots + 1);
+  CHECK(copies.front() == "cc:cachecar:epoch");  // for cachecars that read no copy
+  copies.erase(copies.begin());
+  std::vector<bool> slots(kClusterSlots, false);
+  for (const std::string& copy : copies) {
+    CHECK(copy != "cc:cachecar:epoch");
+    CHECK(is_epoch_key("cc:cachecar:epoch", copy));
+    slots[static_cast<size_t>(key_hash_slot(copy))] = true;
+  }
+  CHECK(std::all_of(slots.begin(), slots.end(), [](bool seen) { return seen; }));
+}
+
+TEST_CASE("is_epoch_key: the epoch and its copies, nothing that merely starts like it") {
+  CHECK(is_epoch_key("cachecar:epoch", "cachecar:epoch"));
+  CHECK(is_epoch_key("cachecar:epoch", "cachecar:epoch{123}"));
+  CHECK_FALSE(is_epoch_key("cachecar:epoch", "cachecar:epochs"));
+  CHECK_FALSE(is_epoch_key("cachecar:epoch", "cachecar:epoch{}"));
+  CHECK_FALSE(is_epoch_key("cachecar:epoch", "cachecar:epoch{12"));
+  CHECK_FALSE(is_epoch_key("cachecar:epoch", "epoch:{product:42}"));  // a body's stamp
+  CHECK_FALSE(is_epoch_key("cc:cachecar:epoch", "cachecar:epoch"));
+}
 
 TEST_CASE("tracked_prefixes: the literal starts of the route keys and the epoch, disjoint") {
   Config config;

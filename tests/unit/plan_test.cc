@@ -1,7 +1,6 @@
 // cache/plan.h: what cachecar does with a request, from its head and the configuration.
 
 #include "cache/plan.h"
-#include "cache/key.h"
 
 #include <doctest/doctest.h>
 
@@ -13,6 +12,8 @@
 #include <variant>
 #include <vector>
 
+#include "cache/key.h"
+#include "redis/cluster_slots.h"
 #include "unit_support.h"
 
 namespace cachecar {
@@ -383,12 +384,33 @@ TEST_CASE("plan_request: a write takes the query variants of each key it invalid
   CHECK(plan.invalidate_fences == Keys{"cc:fences:{cc:product:42}", "cc:fences:{cc:products:list}",
                                        "cc:fences:{cc:product:42:reviews}"});
   CHECK(plan.epoch_key == "cc:cachecar:epoch");
+  CHECK(plan.epoch_read_key.empty());  // a write reads no epoch
   // The variant a read fills is in the set its route key's write clears, under the same guard.
   const RequestPlan read = plan_request(make_head({"GET", "/products?page=3"}), config);
   const RequestPlan write = plan_request(make_head({"POST", "/products"}), config);
   REQUIRE(write.invalidate_keys.size() == 1);
   CHECK(read.variants_key == write.invalidate_variants[0]);
   CHECK(read.guard_key == write.invalidate_guards[0]);
+}
+
+TEST_CASE(
+    "plan_request: a lookup reads the epoch, on a Redis Cluster its copy in the guard's slot") {
+  Config config = parse_ok(kRoutes);
+  for (const char* target : {"/products/42", "/products?page=3"}) {
+    CAPTURE(target);
+    const RequestPlan single = plan_request(make_head({"GET", target}), config);
+    CHECK(single.epoch_read_key == "cc:cachecar:epoch");
+  }
+  std::string reason;
+  config.redis.url = *parse_redis_url("redis+cluster://127.0.0.1:7000", reason);
+  for (const char* target : {"/products/42", "/products?page=3"}) {
+    CAPTURE(target);
+    const RequestPlan clustered = plan_request(make_head({"GET", target}), config);
+    CHECK(clustered.epoch_key == "cc:cachecar:epoch");
+    CHECK(clustered.epoch_read_key.starts_with("cc:cachecar:epoch{"));
+    CHECK(key_hash_slot(clustered.epoch_read_key) == key_hash_slot(clustered.guard_key));
+    CHECK(key_hash_slot(clustered.epoch_read_key) == key_hash_slot(clustered.key));
+  }
 }
 
 TEST_CASE("plan_request: other methods bypass") {
