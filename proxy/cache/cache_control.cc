@@ -1,8 +1,10 @@
 #include "cache/cache_control.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "http/chars.h"
+#include "http/structured_field.h"
 
 namespace cachecar {
 namespace {
@@ -133,9 +135,72 @@ RequestCacheControl parse_request_cache_control(const Headers& headers) {
   return out;
 }
 
+namespace {
+
+// A targeted field's directives (RFC 9213 §2.1): the field is a Dictionary, so one that is
+// empty or does not parse is ignored whole (nullopt: as if absent). A directive whose value
+// is of the wrong type (max-age="60", no-store=?0) is not consumed, since §2.1 warns that
+// coercing one makes caches disagree.
+std::optional<ResponseCacheControl> targeted_cache_control(const Headers& headers,
+                                                           std::string_view field) {
+  std::string value;
+  bool any = false;
+  headers.for_each(field, [&](std::string_view line) {
+    value += any ? ", " : "";
+    value += line;
+    any = true;
+  });
+  if (!any) {
+    return std::nullopt;
+  }
+  const auto members = parse_sf_dictionary(value);
+  if (!members || members->empty()) {
+    return std::nullopt;
+  }
+  ResponseCacheControl out;
+  for (const SfMember& member : *members) {
+    const bool flag = member.type == SfType::Boolean && member.boolean;
+    // no-cache and private may name fields, as a String: they still apply whole here.
+    const bool flag_or_names = flag || member.type == SfType::String;
+    const std::optional<int64_t> seconds =
+        member.type == SfType::Integer && member.integer >= 0
+            ? std::optional<int64_t>(std::min(member.integer, kDeltaSecondsCap))
+            : std::nullopt;
+    const std::string& name = member.key;
+    if (name == "no-store") {
+      out.no_store = flag;
+    } else if (name == "no-cache") {
+      out.no_cache = flag_or_names;
+    } else if (name == "private") {
+      out.is_private = flag_or_names;
+    } else if (name == "public") {
+      out.is_public = flag;
+    } else if (name == "must-revalidate") {
+      out.must_revalidate = flag;
+    } else if (name == "proxy-revalidate") {
+      out.proxy_revalidate = flag;
+    } else if (name == "must-understand") {
+      out.must_understand = flag;
+    } else if (name == "no-transform") {
+      out.no_transform = flag;
+    } else if (name == "max-age") {
+      out.max_age = seconds;
+    } else if (name == "s-maxage") {
+      out.s_maxage = seconds;
+    } else if (name == "stale-while-revalidate") {
+      out.stale_while_revalidate = seconds;
+    } else if (name == "stale-if-error") {
+      out.stale_if_error = seconds;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string_view governing_cache_control_field(const Headers& headers) {
   for (const std::string_view field : kTargetedFields) {
-    if (headers.contains(field)) {
+    if (targeted_cache_control(headers, field)) {
       return field;
     }
   }
@@ -143,7 +208,12 @@ std::string_view governing_cache_control_field(const Headers& headers) {
 }
 
 ResponseCacheControl effective_response_cache_control(const Headers& headers) {
-  return parse_response_cache_control(headers, governing_cache_control_field(headers));
+  for (const std::string_view field : kTargetedFields) {
+    if (auto targeted = targeted_cache_control(headers, field)) {
+      return *targeted;
+    }
+  }
+  return parse_response_cache_control(headers);
 }
 
 }  // namespace cachecar

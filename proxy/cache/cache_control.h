@@ -54,8 +54,10 @@ ResponseCacheControl parse_response_cache_control(const Headers& headers,
 RequestCacheControl parse_request_cache_control(const Headers& headers);
 
 // Which field governs a response's caching here (RFC 9213 §2.1): the most specific targeted
-// field present, Cachecar-Cache-Control then CDN-Cache-Control, replaces Cache-Control whole;
-// without either, Cache-Control.
+// field present and valid, Cachecar-Cache-Control then CDN-Cache-Control, replaces
+// Cache-Control whole; without either, Cache-Control. A targeted field is a Structured
+// Dictionary (RFC 8941): one that is empty or does not parse is ignored, and a directive of
+// the wrong type (max-age="60") is not taken.
 std::string_view governing_cache_control_field(const Headers& headers);
 ResponseCacheControl effective_response_cache_control(const Headers& headers);
 

@@ -252,9 +252,11 @@ void write_cached_response(const CachedView& response, const HitFraming& framing
     text.put(kViaValue);
     text.put("\r\n");
     text.put(framing.extra_headers);
-    text.put("Content-Length: ");
-    text.put_decimal(response.body.size());
-    text.put("\r\n");
+    if (response.status != 204) {  // RFC 9110 §8.6: a 204 carries no Content-Length
+      text.put("Content-Length: ");
+      text.put_decimal(response.body.size());
+      text.put("\r\n");
+    }
     if (!framing.keep_alive) {
       text.put(kClose);
     }

@@ -32,6 +32,9 @@ int days_in_month(int year, int month) {
 }
 
 // Reads the text a date is made of, left to right; any mismatch makes ok() false for good.
+// Names (days, months, "GMT") match in any case: RFC 9110 §5.6.7 spells them case-sensitively
+// but asks recipients to be robust in parsing timestamps, and `THU, 18 AUG 2050` still says
+// when; reading it as "already expired" would throw the response away.
 class Cursor {
  public:
   explicit Cursor(std::string_view text) : rest_(text) {}
@@ -40,7 +43,7 @@ class Cursor {
   bool done() const { return ok_ && rest_.empty(); }
 
   void literal(std::string_view expected) {
-    if (ok_ && rest_.substr(0, expected.size()) == expected) {
+    if (ok_ && iequals(rest_.substr(0, expected.size()), expected)) {
       rest_.remove_prefix(expected.size());
     } else {
       ok_ = false;
@@ -67,7 +70,7 @@ class Cursor {
   template <size_t N>
   int one_of(const std::array<std::string_view, N>& names) {
     for (size_t i = 0; ok_ && i < N; ++i) {
-      if (rest_.substr(0, names[i].size()) == names[i]) {
+      if (iequals(rest_.substr(0, names[i].size()), names[i])) {
         rest_.remove_prefix(names[i].size());
         return static_cast<int>(i);
       }
@@ -172,13 +175,18 @@ std::optional<int64_t> date_field(const Headers& headers, std::string_view name)
   return value ? parse_http_date(trim_ows(*value)) : std::nullopt;
 }
 
-// The Age field's delta-seconds (§5.1); a response without a usable one has age 0.
+// The Age field's delta-seconds (§5.1); a response without a usable one has age 0. Age is a
+// single value, but a sender that made it a list (`7200, 0`, often two caches each adding
+// their own) or gave it parameters (`7200;x=1`) still means its first number: reading that
+// as "no Age" would make an old response fresh.
 int64_t age_value(const Headers& headers) {
   const auto value = headers.get("Age");
   if (!value) {
     return 0;
   }
-  const std::string_view text = trim_ows(*value);
+  std::string_view text = *value;
+  text = text.substr(0, text.find(','));
+  text = trim_ows(text.substr(0, text.find(';')));
   int64_t age = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), age);
   if (ec == std::errc::result_out_of_range) {

@@ -60,8 +60,8 @@ HttpStoreDecision decide_http_storage(const ResponseHead& response, const Header
                                       int64_t response_time) {
   HttpStoreDecision no;
   const int status = response.status;
-  if (status < 200 || status == 204 || status == 206 || status == 304 || status > 599) {
-    no.reason = "status not stored (no body, partial, or not final)";
+  if (status < 200 || status == 206 || status == 304 || status > 599) {
+    no.reason = "status not stored (partial, a validation, or not final)";
     return no;
   }
   const ResponseCacheControl control = effective_response_cache_control(response.headers);
@@ -212,7 +212,11 @@ bool client_has_current(const Headers& stored, const Headers& request) {
     return matched;
   }
   const auto since = request.get("If-Modified-Since");
-  const auto modified = stored.get("Last-Modified");
+  // §4.3.2: without a Last-Modified, the stored response's Date says when it was current.
+  auto modified = stored.get("Last-Modified");
+  if (!modified) {
+    modified = stored.get("Date");
+  }
   if (!since || !modified) {
     return false;
   }

@@ -60,7 +60,8 @@ HttpVerdict judge_stored(const CachedView& entry, const Headers& stored, const H
 
 // §13.1.2 and §13.1.3 of RFC 9110 for a GET or HEAD: the client's If-None-Match (weak
 // comparison; it wins over If-Modified-Since) or If-Modified-Since says it already has
-// `stored`. Then a 304 answers it.
+// `stored`, whose Last-Modified (or, without one, Date: RFC 9111 §4.3.2) it compares with.
+// Then a 304 answers it.
 bool client_has_current(const Headers& stored, const Headers& request);
 
 // The stored lines a 304 carries (RFC 9110 §15.4.5): the validators and the fields that

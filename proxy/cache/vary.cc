@@ -17,9 +17,16 @@ std::string lower(std::string_view text) {
 
 bool is_space(char c) { return c == ' ' || c == '\t'; }
 
+// Fields whose values are lists of case-insensitive tokens: language ranges (RFC 4647 §2),
+// content-codings and charsets (RFC 9110 §8.4.1, §12.5.2). `en-US` and `en-us` ask for the
+// same answer, so they select the same variant.
+bool value_case_insensitive(std::string_view name) {
+  return name == "accept-language" || name == "accept-encoding" || name == "accept-charset";
+}
+
 // One field line's value appended to `out`: list members trimmed, inner whitespace runs made
-// one space.
-void append_normalized(std::string_view value, std::string& out) {
+// one space, and lower case where the field's values are case-insensitive.
+void append_normalized(std::string_view value, bool fold_case, std::string& out) {
   bool first_member = true;
   while (true) {
     const size_t comma = value.find(',');
@@ -38,7 +45,7 @@ void append_normalized(std::string_view value, std::string& out) {
         out += ' ';
         in_space = false;
       }
-      out += c;
+      out += fold_case ? to_lower_ascii(c) : c;
     }
     if (comma == std::string_view::npos) {
       return;
@@ -85,10 +92,11 @@ std::string variant_selector(const VaryFields& vary, const Headers& request) {
     }
     selector += name;
     bool present = false;
+    const bool fold_case = value_case_insensitive(name);
     request.for_each(name, [&](std::string_view value) {
       selector += present ? ", " : "=";
       present = true;
-      append_normalized(value, selector);
+      append_normalized(value, fold_case, selector);
     });
   }
   return selector;

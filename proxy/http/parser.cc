@@ -707,7 +707,8 @@ int ResponseParser::on_headers_complete() {
     return HPE_USER;
   }
   if (head_.status >= 100 && head_.status < 200) {
-    interim_ = true;  // e.g. 100 Continue: cachecar answers the client's Expect itself
+    interim_ = true;
+    listener_.on_interim_response(head_);
     return 0;
   }
   parser_.upgrade = 0;

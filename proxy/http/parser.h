@@ -162,8 +162,11 @@ class ResponseParser {
  public:
   class Listener {
    public:
-    // The final (non-1xx) head is complete. Interim 1xx responses are consumed silently.
+    // The final (non-1xx) head is complete.
     virtual ParseStep on_response_head(ResponseHead& head) = 0;
+    // An interim 1xx head is complete (102 Processing, 103 Early Hints, ...; never 101, which
+    // fails the response). Its bytes are consumed either way: the final head follows.
+    virtual void on_interim_response(const ResponseHead& /*head*/) {}
     virtual ParseStep on_response_body(std::string_view chunk) = 0;
     virtual ParseStep on_response_complete() = 0;
 

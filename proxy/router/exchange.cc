@@ -737,6 +737,20 @@ void Exchange::on_client_drained() {
 
 void Exchange::on_upstream_drained() { client_.resume_reading(); }
 
+// RFC 9110 §15.2: a proxy forwards 1xx responses it did not ask for, except to an HTTP/1.0
+// client. 100 Continue is not one of them: cachecar answers a client's Expect itself. An
+// interim response is never stored, and none of its fields reach the final response.
+void Exchange::on_upstream_interim(const ResponseHead& head) {
+  if (head.status == 100 || !head_.version.at_least_1_1() || phase_ != Phase::Forwarding) {
+    return;
+  }
+  Headers headers = head.headers;
+  remove_hop_by_hop(headers);
+  std::string out;
+  write_response_head(head.status, head.reason, headers, ResponseFraming{}, out);
+  client_.send(std::move(out));
+}
+
 void Exchange::on_upstream_head(ResponseHead& head) {
   upstream_head_ns_ = uv_hrtime();
   status_ = head.status;

@@ -123,6 +123,7 @@ class Exchange final : private UpstreamHandler,
   void forward(bool retry);
   void send_to_upstream(std::string bytes);
   void on_upstream_head(ResponseHead& head) override;
+  void on_upstream_interim(const ResponseHead& head) override;
   void on_upstream_body(std::string_view chunk) override;
   void on_upstream_complete() override;
   void on_upstream_error(UpstreamError error, bool retryable) override;

@@ -343,6 +343,12 @@ ParseStep UpstreamConnection::on_response_head(ResponseHead& head) {
   return handler_ != nullptr && state_ == State::Active ? ParseStep::Continue : ParseStep::Pause;
 }
 
+void UpstreamConnection::on_interim_response(const ResponseHead& head) {
+  if (handler_ != nullptr) {
+    handler_->on_upstream_interim(head);
+  }
+}
+
 ParseStep UpstreamConnection::on_response_body(std::string_view chunk) {
   handler_->on_upstream_body(chunk);
   return handler_ != nullptr && state_ == State::Active ? ParseStep::Continue : ParseStep::Pause;

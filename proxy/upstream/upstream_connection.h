@@ -23,6 +23,8 @@ class UpstreamPool;
 class UpstreamHandler {
  public:
   virtual void on_upstream_head(ResponseHead& head) = 0;
+  // An interim response came before the final head (RFC 9110 §15.2). Ignored by default.
+  virtual void on_upstream_interim(const ResponseHead& /*head*/) {}
   virtual void on_upstream_body(std::string_view chunk) = 0;
   // The response is complete. The connection has already gone back to the pool or closed:
   // the handler must forget it.
@@ -81,6 +83,7 @@ class UpstreamConnection final : private ResponseParser::Listener {
   static void on_closed(uv_handle_t* handle);
 
   ParseStep on_response_head(ResponseHead& head) override;
+  void on_interim_response(const ResponseHead& head) override;
   ParseStep on_response_body(std::string_view chunk) override;
   ParseStep on_response_complete() override;
 

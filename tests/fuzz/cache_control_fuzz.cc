@@ -1,6 +1,6 @@
 // Fuzz target: the RFC 9111 policy of the HTTP cache mode. Each input line is a header field
 // ("Name: value") of one response, which is also read as a request's: Cache-Control and its
-// targeted fields, the HTTP-dates, Age, Vary. Whatever the bytes, the directives stay in range,
+// targeted fields (and any value as a Structured Dictionary), the HTTP-dates, Age, Vary. Whatever the bytes, the directives stay in range,
 // the decisions are made without a crash, an overflow or a negative age, and Vary's names come
 // out lower case, sorted and unique. The same fields then go through the storage and serving
 // decisions of cache.mode: http (cache/http_semantics.h).
@@ -17,6 +17,7 @@
 #include "cache/freshness.h"
 #include "cache/http_semantics.h"
 #include "cache/vary.h"
+#include "http/structured_field.h"
 
 namespace cachecar {
 namespace {
@@ -40,6 +41,20 @@ void run(std::string_view input) {
       break;
     }
     input.remove_prefix(newline + 1);
+  }
+  // Every value read as a Structured Dictionary: what parses has keys of the grammar's
+  // alphabet and integers of at most 15 digits (RFC 8941 §3.3.1).
+  for (const Header& header : headers.list()) {
+    if (const auto members = parse_sf_dictionary(header.value)) {
+      for (const SfMember& member : *members) {
+        const char first = member.key.empty() ? '\0' : member.key.front();
+        if (!((first >= 'a' && first <= 'z') || first == '*') ||
+            (member.type == SfType::Integer &&
+             (member.integer > 999'999'999'999'999 || member.integer < -999'999'999'999'999))) {
+          std::abort();
+        }
+      }
+    }
   }
   const ResponseCacheControl response = effective_response_cache_control(headers);
   for (const auto& seconds : {response.max_age, response.s_maxage, response.stale_while_revalidate,

@@ -120,6 +120,35 @@ TEST_CASE("http mode: what a shared cache must not store") {
   CHECK(http_request(stack.port(), "GET", "/asked-no-store").header("X-Cache") == "MISS");
 }
 
+TEST_CASE("http mode: a 204 is stored and served without a body or a Content-Length") {
+  HttpStack stack;
+  stack.origin->set("/empty", UpstreamReply{.status = 204,
+                                            .headers = {{"Cache-Control", "max-age=60"},
+                                                        {"ETag", "\"e1\""}}});
+  HttpConnection client(stack.port());
+  const auto miss = client.request("GET", "/empty");
+  CHECK(miss.status == 204);
+  CHECK(miss.header("X-Cache") == "MISS");
+  REQUIRE(stored(stack.redis, "path:/empty"));
+  for (int i = 0; i < 2; ++i) {
+    // Pipelined behind a hit, so a body or a length where none belongs would misframe the
+    // next response.
+    client.send_raw(
+        "GET /empty HTTP/1.1\r\nHost: test\r\n\r\nGET /empty HTTP/1.1\r\nHost: test\r\n\r\n");
+    for (int j = 0; j < 2; ++j) {
+      const auto hit = client.read_response();
+      REQUIRE(hit);
+      CHECK(hit->status == 204);
+      CHECK(hit->header("X-Cache") == "HIT");
+      CHECK(hit->header("ETag") == "\"e1\"");
+      CHECK_FALSE(hit->header("Content-Length"));
+      CHECK(hit->body.empty());
+    }
+  }
+  CHECK(client.request("GET", "/empty", {{"If-None-Match", "\"e1\""}}).status == 304);
+  CHECK(stack.origin->served_of("/empty") == 1);
+}
+
 TEST_CASE("http mode: the request's Cache-Control") {
   HttpStack stack;
   stack.origin->set("/r", fresh_for(60, "r"));
@@ -475,6 +504,10 @@ TEST_CASE("http mode: Vary keeps one variant per value of the fields it names") 
     CHECK(again_fr.body == "greeting in fr");
     CHECK(again_fr.header("X-Cache") == "HIT");
   }
+  // Language ranges are case-insensitive: the same variant.
+  const auto upper = client.request("GET", "/v", {{"Accept-Language", "FR"}});
+  CHECK(upper.body == "greeting in fr");
+  CHECK(upper.header("X-Cache") == "HIT");
   // A request without the field is a variant of its own.
   CHECK(client.request("GET", "/v").body == "greeting in none");
   CHECK(*fetches == 3);

@@ -412,6 +412,7 @@ TEST_CASE("write_cached_response writes the exact bytes of a hit") {
   const CachedResponse missing{404, "", "gone", 0};
   const CachedResponse empty{200, "", "", 0};
   const CachedResponse binary{200, "", "a\0\r\n\0b"s, 0};
+  const CachedResponse no_content{204, "ETag: \"2\"\r\n", "", 0};
   struct Case {
     std::string_view name;
     const CachedResponse* response;
@@ -464,6 +465,10 @@ TEST_CASE("write_cached_response writes the exact bytes of a hit") {
        {2, "HIT", true, false, {}},
        "HTTP/1.1 200 OK\r\nAge: 2\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\nContent-Length: 6\r\n\r\n"
        "a\0\r\n\0b"s},
+      {"204: no Content-Length (RFC 9110 §8.6)",
+       &no_content,
+       {3, "HIT", true, false, {}},
+       "HTTP/1.1 204 No Content\r\nETag: \"2\"\r\nAge: 3\r\nX-Cache: HIT\r\nVia: 1.1 cachecar\r\n\r\n"},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);

@@ -29,6 +29,10 @@ TEST_CASE("parse_http_date: the three forms of RFC 9110 §5.6.7, and nothing els
       {"Thursday, 01-Jan-70 00:00:00 GMT", 0},
       {"Saturday, 01-Jan-00 00:00:00 GMT", 946684800},  // "00" is 2000, not 1900
       {"Wed Dec 31 23:59:60 2014", 1420070400},         // a leap second is a valid time
+      // Names in another case still say when (§5.6.7: be robust in parsing timestamps).
+      {"SUN, 06 NOV 1994 08:49:37 gmt", kExample},
+      {"sunday, 06-nov-94 08:49:37 Gmt", kExample},
+      {"sun nov  6 08:49:37 1994", kExample},
       // Not HTTP-dates.
       {"", std::nullopt},
       {"0", std::nullopt},
@@ -128,6 +132,14 @@ TEST_CASE("initial_age and current_age: §4.2.3's corrected_initial_age, then re
        0},
       {"a huge Age is capped", headers_of({{"Age", "99999999999999999999999"}}), kExample, kExample,
        kDeltaSecondsCap},
+      // A list's first member counts, whether in one line or two, and parameters do not.
+      {"a list in one line: its first", headers_of({{"Age", "7200, 0"}}), kExample, kExample, 7200},
+      {"a list in one line, young first", headers_of({{"Age", "0, 7200"}}), kExample, kExample, 0},
+      {"two lines: the first", headers_of({{"Age", "7200"}, {"Age", "0"}}), kExample, kExample,
+       7200},
+      {"parameters dropped", headers_of({{"Age", "7200;foo=111"}}), kExample, kExample, 7200},
+      {"a decimal is no delta-seconds", headers_of({{"Age", "7200.0"}}), kExample, kExample, 0},
+      {"nothing before the comma", headers_of({{"Age", ", 7200"}}), kExample, kExample, 0},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);

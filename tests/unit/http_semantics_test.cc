@@ -76,6 +76,11 @@ TEST_CASE("decide_http_storage: what a shared cache stores, and for how long in 
        plain, true, 9, 0},
       {"a 500 with max-age", response_of(500, {{"Date", date}, {"Cache-Control", "max-age=9"}}),
        plain, true, 9, 0},
+      {"a 204 with max-age: stored, it is a final answer",
+       response_of(204, {{"Date", date}, {"Cache-Control", "max-age=30"}}), plain, true, 30, 0},
+      {"a 204 by heuristic",
+       response_of(204, {{"Date", date}, {"Last-Modified", "Sun, 06 Nov 1994 07:49:37 GMT"}}),
+       plain, true, 360, 0},
       {"206 is never stored whole",
        response_of(206, {{"Date", date}, {"Cache-Control", "max-age=60"}}), plain, false, 0, 0},
       {"no-store", response_of(200, {{"Cache-Control", "max-age=60, no-store"}}), plain, false,
@@ -330,6 +335,11 @@ TEST_CASE("client_has_current: If-None-Match (weak), else If-Modified-Since") {
     CHECK(client_has_current(stored, c.request) == c.has_it);
   }
   CHECK_FALSE(client_has_current({}, headers_of({{"If-None-Match", "\"v1\""}})));
+  // RFC 9111 §4.3.2: without a Last-Modified, the stored Date stands in for it.
+  const Headers dated = headers_of({{"Date", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+  CHECK(client_has_current(dated, headers_of({{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}})));
+  CHECK_FALSE(
+      client_has_current(dated, headers_of({{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:36 GMT"}})));
   CHECK_FALSE(client_has_current({}, headers_of({{"If-Modified-Since", "Sun, 06 Nov 1994 08:49:37 GMT"}})));
 }
 

@@ -53,9 +53,12 @@ TEST_CASE("variant_selector: normalized values; absent is not empty") {
       {"whitespace normalized",
        headers_of(
            {{"Accept-Encoding", "  gzip ,   br  "}, {"Accept-Language", "en-GB,\ten;q=0.8"}}),
-       "accept-encoding=gzip, br\naccept-language=en-GB, en;q=0.8"},
+       "accept-encoding=gzip, br\naccept-language=en-gb, en;q=0.8"},
+      {"language ranges and codings in any case",
+       headers_of({{"Accept-Encoding", "GZip, BR"}, {"Accept-Language", "eN, De"}}),
+       "accept-encoding=gzip, br\naccept-language=en, de"},
       {"inner runs made one space", headers_of({{"Accept-Language", "en  \t GB"}}),
-       "accept-encoding\naccept-language=en GB"},
+       "accept-encoding\naccept-language=en gb"},
       {"field lines joined", headers_of({{"Accept-Encoding", "gzip"}, {"Accept-Encoding", "br"}}),
        "accept-encoding=gzip, br\naccept-language"},
   };
@@ -67,6 +70,10 @@ TEST_CASE("variant_selector: normalized values; absent is not empty") {
   CHECK(variant_selector(vary, headers_of({{"Accept-Encoding", "gzip,br"}})) ==
         variant_selector(vary, headers_of({{"ACCEPT-ENCODING", " gzip , br"}})));
   CHECK(variant_selector(parse_vary(headers_of({})), headers_of({{"Accept", "x"}})).empty());
+  // Other fields keep their case: a value may be case-sensitive where its field says so.
+  const VaryFields by_user = parse_vary(headers_of({{"Vary", "X-Tenant"}}));
+  CHECK(variant_selector(by_user, headers_of({{"X-Tenant", "Acme"}})) !=
+        variant_selector(by_user, headers_of({{"X-Tenant", "acme"}})));
 }
 
 TEST_CASE("selector_digest: fixed length, one per selector") {
