@@ -716,8 +716,27 @@ void RedisCluster::on_redis_done(uint64_t tag, std::vector<RedisReplyPtr>& repli
   } else {
     uv_timer_start(
         map_timer_.get(), [](uv_timer_t* t) { owner_of<RedisCluster>(t)->on_map_timer(); },
-        kMapRefreshMs, 0);
+        next_map_refresh_ms(), 0);
   }
+}
+
+uint64_t RedisCluster::next_map_refresh_ms() {
+  if (map_settled()) {
+    unsettled_answers_ = 0;
+    return kMapRefreshMs;
+  }
+  const uint32_t beyond =
+      unsettled_answers_ < kQuickMapAnswers ? 0 : unsettled_answers_ - kQuickMapAnswers + 1;
+  ++unsettled_answers_;
+  return std::min(kUnsettledMapRefreshMs << std::min<uint32_t>(beyond, 5), kMapRefreshMs);
+}
+
+bool RedisCluster::map_settled() const {
+  if (!map_ || map_->covered_slots() != static_cast<size_t>(kClusterSlots)) {
+    return false;
+  }
+  return std::all_of(nodes_.begin(), nodes_.end(),
+                     [](const auto& node) { return node.second->ready(); });
 }
 
 void RedisCluster::apply_map(SlotMap map, const HostPort& asked) {

@@ -56,6 +56,14 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
   static constexpr int kMaxRedirections = 16;
   // How often the slot map is read again when nothing else asks for it.
   static constexpr uint64_t kMapRefreshMs = 5'000;
+  // The wait while the map is unsettled: a slot has no primary, or a primary cannot be
+  // reached. A crashed primary stays in the map until its replica takes over (the cluster's
+  // node timeout plus an election), and no command is answered MOVED meanwhile, so only a map
+  // read soon after names the replacement. After kQuickMapAnswers such answers the wait
+  // doubles up to kMapRefreshMs, so a primary that stays down does not have every worker of
+  // the fleet asking four times a second.
+  static constexpr uint64_t kUnsettledMapRefreshMs = 250;
+  static constexpr uint32_t kQuickMapAnswers = 20;
   // The wait before a command answered TRYAGAIN or CLUSTERDOWN, or waiting for a node to
   // connect, is tried again.
   static constexpr uint64_t kRetryMs = 5;
@@ -140,6 +148,10 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
   // A node that was a replica serves a slot now: the primary it replaced may have taken
   // writes it never saw.
   void announce_promotion(const HostPort& old_primary, const HostPort& new_primary);
+  // Every slot has a primary, and every primary's connection is up.
+  bool map_settled() const;
+  // When to read the map next, after an answer.
+  uint64_t next_map_refresh_ms();
   void on_node_ready();
   void on_map_timer();
 
@@ -158,6 +170,7 @@ class RedisCluster final : public RedisClient, private RedisWaiter {
   bool map_wanted_ = false;  // ask again as soon as the current question is answered
   bool logged_map_problem_ = false;
   uint64_t last_map_answer_ms_ = 0;
+  uint32_t unsettled_answers_ = 0;  // map answers in a row that were not settled
   std::optional<SlotMap> map_;
   // Orders addresses without building their text: routing looks a node up for every part.
   struct AddressLess {
