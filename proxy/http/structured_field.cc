@@ -13,6 +13,11 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 // what it reads or returns false, and a false anywhere makes the whole Dictionary invalid.
 class SfReader {
  public:
+  // RFC 8941 §3.2 asks for at least 1024 members; more is no cache-control field, and keys
+  // are matched by a scan (a key seen twice keeps its first place), so the bound also keeps
+  // a hostile field from costing a square of its length.
+  static constexpr size_t kMaxMembers = 1024;
+
   explicit SfReader(std::string_view input) : rest_(input) {}
 
   bool dictionary(std::vector<SfMember>& out) {
@@ -35,6 +40,9 @@ class SfReader {
         return false;
       }
       add(out, std::move(member));
+      if (out.size() > kMaxMembers) {
+        return false;
+      }
       skip_ows();
       if (rest_.empty()) {
         return true;

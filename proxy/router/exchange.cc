@@ -739,11 +739,16 @@ void Exchange::on_upstream_drained() { client_.resume_reading(); }
 
 // RFC 9110 §15.2: a proxy forwards 1xx responses it did not ask for, except to an HTTP/1.0
 // client. 100 Continue is not one of them: cachecar answers a client's Expect itself. An
-// interim response is never stored, and none of its fields reach the final response.
+// interim response is never stored, and none of its fields reach the final response. They
+// are advice (a hint, a sign of life): past a few, or toward a client that is not reading,
+// the rest are dropped rather than queued without bound.
 void Exchange::on_upstream_interim(const ResponseHead& head) {
-  if (head.status == 100 || !head_.version.at_least_1_1() || phase_ != Phase::Forwarding) {
+  static constexpr uint8_t kMaxInterimRelayed = 8;
+  if (head.status == 100 || !head_.version.at_least_1_1() || phase_ != Phase::Forwarding ||
+      interim_relayed_ >= kMaxInterimRelayed || client_.send_congested()) {
     return;
   }
+  ++interim_relayed_;
   Headers headers = head.headers;
   remove_hop_by_hop(headers);
   std::string out;

@@ -181,6 +181,7 @@ class Exchange final : private UpstreamHandler,
   bool retried_ = false;
   bool upstream_paused_ = false;             // response-side backpressure from the client
   bool client_paused_for_upstream_ = false;  // body held until an upstream is attached
+  uint8_t interim_relayed_ = 0;              // 1xx responses passed on to the client
   uint64_t upstream_started_ns_ = 0;
   uint64_t upstream_head_ns_ = 0;
 

@@ -99,6 +99,23 @@ TEST_CASE("interim responses: several in order; 100 Continue is not passed on") 
   CHECK(answer.final.body == "final");
 }
 
+TEST_CASE("interim responses: an upstream that sends many has a few passed on, then the final") {
+  Stack stack;
+  stack.upstream.set_handler([](const ReceivedRequest&) {
+    std::string bytes;
+    for (int i = 0; i < 100; ++i) {
+      bytes += "HTTP/1.1 102 Processing\r\n\r\n";
+    }
+    return raw_reply(bytes + std::string(kFinal));
+  });
+  HttpConnection client(stack.port());
+  client.send_raw("GET /chatty HTTP/1.1\r\nHost: test\r\n\r\n");
+  const Answer answer = read_answer(client);
+  CHECK(answer.interim.size() == 8);
+  CHECK(answer.final.status == 200);
+  CHECK(answer.final.body == "final");
+}
+
 TEST_CASE("interim responses: an HTTP/1.0 client gets the final response only") {
   Stack stack;
   stack.upstream.set_handler([](const ReceivedRequest&) {

@@ -103,6 +103,17 @@ TEST_CASE("parse_sf_dictionary: RFC 8941 §4.2.2, valid and not") {
     CAPTURE(c.value);
     CHECK(describe(c.value) == c.expected);
   }
+  // At most 1024 members (§3.2's minimum): one more and the field is not read at all.
+  auto members = [](int count) {
+    std::string value;
+    for (int i = 0; i < count; ++i) {
+      value += (i == 0 ? "k" : ", k") + std::to_string(i);
+    }
+    return value;
+  };
+  REQUIRE(parse_sf_dictionary(members(1024)));
+  CHECK(parse_sf_dictionary(members(1024))->size() == 1024);
+  CHECK_FALSE(parse_sf_dictionary(members(1025)));
 }
 
 }  // namespace
