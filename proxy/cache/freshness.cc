@@ -247,7 +247,8 @@ std::optional<int64_t> freshness_lifetime(int status, const ResponseCacheControl
   const int64_t date = date_field(response, "Date").value_or(response_time);
   if (response.contains("Expires")) {
     const auto expires = date_field(response, "Expires");
-    return expires ? std::max<int64_t>(0, *expires - date) : 0;
+    // An Expires centuries ahead is a lifetime as long as delta-seconds can say (§1.2.2).
+    return expires ? std::clamp<int64_t>(*expires - date, 0, kDeltaSecondsCap) : 0;
   }
   if (!heuristically_cacheable(status) && !control.is_public) {
     return std::nullopt;
