@@ -196,24 +196,29 @@ std::optional<ResponseCacheControl> targeted_cache_control(const Headers& header
   return out;
 }
 
+// The field that governs, and its directives: the one choice both public functions report,
+// so that they cannot disagree.
+struct Governing {
+  std::string_view field;
+  ResponseCacheControl control;
+};
+Governing governing(const Headers& headers) {
+  for (const std::string_view field : kTargetedFields) {
+    if (auto targeted = targeted_cache_control(headers, field)) {
+      return {field, *targeted};
+    }
+  }
+  return {"Cache-Control", parse_response_cache_control(headers)};
+}
+
 }  // namespace
 
 std::string_view governing_cache_control_field(const Headers& headers) {
-  for (const std::string_view field : kTargetedFields) {
-    if (targeted_cache_control(headers, field)) {
-      return field;
-    }
-  }
-  return "Cache-Control";
+  return governing(headers).field;
 }
 
 ResponseCacheControl effective_response_cache_control(const Headers& headers) {
-  for (const std::string_view field : kTargetedFields) {
-    if (auto targeted = targeted_cache_control(headers, field)) {
-      return *targeted;
-    }
-  }
-  return parse_response_cache_control(headers);
+  return governing(headers).control;
 }
 
 }  // namespace cachecar
